@@ -1,0 +1,203 @@
+"""Writes the project's notebooks (without outputs) from the cell sources below.
+
+The .ipynb files are committed; edit this file and run `python notebooks/build_notebooks.py`
+to change them, so that a diff of a notebook is a diff of plain Python here.
+"""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+
+def notebook(cells) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for kind, source in cells:
+        if kind == "md":
+            nb.cells.append(new_markdown_cell(source.strip()))
+        else:
+            cell = new_code_cell(source.strip())
+            if kind == "parameters":
+                cell.metadata["tags"] = ["parameters"]
+            nb.cells.append(cell)
+    return nb
+
+
+NOTEBOOKS = {
+    "00_data": [
+        ("md", "# CIFAR-10: the data\nDataset facts, class balance and a grid of random training samples (the study's Figure 1)."),
+        ("parameters", 'profile = "smoke"\ndata_dir = None  # None: $CONVLADDER_DATA, else data/cifar10\nrun_dir = None  # None: runs/<profile>\nseed = 0'),
+        ("code", """
+from pathlib import Path
+import matplotlib.pyplot as plt
+import torch
+from convladder.config import get_profile
+from convladder.data import get_splits, load_cifar10
+from convladder.io import atomic_write_json
+from convladder.paths import default_run_dir
+from convladder.plots import plot_samples
+
+prof = get_profile(profile)
+run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+dataset = load_cifar10(data_dir)
+splits = get_splits(dataset, prof.train_size, prof.val_size, prof.test_size)
+print(f"root: {dataset.root}\\nsha256 of the batch files: {dataset.checksum}")
+"""),
+        ("code", """
+facts = {
+    "checksum": dataset.checksum,
+    "class_names": list(dataset.class_names),
+    "all_train": len(dataset.train), "all_test": len(dataset.test),
+    "train_counts": dataset.train.class_counts(), "test_counts": dataset.test.class_counts(),
+    "split_sizes": {name: len(split) for name, split in splits.items()},
+    "train_mean": dataset.train.images.float().div(255).mean(dim=(0, 2, 3)).tolist(),
+    "train_std": dataset.train.images.float().div(255).std(dim=(0, 2, 3)).tolist(),
+}
+atomic_write_json(facts, run_dir / "data.json")
+for key, value in facts.items():
+    print(f"{key}: {value}")
+"""),
+        ("code", """
+pick = torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(seed))[:32]
+fig = plot_samples(splits["train"].images[pick], splits["train"].labels[pick], dataset.class_names)
+plt.show()
+"""),
+    ],
+    "10_train": [
+        ("md", "# Train one model of the ladder\nTrains (or continues) one run, then shows its history, accuracies and probability vectors. Values left as `None` come from the profile."),
+        ("parameters", """
+model = "A"
+name = None  # run name; None: the model's name ("GAP+" names the continued GAP)
+profile = "smoke"
+epochs = None  # total epochs; None: the profile's
+lr = 0.001
+batch_size = None
+train_size = None  # None: the profile's (the whole split for quick and full)
+val_size = None
+test_size = None
+seed = 0
+study_softmax = False  # True: the study's softmax-then-cross-entropy
+data_dir = None
+run_dir = None  # None: runs/<profile>/<name>
+resume_from = None  # another run folder to continue from
+"""),
+        ("code", """
+from pathlib import Path
+import matplotlib.pyplot as plt
+from convladder.config import config_from_parameters
+from convladder.paths import default_run_dir
+from convladder.plots import plot_history, plot_proba
+from convladder.runs import train_run
+
+config = config_from_parameters(
+    profile, model, epochs=epochs, lr=lr, batch_size=batch_size, train_size=train_size,
+    val_size=val_size, test_size=test_size, seed=seed, study_softmax=study_softmax,
+)
+run_name = name or model
+run_dir = Path(run_dir) if run_dir else default_run_dir(profile) / run_name
+config
+"""),
+        ("code", "results = train_run(config, run_dir, data_dir=data_dir, name=run_name, resume_from=resume_from)"),
+        ("code", """
+plot_history(results["history"], title=f"model {run_name}")
+plt.show()
+final = results["final"]
+print(f"{run_name}: {results['parameters']:,} parameters, {results['train_seconds']:.0f} s of training")
+print(f"accuracy  train {final['train_acc']:.3f}  validation {final['val_acc']:.3f}  test {final['test_acc']:.3f}")
+"""),
+        ("code", """
+classes = results["data"]["class_names"]
+probas = {"before training": results["proba_before"], "after training": results["proba_after"]}
+plot_proba({k: v for k, v in probas.items() if v is not None}, classes,
+           title=f"test image {results['probe_index']} ({classes[results['probe_label']]})")
+plt.show()
+"""),
+    ],
+    "20_other_sizes": [
+        ("md", "# GAP on images that are not 32x32\nGlobal average pooling makes the last linear layer independent of the image size. As in the study: a cat photo (scikit-image's `chelsea`) resized to 32x20 (width x height), and CIFAR test images resized to 32x20 and 32x18."),
+        ("parameters", 'profile = "smoke"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\ngap_run = "GAP+"  # the run whose weights are used\nexamples = 4'),
+        ("code", """
+from pathlib import Path
+import matplotlib.pyplot as plt
+from convladder.other_sizes import other_sizes_study
+from convladder.paths import default_run_dir
+from convladder.plots import plot_proba
+
+run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+study = other_sizes_study(run_dir / gap_run, data_dir=data_dir, examples=examples, out_dir=run_dir / "other_sizes")
+"""),
+        ("code", """
+for item in study["images"]:
+    top = max(range(10), key=lambda i: item["proba"][i])
+    print(f"{item['title']}: predicted {study['class_names'][top]} ({item['proba'][top]:.1%}), true {item['true']}")
+    plot_proba({item["title"]: item["proba"]}, study["class_names"])
+    plt.show()
+print("accuracy on resized test images:", {k: round(v, 3) for k, v in study["accuracy_by_size"].items()})
+"""),
+    ],
+    "90_report": [
+        ("md", "# The report\nCollects every run's `results.json`, writes the LaTeX tables and figures, and compiles the PDF."),
+        ("parameters", 'profile = "smoke"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\nreport_root = None  # None: the run folder; "." writes report/ and figures/ of the repository'),
+        ("code", """
+from pathlib import Path
+from convladder.paths import default_run_dir
+from convladder.report import build_report
+
+run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+pdf = build_report(run_dir, Path(report_root) if report_root else run_dir, data_dir=data_dir)
+print(f"report written to {pdf}")
+"""),
+    ],
+    "run_all": [
+        ("md", "# Regenerate the whole report\n`papermill notebooks/run_all.ipynb out.ipynb -p profile quick` runs the data notebook, trains every model of the ladder (one executed copy of `10_train` per model in its run folder), runs the other-sizes notebook and builds the PDF."),
+        ("parameters", 'profile = "quick"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\nreport_root = None  # None: the run folder; "." writes report/ and figures/ of the repository\nmodels = None  # None: all; or a list such as ["A", "GAP"]'),
+        ("code", """
+import time
+from pathlib import Path
+import papermill as pm
+from convladder.config import get_profile, ladder
+from convladder.paths import default_run_dir, notebooks_dir
+
+plan = ladder(profile, models)  # checks profile and model names before any work
+run_dir = (Path(run_dir) if run_dir else default_run_dir(profile)).resolve()
+report_root = str(Path(report_root).resolve()) if report_root else None
+data_dir = str(Path(data_dir).resolve()) if data_dir else None
+common = {"profile": profile, "data_dir": data_dir}
+nb = notebooks_dir()
+timings = {}
+
+def execute(notebook, output, **parameters):
+    start = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(nb / f"{notebook}.ipynb"), str(output), parameters={**common, **parameters}, progress_bar=False)
+    timings[output.stem if notebook != "10_train" else output.parent.name] = time.perf_counter() - start
+    print(f"{notebook} -> {output} ({timings[list(timings)[-1]]:.0f} s)", flush=True)
+
+execute("00_data", run_dir / "00_data.ipynb", run_dir=str(run_dir))
+"""),
+        ("code", """
+for run in plan:
+    execute("10_train", run_dir / run.name / "train.ipynb", model=run.model, name=run.name, epochs=run.epochs,
+            run_dir=str(run_dir / run.name), resume_from=str(run_dir / run.continues) if run.continues else None)
+"""),
+        ("code", """
+if any(run.model == "GAP" for run in plan):
+    execute("20_other_sizes", run_dir / "20_other_sizes.ipynb", run_dir=str(run_dir), gap_run=plan[-1].name)
+execute("90_report", run_dir / "90_report.ipynb", run_dir=str(run_dir), report_root=report_root)
+print({k: round(v) for k, v in timings.items()}, f"total {sum(timings.values()):.0f} s")
+"""),
+    ],
+}
+
+
+def main() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nbformat.write(notebook(cells), HERE / f"{name}.ipynb")
+        print(f"wrote notebooks/{name}.ipynb")
+
+
+if __name__ == "__main__":
+    main()

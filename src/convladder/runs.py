@@ -1,0 +1,148 @@
+"""One training run from config to `results.json`: data, model, Trainer, test accuracy.
+
+Used by the `10_train` notebook and the CLI alike. Running it again on the same run
+folder continues from the last finished epoch; a lock file keeps two processes from
+training into one folder at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from convladder.config import TrainConfig
+from convladder.data import load_cifar10, get_splits
+from convladder.models import count_parameters, create_model, predict_proba
+from convladder.io import read_json
+from convladder.results import RESULTS, environment, write_results
+from convladder.training import CHECKPOINT, Trainer
+
+LOCK = ".lock"
+PROBE_INDEX = 0  # the test image whose probability vector is shown before and after training
+
+
+class RunLocked(RuntimeError):
+    """Another process is training into the same run folder."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(run_dir: Path):
+    """Hold `run_dir/.lock` for the duration; a lock left by a dead process is taken over."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / LOCK
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _pid_alive(pid) and pid != os.getpid():
+                raise RunLocked(
+                    f"{run_dir} is in use by process {pid} (lock file {lock}). Wait for it to finish, "
+                    f"or choose another run folder; if no such process is running, delete the lock file."
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+    else:
+        raise RunLocked(f"could not take the lock {lock}; delete it if no run is using {run_dir}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def train_run(
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    resume_from: str | os.PathLike | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
+    """Train (or continue) one run and write its `results.json`; returns the results.
+
+    `resume_from` names another run folder whose checkpoint this run starts from, as the
+    study continued GAP from 120 to 240 epochs.
+    """
+    run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        if resume_from is not None and not (run_dir / CHECKPOINT).exists():
+            source = Path(resume_from) / CHECKPOINT
+            if not source.exists():
+                raise FileNotFoundError(f"cannot continue from {resume_from}: it has no {CHECKPOINT}; train it first")
+            shutil.copyfile(source, run_dir / CHECKPOINT)
+
+        wall_start = time.perf_counter()
+        dataset = load_cifar10(data_dir)
+        splits = get_splits(dataset, config.train_size, config.val_size, config.test_size, config.split_seed)
+
+        torch.manual_seed(config.seed)
+        model = create_model(config.model, study_softmax=config.study_softmax)
+        probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1]
+        trainer = Trainer(model, splits["train"], splits["val"], config, run_dir=run_dir, device=device)
+        resumed_at = trainer.epochs_done
+        proba_before = predict_proba(trainer.model, probe.float() / 255)[0].tolist() if resumed_at == 0 else None
+
+        history = trainer.fit(config.epochs, progress=progress)
+        final = {
+            "train_acc": history["train_acc"][-1],
+            "train_loss": history["train_loss"][-1],
+            "val_acc": history["val_acc"][-1],
+            "val_loss": history["val_loss"][-1],
+        }
+        test = trainer.evaluate(splits["test"])
+        final.update(test_acc=test["acc"], test_loss=test["loss"])
+
+        previous = _previous_results(run_dir, resume_from)
+        results = {
+            "name": name or config.model,
+            "config": config.to_dict(),
+            "environment": environment(trainer.device),
+            "data": {
+                "checksum": dataset.checksum,
+                "root": str(dataset.root),
+                "class_names": list(dataset.class_names),
+                "sizes": {k: len(v) for k, v in splits.items()},
+            },
+            "parameters": count_parameters(trainer.model),
+            "history": history,
+            "final": final,
+            "probe_index": PROBE_INDEX,
+            "probe_label": int(splits["test"].labels[PROBE_INDEX]),
+            "proba_before": proba_before if proba_before is not None else previous.get("proba_before"),
+            "proba_after": predict_proba(trainer.model, probe.float() / 255)[0].tolist(),
+            "continued_from": str(resume_from) if resume_from is not None else None,
+            # training seconds over all epochs, also those of an earlier call this run continues
+            "train_seconds": sum(history["epoch_seconds"]),
+            "wall_seconds": time.perf_counter() - wall_start,  # this call alone
+        }
+        write_results(results, run_dir)
+        return results
+
+
+def _previous_results(run_dir: Path, resume_from) -> dict:
+    """Results written before this call (this folder's, else the one continued from)."""
+    for folder in (run_dir, Path(resume_from) if resume_from else None):
+        if folder is not None and (folder / RESULTS).exists():
+            return read_json(folder / RESULTS)
+    return {}

@@ -1,0 +1,214 @@
+"""The Trainer: the study's `train_step` / `val_step` / history, on a tensor-native data path.
+
+Each split lives as one uint8 tensor on the training device; a batch is an index slice,
+converted to float in [0, 1] as a whole. After every epoch the Trainer writes a
+checkpoint (model, optimizer, history, RNG state) atomically, so `fit` continues a
+finished or interrupted run from its last completed epoch, with the same result as an
+uninterrupted run on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from convladder.config import TrainConfig
+from convladder.data import Split
+from convladder.io import atomic_torch_save
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def choose_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 where the hardware runs it fast, else None (plain fp32)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16():
+        return torch.bfloat16
+    return None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+class Trainer:
+    """Trains one model on a train split, validating on a validation split after each epoch."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train: Split,
+        val: Split,
+        config: TrainConfig,
+        run_dir: str | os.PathLike | None = None,
+        device: str = "auto",
+    ):
+        self.config = config
+        self.device = choose_device(device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.amp_dtype = autocast_dtype(self.device) if config.amp else None
+        self.train_data = Split(train.images.to(self.device), train.labels.to(self.device))
+        self.val_data = Split(val.images.to(self.device), val.labels.to(self.device))
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
+        torch.manual_seed(config.seed)
+        if self.run_dir is not None and (self.run_dir / CHECKPOINT).exists():
+            self.load_checkpoint(self.run_dir / CHECKPOINT)
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history["epoch"])
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _inputs(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float().div_(255).contiguous(memory_format=self.memory_format)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _loss_and_correct(self, images: torch.Tensor, labels: torch.Tensor):
+        with self._autocast():
+            out = self.model(self._inputs(images))
+        out = out.float()
+        loss = self.loss_fn(out, labels)
+        correct = (out.argmax(dim=1) == labels).sum()
+        return loss, correct
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+        """One optimisation step on a uint8 batch; returns (mean loss, number correct)."""
+        self.model.train()
+        loss, correct = self._loss_and_correct(images, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item(), int(correct)
+
+    @torch.no_grad()
+    def val_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
+        """Loss and number correct on a uint8 batch, in evaluation mode."""
+        self.model.eval()
+        loss, correct = self._loss_and_correct(images, labels)
+        return loss.item(), int(correct)
+
+    def evaluate(self, split: Split, batch_size: int = 1000) -> dict[str, float]:
+        """Mean loss and accuracy over a whole split."""
+        images, labels = split.images.to(self.device), split.labels.to(self.device)
+        total_loss, total_correct = 0.0, 0
+        for start in range(0, len(labels), batch_size):
+            x, y = images[start : start + batch_size], labels[start : start + batch_size]
+            loss, correct = self.val_step(x, y)
+            total_loss += loss * len(y)
+            total_correct += correct
+        n = max(1, len(labels))
+        return {"loss": total_loss / n, "acc": total_correct / n}
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        # A generator seeded per epoch makes the order independent of where a run resumed.
+        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.train_data), generator=gen).to(self.device)
+
+    def fit(self, epochs: int | None = None, progress: bool = True) -> dict[str, list]:
+        """Train until `epochs` epochs are done in total (continuing from a checkpoint)."""
+        target = epochs if epochs is not None else self.config.epochs
+        bs = self.config.batch_size
+        n = len(self.train_data)
+        epoch_bar = tqdm(
+            range(self.epochs_done, target), initial=self.epochs_done, total=target,
+            desc=f"model {self.config.model}", disable=not progress, mininterval=2,
+        )
+        for epoch in epoch_bar:
+            start = time.perf_counter()
+            order = self._epoch_order(epoch)
+            total_loss, total_correct = 0.0, 0
+            batches = range(0, n, bs)
+            batch_bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, mininterval=2)
+            for b, first in enumerate(batch_bar):
+                idx = order[first : first + bs]
+                loss, correct = self.train_step(self.train_data.images[idx], self.train_data.labels[idx])
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"model {self.config.model}: loss became {loss} in epoch {epoch + 1}, batch {b + 1}. "
+                        f"The last good checkpoint (epoch {self.epochs_done}) is kept"
+                        + (f" in {self.run_dir / CHECKPOINT}" if self.run_dir else "")
+                        + "; try a smaller learning rate."
+                    )
+                total_loss += loss * len(idx)
+                total_correct += correct
+            val = self.evaluate(self.val_data)
+            seconds = time.perf_counter() - start
+            for key, value in zip(
+                HISTORY_KEYS,
+                (epoch + 1, total_loss / n, total_correct / n, val["loss"], val["acc"], seconds),
+            ):
+                self.history[key].append(value)
+            epoch_bar.set_postfix(train_acc=f"{total_correct / n:.3f}", val_acc=f"{val['acc']:.3f}")
+            if self.run_dir is not None:
+                self.save_checkpoint(self.run_dir / CHECKPOINT)
+        return self.history
+
+    # --- checkpoints ---------------------------------------------------------------------
+
+    def save_checkpoint(self, path: Path) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+            "config": self.config.to_dict(),
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        atomic_torch_save(state, path)
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["config"]["model"] != self.config.model:
+            raise ValueError(
+                f"{path} holds a checkpoint of model {state['config']['model']}, not {self.config.model}; "
+                f"use another run folder"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = {key: list(state["history"][key]) for key in HISTORY_KEYS}
+        torch.set_rng_state(state["rng_cpu"].cpu())
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)
