@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from convladder.models import MODEL_NAMES
+from convladder.models import MODEL_NAMES, check_model_name
 
 # Epochs the study trained for. Where the study is silent (D to G) we chose a value and
 # the report says so: `STUDY_EPOCHS_STATED` lists the models whose count is the study's.
@@ -92,8 +92,7 @@ class TrainConfig:
     profile: str = "custom"
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+        check_model_name(self.model)
         if not isinstance(self.epochs, int) or self.epochs <= 0:
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if not isinstance(self.batch_size, int) or self.batch_size <= 0:
@@ -120,7 +119,7 @@ class TrainConfig:
         prof = get_profile(profile) if isinstance(profile, str) else profile
         values = dict(
             model=model,
-            epochs=prof.epochs["GAP" if model == "GAP" else model],
+            epochs=prof.epochs[check_model_name(model)],
             batch_size=prof.batch_size,
             train_size=prof.train_size,
             val_size=prof.val_size,
@@ -149,8 +148,7 @@ def ladder(profile: str | Profile, models: list[str] | None = None) -> list[Plan
     prof = get_profile(profile) if isinstance(profile, str) else profile
     chosen = list(MODEL_NAMES) if models is None else list(models)
     for name in chosen:
-        if name not in MODEL_NAMES:
-            raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+        check_model_name(name)
     runs = [PlannedRun(name, name, prof.epochs[name]) for name in chosen]
     if "GAP" in chosen:
         runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs, continues="GAP"))

@@ -246,12 +246,14 @@ def file_checksum(files: list[Path]) -> str:
 def load_cifar10(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
-    images_per_file: int = IMAGES_PER_FILE,
+    images_per_file: int | None = None,
 ) -> Cifar10:
     """Load all of CIFAR-10 as uint8 tensors, from the cache when the sources are unchanged.
 
-    `images_per_file` is 10,000 for the real data; tests pass less for tiny synthetic copies.
+    `images_per_file` defaults to 10,000 (`IMAGES_PER_FILE`), as in the real data; tests use
+    less for tiny synthetic copies.
     """
+    images_per_file = images_per_file or IMAGES_PER_FILE
     root = resolve_root(data_dir)
     batches = ensure_dataset(root, download=download)
     files = _source_files(batches)

@@ -117,11 +117,15 @@ DESCRIPTIONS = {
 }
 
 
-def create_model(name: str, study_softmax: bool = False) -> nn.Sequential:
-    """Build a study model by name ("A" ... "G", "GAP")."""
+def check_model_name(name: str) -> str:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-    model = MODELS[name]()
+    return name
+
+
+def create_model(name: str, study_softmax: bool = False) -> nn.Sequential:
+    """Build a study model by name ("A" ... "G", "GAP")."""
+    model = MODELS[check_model_name(name)]()
     if study_softmax:
         model.append(nn.Softmax(dim=1))
     return model

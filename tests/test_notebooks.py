@@ -1,0 +1,70 @@
+"""Every notebook executed with papermill on the smoke profile, ending in the smoke PDF."""
+
+import json
+import shutil
+import subprocess
+
+import papermill as pm
+import pytest
+
+from convladder.config import ladder
+from convladder.paths import notebooks_dir
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(full_size_cifar, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    pm.execute_notebook(
+        str(notebooks_dir() / "run_all.ipynb"), str(out / "run_all.ipynb"),
+        parameters={"profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(out / "runs"),
+                    "report_root": str(out / "export")},
+        progress_bar=False,
+    )
+    return out
+
+
+def test_run_all_trains_every_model_and_keeps_one_executed_copy_each(smoke_run):
+    for run in ladder("smoke"):
+        results = json.loads((smoke_run / "runs" / run.name / "results.json").read_text())
+        assert results["history"]["epoch"][-1] == run.epochs
+        assert (smoke_run / "runs" / run.name / "train.ipynb").exists()
+    for notebook in ("00_data", "20_other_sizes", "90_report"):
+        assert (smoke_run / "runs" / f"{notebook}.ipynb").exists()
+    other = json.loads((smoke_run / "runs" / "other_sizes" / "other_sizes.json").read_text())
+    assert set(other["accuracy_by_size"]) == {"32x32", "32x20", "32x18"}
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
+def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
+    pdf = smoke_run / "export" / "report" / "report.pdf"
+    assert pdf.exists()
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for name in ("Model A", "Model B", "Model C", "Model D", "Model E", "Model F", "Model G", "GAP", "GAP+"):
+        assert name in text, name
+    assert "Accuracy of every model" in text
+    assert "ours" in text and "study" in text
+    assert "Provenance" in text and "smoke" in text
+    assert (smoke_run / "export" / "figures" / "history_GAPplus.pdf").exists()
+
+
+def test_train_notebook_rejects_bad_parameters_in_its_first_failing_cell(full_size_cifar, tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(
+            str(notebooks_dir() / "10_train.ipynb"), str(tmp_path / "bad.ipynb"),
+            parameters={"model": "Z", "profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(tmp_path / "r")},
+            progress_bar=False,
+        )
+    assert "unknown model 'Z'" in str(err.value)
+    assert not (tmp_path / "r").exists()  # nothing was trained
+
+
+def test_notebooks_are_committed_without_outputs():
+    for path in notebooks_dir().glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
+        params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(params) == 1, f"{path.name} needs exactly one parameters cell"

@@ -1,0 +1,135 @@
+import pytest
+import torch
+
+from convladder.config import TrainConfig, config_from_parameters, get_profile, ladder
+from convladder.data import get_splits, load_cifar10
+from convladder.models import create_model
+from convladder.results import collect_runs, load_results
+from convladder.runs import RunLocked, run_lock, train_run
+from convladder.training import CHECKPOINT, Trainer, TrainingDiverged
+
+
+@pytest.fixture
+def splits(tiny_cifar):
+    return get_splits(load_cifar10(tiny_cifar, download=False, images_per_file=20))
+
+
+def make_trainer(splits, run_dir=None, model="D", **overrides):
+    config = TrainConfig(model=model, epochs=overrides.pop("epochs", 3), batch_size=16, **overrides)
+    torch.manual_seed(config.seed)
+    return Trainer(create_model(model), splits["train"], splits["val"], config, run_dir=run_dir)
+
+
+def test_training_lowers_the_loss_on_a_tiny_set(splits):
+    trainer = make_trainer(splits, epochs=4, lr=3e-3)
+    before = trainer.evaluate(splits["train"])["loss"]
+    history = trainer.fit(progress=False)
+    assert trainer.evaluate(splits["train"])["loss"] < before
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["epoch"] == [1, 2, 3, 4]
+    assert all(s > 0 for s in history["epoch_seconds"])
+    assert set(history) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds"}
+
+
+def test_train_step_and_val_step(splits):
+    trainer = make_trainer(splits)
+    x, y = splits["train"].images[:16], splits["train"].labels[:16]
+    loss, correct = trainer.train_step(x, y)
+    assert loss > 0 and 0 <= correct <= 16 and trainer.model.training
+    weights = [p.clone() for p in trainer.model.parameters()]
+    trainer.val_step(x, y)
+    assert not trainer.model.training
+    assert all(torch.equal(a, b) for a, b in zip(weights, trainer.model.parameters()))
+
+
+@pytest.mark.parametrize("model", ["D", "G"])
+def test_continuing_a_run_equals_an_uninterrupted_run(splits, tmp_path, model):
+    straight = make_trainer(splits, tmp_path / "straight", model=model, epochs=4)
+    straight.fit(progress=False)
+    first = make_trainer(splits, tmp_path / "resumed", model=model, epochs=4)
+    first.fit(2, progress=False)
+    torch.manual_seed(12345)  # a fresh process would not share the RNG state; the checkpoint must restore it
+    resumed = make_trainer(splits, tmp_path / "resumed", model=model, epochs=4)
+    assert resumed.epochs_done == 2
+    resumed.fit(progress=False)
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert resumed.history[key] == straight.history[key]
+    for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_nan_loss_stops_with_epoch_and_batch_and_keeps_the_checkpoint(splits, tmp_path):
+    trainer = make_trainer(splits, tmp_path, epochs=2)
+    trainer.fit(1, progress=False)
+    saved = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    with torch.no_grad():
+        trainer.model[-1].weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="epoch 2, batch 1"):
+        trainer.fit(progress=False)
+    kept = torch.load(tmp_path / CHECKPOINT, weights_only=True)
+    assert len(kept["history"]["epoch"]) == 1
+    assert torch.equal(kept["model"]["3.weight"], saved["model"]["3.weight"])
+
+
+def test_checkpoint_of_another_model_is_refused(splits, tmp_path):
+    make_trainer(splits, tmp_path, model="D", epochs=1).fit(progress=False)
+    with pytest.raises(ValueError, match="model D, not C"):
+        make_trainer(splits, tmp_path, model="C")
+
+
+def test_train_run_writes_results_and_continues_gap(tiny_cifar, tmp_path):
+    config = TrainConfig(model="GAP", epochs=1, batch_size=32)
+    first = train_run(config, tmp_path / "GAP", data_dir=tiny_cifar, progress=False)
+    assert first["name"] == "GAP" and first["parameters"] == 461_150
+    assert set(first["final"]) == {"train_acc", "train_loss", "val_acc", "val_loss", "test_acc", "test_loss"}
+    assert len(first["proba_before"]) == 10 and abs(sum(first["proba_after"]) - 1) < 1e-5
+    assert first["data"]["sizes"] == {"train": 84, "val": 16, "test": 20}
+    assert first["environment"]["device"] == "cpu" and first["data"]["checksum"]
+    more = TrainConfig(model="GAP", epochs=3, batch_size=32)
+    second = train_run(more, tmp_path / "GAP+", data_dir=tiny_cifar, name="GAP+", resume_from=tmp_path / "GAP",
+                       progress=False)
+    assert second["history"]["epoch"] == [1, 2, 3]
+    assert second["history"]["val_acc"][0] == first["history"]["val_acc"][0]
+    assert second["proba_before"] == first["proba_before"]
+    assert load_results(tmp_path / "GAP")["history"]["epoch"] == [1]  # the first run is left as it was
+    assert set(collect_runs(tmp_path)) == {"GAP", "GAP+"}
+    with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
+        train_run(more, tmp_path / "other", data_dir=tiny_cifar, resume_from=tmp_path / "missing", progress=False)
+
+
+def test_config_validation_happens_before_training():
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig(model="Z", epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(model="A", epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(model="A", epochs=1, batch_size=-4)
+    with pytest.raises(ValueError, match="learning rate"):
+        TrainConfig(model="A", epochs=1, lr=0)
+    with pytest.raises(ValueError, match="train_size"):
+        TrainConfig(model="A", epochs=1, train_size=0)
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        get_profile("fast")
+
+
+def test_profiles_and_ladder():
+    plan = ladder("quick")
+    assert [r.name for r in plan] == ["A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+"]
+    assert plan[-1].continues == "GAP" and plan[-1].epochs == 2 * get_profile("quick").epochs["GAP"]
+    full = {r.name: r.epochs for r in ladder("full")}
+    assert (full["A"], full["B"], full["C"], full["GAP"], full["GAP+"]) == (150, 150, 16, 120, 240)
+    config = config_from_parameters("smoke", "G", epochs=None, lr=0.01)
+    assert config.epochs == get_profile("smoke").epochs["G"] and config.lr == 0.01
+    with pytest.raises(ValueError, match="unknown model 'X'"):
+        ladder("smoke", ["X"])
+
+
+def test_run_lock_refuses_a_second_run(tmp_path):
+    with run_lock(tmp_path):
+        (tmp_path / ".lock").write_text("1")  # pid 1 is alive: another process holds the folder
+        with pytest.raises(RunLocked, match="in use by process 1"):
+            with run_lock(tmp_path):
+                pass
+    (tmp_path / ".lock").write_text("999999999")  # a dead process: the lock is stale
+    with run_lock(tmp_path):
+        pass
