@@ -15,14 +15,15 @@ HERE = Path(__file__).resolve().parent
 def notebook(cells) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for kind, source in cells:
+    for i, (kind, source) in enumerate(cells):
         if kind == "md":
-            nb.cells.append(new_markdown_cell(source.strip()))
+            cell = new_markdown_cell(source.strip())
         else:
             cell = new_code_cell(source.strip())
             if kind == "parameters":
                 cell.metadata["tags"] = ["parameters"]
-            nb.cells.append(cell)
+        cell.id = f"cell-{i}"  # stable ids keep the committed notebooks' diffs small
+        nb.cells.append(cell)
     return nb
 
 
@@ -153,13 +154,15 @@ print(f"report written to {pdf}")
     ],
     "run_all": [
         ("md", "# Regenerate the whole report\n`papermill notebooks/run_all.ipynb out.ipynb -p profile quick` runs the data notebook, trains every model of the ladder (one executed copy of `10_train` per model in its run folder), runs the other-sizes notebook and builds the PDF."),
-        ("parameters", 'profile = "quick"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\nreport_root = None  # None: the run folder; "." writes report/ and figures/ of the repository\nmodels = None  # None: all; or a list such as ["A", "GAP"]'),
+        ("parameters", 'profile = "quick"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\nreport_root = None  # None: the run folder; "." writes report/ and figures/ of the repository\nmodels = None  # None: all; or a list such as ["A", "GAP"]\nforce = False  # True: retrain every run, even those that are finished and current'),
         ("code", """
 import time
 from pathlib import Path
 import papermill as pm
-from convladder.config import get_profile, ladder
+from convladder.config import config_from_parameters, ladder
+from convladder.data import load_cifar10
 from convladder.paths import default_run_dir, notebooks_dir
+from convladder.runs import clear_run, is_current
 
 plan = ladder(profile, models)  # checks profile and model names before any work
 run_dir = (Path(run_dir) if run_dir else default_run_dir(profile)).resolve()
@@ -179,9 +182,18 @@ def execute(notebook, output, **parameters):
 execute("00_data", run_dir / "00_data.ipynb", run_dir=str(run_dir))
 """),
         ("code", """
+# A finished run whose config, training code and data are unchanged is reused; the rest is
+# trained (an interrupted run continues from its last finished epoch).
+checksum = load_cifar10(data_dir).checksum
 for run in plan:
-    execute("10_train", run_dir / run.name / "train.ipynb", model=run.model, name=run.name, epochs=run.epochs,
-            run_dir=str(run_dir / run.name), resume_from=str(run_dir / run.continues) if run.continues else None)
+    folder = run_dir / run.name
+    if force:
+        clear_run(folder)
+    elif is_current(folder, config_from_parameters(profile, run.model, epochs=run.epochs), checksum):
+        print(f"{run.name}: finished and current in {folder}, reused", flush=True)
+        continue
+    execute("10_train", folder / "train.ipynb", model=run.model, name=run.name, epochs=run.epochs,
+            run_dir=str(folder), resume_from=str(run_dir / run.continues) if run.continues else None)
 """),
         ("code", """
 if any(run.model == "GAP" for run in plan):

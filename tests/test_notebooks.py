@@ -49,6 +49,22 @@ def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
     assert (smoke_run / "export" / "figures" / "history_GAPplus.pdf").exists()
 
 
+def test_run_all_again_reuses_finished_runs_and_force_retrains(smoke_run, full_size_cifar):
+    stamps = {run.name: (smoke_run / "runs" / run.name / "results.json").stat().st_mtime_ns for run in ladder("smoke")}
+    parameters = {"profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(smoke_run / "runs"),
+                  "report_root": str(smoke_run / "export")}
+    again = pm.execute_notebook(str(notebooks_dir() / "run_all.ipynb"), str(smoke_run / "again.ipynb"),
+                                parameters=parameters, progress_bar=False)
+    printed = "".join(o.get("text", "") for c in again.cells for o in c.get("outputs", []))
+    assert printed.count("reused") == len(stamps)
+    for name, stamp in stamps.items():
+        assert (smoke_run / "runs" / name / "results.json").stat().st_mtime_ns == stamp
+    pm.execute_notebook(str(notebooks_dir() / "run_all.ipynb"), str(smoke_run / "forced.ipynb"),
+                        parameters={**parameters, "models": ["A"], "force": True}, progress_bar=False)
+    assert (smoke_run / "runs" / "A" / "results.json").stat().st_mtime_ns != stamps["A"]
+    assert (smoke_run / "runs" / "B" / "results.json").stat().st_mtime_ns == stamps["B"]
+
+
 def test_train_notebook_rejects_bad_parameters_in_its_first_failing_cell(full_size_cifar, tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as err:
         pm.execute_notebook(

@@ -58,6 +58,31 @@ def plot_proba(probas: dict[str, list[float]], class_names, title: str = "") -> 
     return fig
 
 
+def plot_ladder(runs: list[dict], study: dict) -> Figure:
+    """Validation accuracy per epoch for every run, and final accuracies beside the study's."""
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    for run in runs:
+        curves.plot(run["history"]["epoch"], run["history"]["val_acc"], label=run["name"], marker="." if len(run["history"]["epoch"]) < 30 else None)
+    curves.axhline(0.1, color="grey", lw=0.8, ls=":")
+    curves.set(title="validation accuracy", xlabel="epoch", ylim=(0, 1))
+    curves.grid(alpha=0.3)
+    curves.legend(ncol=3, fontsize=8)
+    names = [run["name"] for run in runs]
+    x = range(len(runs))
+    width = 0.27
+    bars.bar([i - width for i in x], [run["final"]["val_acc"] for run in runs], width, label="ours, validation")
+    bars.bar(list(x), [run["final"]["test_acc"] for run in runs], width, label="ours, test")
+    study_val = [study.get(name, {}).get("val_acc") for name in names]
+    bars.bar([i + width for i in x], [v if v is not None else 0 for v in study_val], width, label="study, validation",
+             color="tab:gray")
+    bars.set_xticks(list(x), names)
+    bars.set(title="final accuracy", ylim=(0, 1))
+    bars.legend(fontsize=8)
+    bars.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

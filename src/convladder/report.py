@@ -23,7 +23,7 @@ from convladder.io import atomic_write_text, read_json
 from convladder.models import DESCRIPTIONS, create_model
 from convladder.other_sizes import RESULTS as OTHER_SIZES_RESULTS
 from convladder.paths import report_template
-from convladder.plots import plot_history, plot_proba, plot_samples, save
+from convladder.plots import plot_history, plot_ladder, plot_proba, plot_samples, save
 from convladder.results import collect_runs
 from convladder.study import STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 
@@ -149,6 +149,20 @@ def summary_table(runs: list[dict]) -> str:
     )
 
 
+def _count_range(counts: list[int]) -> str:
+    low, high = min(counts), max(counts)
+    return f"exactly {low:,}" if low == high else f"between {low:,} and {high:,}"
+
+
+def ladder_figure(runs: list[dict], figures: Path) -> str:
+    save(plot_ladder(runs, STUDY_RESULTS), figures / "ladder.pdf")
+    return (
+        "\\begin{figure}[H]\\centering\n\\includegraphics[width=\\textwidth]{ladder.pdf}\n"
+        "\\caption{Left: validation accuracy of every run per epoch. Right: final validation and test accuracy, "
+        "ours beside the study's validation accuracy.}\n\\end{figure}\n"
+    )
+
+
 def data_section(run_dir: Path, figures: Path, data_dir) -> str:
     facts_path = run_dir / "data.json"
     dataset = load_cifar10(data_dir)
@@ -157,12 +171,11 @@ def data_section(run_dir: Path, figures: Path, data_dir) -> str:
     save(plot_samples(splits["train"].images[pick], splits["train"].labels[pick], dataset.class_names),
          figures / "samples.png")
     facts = read_json(facts_path) if facts_path.exists() else None
-    counts = dataset.train.class_counts()
     text = (
         f"The data folder holds {len(dataset.train):,} training and {len(dataset.test):,} test images of "
-        f"{len(dataset.class_names)} classes ({', '.join(dataset.class_names)}); every class has between "
-        f"{min(counts):,} and {max(counts):,} training images and between {min(dataset.test.class_counts()):,} and "
-        f"{max(dataset.test.class_counts()):,} test images. The training images are split into "
+        f"{len(dataset.class_names)} classes ({', '.join(dataset.class_names)}); every class has "
+        f"{_count_range(dataset.train.class_counts())} training images and "
+        f"{_count_range(dataset.test.class_counts())} test images. The training images are split into "
         f"{len(splits['train']):,} for training and {len(splits['val']):,} for validation with a fixed seed. "
         f"SHA-256 of the batch files: \\texttt{{{dataset.checksum[:16]}\\ldots}}.\n"
     )
@@ -175,6 +188,11 @@ def data_section(run_dir: Path, figures: Path, data_dir) -> str:
         "\\caption{Random training samples with their labels (the study's Figure 1).}\n\\end{figure}\n"
     )
     return text
+
+
+def _area(size: str) -> int:
+    width, height = size.split("x")
+    return int(width) * int(height)
 
 
 def other_sizes_section(run_dir: Path, figures: Path) -> str:
@@ -191,10 +209,10 @@ def other_sizes_section(run_dir: Path, figures: Path) -> str:
         rows.append(f"{tex_escape(item['title'])} & {item['true']} & {names[top]} & {proba[top]:.3f} & {true_p:.3f} \\\\")
         shutil.copyfile(path.parent / item["file"], figures / f"other_{item['file']}")
         figs.append(f"\\includegraphics[height=1.5cm]{{other_{item['file']}}}")
-    accuracy = study["accuracy_by_size"]
+    accuracy = dict(sorted(study["accuracy_by_size"].items(), key=lambda kv: _area(kv[0]), reverse=True))
     acc_text = ", ".join(f"{size}: {value:.3f}" for size, value in accuracy.items())
     study_text = "; ".join(
-        f"{s['photo']} predicted {s['predicted']} at {s['probability']:.1%}".replace("%", "\\%") for s in STUDY_OTHER_SIZES
+        f"{s['photo']} predicted {s['predicted']} at {s['probability'] * 100:.6g}\\%" for s in STUDY_OTHER_SIZES
     )
     return (
         f"The weights of run {tex_escape(study['gap_run'])} were given images that are not 32x32 (width x height). "
@@ -248,7 +266,7 @@ def conclusions_section(runs: dict[str, dict], run_dir: Path) -> str:
         )
     path = run_dir / "other_sizes" / OTHER_SIZES_RESULTS
     if path.exists():
-        acc = read_json(path)["accuracy_by_size"]
+        acc = dict(sorted(read_json(path)["accuracy_by_size"].items(), key=lambda kv: _area(kv[0]), reverse=True))
         items.append(
             "\\item \\textbf{Global average pooling takes other sizes.} The GAP model classifies test images of every "
             "size tried without any change (" + ", ".join(f"{k}: {v:.3f}" for k, v in acc.items())
@@ -325,7 +343,7 @@ def write_sources(run_dir: Path, report_root: Path, data_dir=None) -> Path:
     pieces = {
         "macros": macros(ordered),
         "data": data_section(run_dir, figures, data_dir),
-        "summary": summary_table(ordered),
+        "summary": summary_table(ordered) + ladder_figure(ordered, figures),
         "other_sizes": other_sizes_section(run_dir, figures),
         "conclusions": conclusions_section(runs, run_dir),
         "provenance": provenance(ordered, run_dir),

@@ -7,6 +7,7 @@ training into one folder at once.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -24,6 +25,43 @@ from convladder.training import CHECKPOINT, Trainer
 
 LOCK = ".lock"
 PROBE_INDEX = 0  # the test image whose probability vector is shown before and after training
+
+
+# The modules whose source decides a training result: a change to any of them makes a
+# finished run stale for `run_all`; a change to the report or the plots does not.
+TRAINING_SOURCES = ("blocks.py", "config.py", "data.py", "models.py", "runs.py", "training.py")
+
+
+def code_version() -> str:
+    """A digest of the training code's source."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for name in TRAINING_SOURCES:
+        digest.update(name.encode() + (package / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def is_current(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: str) -> bool:
+    """True when `run_dir` holds a finished run of exactly this config, code and data."""
+    path = Path(run_dir) / RESULTS
+    if not path.exists():
+        return False
+    try:
+        results = read_json(path)
+        return (
+            results["config"] == config.to_dict()
+            and results.get("code_version") == code_version()
+            and results["data"]["checksum"] == data_checksum
+            and (Path(run_dir) / CHECKPOINT).exists()
+        )
+    except (ValueError, KeyError):
+        return False
+
+
+def clear_run(run_dir: str | os.PathLike) -> None:
+    """Remove a run's checkpoint and results so that it trains from scratch."""
+    for name in (CHECKPOINT, RESULTS):
+        (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 class RunLocked(RuntimeError):
@@ -132,6 +170,7 @@ def train_run(
             "proba_before": proba_before if proba_before is not None else previous.get("proba_before"),
             "proba_after": predict_proba(trainer.model, probe.float() / 255)[0].tolist(),
             "continued_from": str(resume_from) if resume_from is not None else None,
+            "code_version": code_version(),
             # training seconds over all epochs, also those of an earlier call this run continues
             "train_seconds": sum(history["epoch_seconds"]),
             "wall_seconds": time.perf_counter() - wall_start,  # this call alone

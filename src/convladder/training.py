@@ -206,6 +206,15 @@ class Trainer:
                 f"{path} holds a checkpoint of model {state['config']['model']}, not {self.config.model}; "
                 f"use another run folder"
             )
+        wanted = self.config.to_dict()
+        # Only the epoch count may change when a run continues (the study's GAP 120 -> 240).
+        changed = {k: (v, wanted.get(k)) for k, v in state["config"].items() if k != "epochs" and wanted.get(k) != v}
+        if changed:
+            listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+            raise ValueError(
+                f"{path} was trained with other settings ({listed}); continue it with the same settings, "
+                f"or train into another run folder (or delete this one to start over)"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = {key: list(state["history"][key]) for key in HISTORY_KEYS}

@@ -1,0 +1,87 @@
+"""A training process killed with SIGKILL mid-epoch resumes to the same result as an uninterrupted one."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from convladder.config import TrainConfig
+from convladder.runs import clear_run, code_version, is_current, train_run
+from convladder.training import CHECKPOINT
+
+pytestmark = pytest.mark.slow
+
+DRIVER = """
+import sys
+import convladder.data
+convladder.data.IMAGES_PER_FILE = 20  # the tiny synthetic copy
+from convladder.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _train_cmd(data, run_dir, epochs):
+    return [sys.executable, "-c", DRIVER, "train", "G", "--profile", "smoke", "--epochs", str(epochs),
+            "--batch-size", "4", "--train-size", "80", "--val-size", "16", "--test-size", "20", "--data-dir", str(data), "--run-dir", str(run_dir)]
+
+
+def _epochs_in(run_dir):
+    try:
+        return len(torch.load(run_dir / CHECKPOINT, weights_only=True)["history"]["epoch"])
+    except Exception:
+        return 0
+
+
+def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted(tiny_cifar, tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    epochs = 6
+    subprocess.run(_train_cmd(tiny_cifar, tmp_path / "straight", epochs), check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(tiny_cifar, killed, epochs), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while _epochs_in(killed) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(0.15)  # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _epochs_in(killed)
+    assert 2 <= done < epochs, f"the kill should land mid-run (after {done} epochs)"
+    assert not (killed / "results.json").exists()
+
+    subprocess.run(_train_cmd(tiny_cifar, killed, epochs), check=True, env=env, capture_output=True)
+    straight = json.loads((tmp_path / "straight" / "results.json").read_text())
+    resumed = json.loads((killed / "results.json").read_text())
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert resumed["history"][key] == straight["history"][key], key
+    assert resumed["final"]["test_acc"] == straight["final"]["test_acc"]
+    a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)["model"]
+    b = torch.load(killed / CHECKPOINT, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_finished_run_is_current_until_config_or_data_change(tiny_cifar, tmp_path):
+    config = TrainConfig(model="A", epochs=1, batch_size=32)
+    results = train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False)
+    checksum = results["data"]["checksum"]
+    assert results["code_version"] == code_version()
+    assert is_current(tmp_path / "A", config, checksum)
+    assert not is_current(tmp_path / "A", TrainConfig(model="A", epochs=2, batch_size=32), checksum)
+    assert not is_current(tmp_path / "A", TrainConfig(model="A", epochs=1, batch_size=32, lr=0.01), checksum)
+    assert not is_current(tmp_path / "A", config, "another-checksum")
+    assert not is_current(tmp_path / "missing", config, checksum)
+    clear_run(tmp_path / "A")
+    assert not is_current(tmp_path / "A", config, checksum)
+
+
+def test_continuing_with_other_settings_is_refused(tiny_cifar, tmp_path):
+    train_run(TrainConfig(model="A", epochs=1, batch_size=32), tmp_path / "A", data_dir=tiny_cifar, progress=False)
+    with pytest.raises(ValueError, match="lr: 0.001 there, 0.01 now"):
+        train_run(TrainConfig(model="A", epochs=2, batch_size=32, lr=0.01), tmp_path / "A", data_dir=tiny_cifar,
+                  progress=False)
