@@ -81,6 +81,7 @@ val_size = None
 test_size = None
 seed = 0
 study_softmax = False  # True: the study's softmax-then-cross-entropy
+recipe = None  # other training settings, e.g. {"optimizer": "sgd", "augment": True}; None: the study's
 data_dir = None
 run_dir = None  # None: runs/<profile>/<name>
 resume_from = None  # another run folder to continue from
@@ -93,10 +94,9 @@ from convladder.paths import default_run_dir
 from convladder.plots import plot_history, plot_proba
 from convladder.runs import train_run
 
-config = config_from_parameters(
-    profile, model, epochs=epochs, lr=lr, batch_size=batch_size, train_size=train_size,
-    val_size=val_size, test_size=test_size, seed=seed, study_softmax=study_softmax,
-)
+settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, train_size=train_size, val_size=val_size,
+                test_size=test_size, seed=seed, study_softmax=study_softmax)
+config = config_from_parameters(profile, model, **{**settings, **(recipe or {})})
 run_name = name or model
 run_dir = Path(run_dir) if run_dir else default_run_dir(profile) / run_name
 config
@@ -159,7 +159,7 @@ print(f"report written to {pdf}")
 import time
 from pathlib import Path
 import papermill as pm
-from convladder.config import config_from_parameters, ladder
+from convladder.config import ladder
 from convladder.data import load_cifar10
 from convladder.paths import default_run_dir, notebooks_dir
 from convladder.runs import clear_run, is_current
@@ -189,15 +189,15 @@ for run in plan:
     folder = run_dir / run.name
     if force:
         clear_run(folder)
-    elif is_current(folder, config_from_parameters(profile, run.model, epochs=run.epochs), checksum):
+    elif is_current(folder, run.config(profile), checksum):
         print(f"{run.name}: finished and current in {folder}, reused", flush=True)
         continue
-    execute("10_train", folder / "train.ipynb", model=run.model, name=run.name, epochs=run.epochs,
+    execute("10_train", folder / "train.ipynb", model=run.model, name=run.name, epochs=run.epochs, recipe=run.recipe,
             run_dir=str(folder), resume_from=str(run_dir / run.continues) if run.continues else None)
 """),
         ("code", """
 if any(run.model == "GAP" for run in plan):
-    execute("20_other_sizes", run_dir / "20_other_sizes.ipynb", run_dir=str(run_dir), gap_run=plan[-1].name)
+    execute("20_other_sizes", run_dir / "20_other_sizes.ipynb", run_dir=str(run_dir), gap_run="GAP+")
 execute("90_report", run_dir / "90_report.ipynb", run_dir=str(run_dir), report_root=report_root)
 print({k: round(v) for k, v in timings.items()}, f"total {sum(timings.values()):.0f} s")
 """),

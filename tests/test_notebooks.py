@@ -41,7 +41,7 @@ def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
     pdf = smoke_run / "export" / "report" / "report.pdf"
     assert pdf.exists()
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    for name in ("Model A", "Model B", "Model C", "Model D", "Model E", "Model F", "Model G", "GAP", "GAP+"):
+    for name in ("Model A", "Model B", "Model C", "Model D", "Model E", "Model F", "Model G", "GAP", "GAP+", "GAP-fast"):
         assert name in text, name
     assert "Accuracy of every model" in text
     assert "ours" in text and "study" in text

@@ -42,14 +42,17 @@ def test_train_step_and_val_step(splits):
     assert all(torch.equal(a, b) for a, b in zip(weights, trainer.model.parameters()))
 
 
-@pytest.mark.parametrize("model", ["D", "G"])
-def test_continuing_a_run_equals_an_uninterrupted_run(splits, tmp_path, model):
-    straight = make_trainer(splits, tmp_path / "straight", model=model, epochs=4)
+FAST_RECIPE = dict(optimizer="sgd", lr=0.05, schedule="onecycle", label_smoothing=0.1, augment=True, weight_decay=5e-4)
+
+
+@pytest.mark.parametrize("model, recipe", [("D", {}), ("G", {}), ("GAP", FAST_RECIPE)])
+def test_continuing_a_run_equals_an_uninterrupted_run(splits, tmp_path, model, recipe):
+    straight = make_trainer(splits, tmp_path / "straight", model=model, epochs=4, **recipe)
     straight.fit(progress=False)
-    first = make_trainer(splits, tmp_path / "resumed", model=model, epochs=4)
+    first = make_trainer(splits, tmp_path / "resumed", model=model, epochs=4, **recipe)
     first.fit(2, progress=False)
     torch.manual_seed(12345)  # a fresh process would not share the RNG state; the checkpoint must restore it
-    resumed = make_trainer(splits, tmp_path / "resumed", model=model, epochs=4)
+    resumed = make_trainer(splits, tmp_path / "resumed", model=model, epochs=4, **recipe)
     assert resumed.epochs_done == 2
     resumed.fit(progress=False)
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
@@ -114,8 +117,13 @@ def test_config_validation_happens_before_training():
 
 def test_profiles_and_ladder():
     plan = ladder("quick")
-    assert [r.name for r in plan] == ["A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+"]
-    assert plan[-1].continues == "GAP" and plan[-1].epochs == 2 * get_profile("quick").epochs["GAP"]
+    assert [r.name for r in plan] == ["A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast"]
+    runs = {r.name: r for r in plan}
+    assert runs["GAP+"].continues == "GAP" and runs["GAP+"].epochs == 2 * get_profile("quick").epochs["GAP"]
+    fast = runs["GAP-fast"].config("quick")
+    assert (fast.model, fast.optimizer, fast.schedule, fast.augment) == ("GAP", "sgd", "onecycle", True)
+    study = runs["GAP"].config("quick")
+    assert (study.optimizer, study.lr, study.augment, study.schedule) == ("adam", 0.001, False, "constant")
     full = {r.name: r.epochs for r in ladder("full")}
     assert (full["A"], full["B"], full["C"], full["GAP"], full["GAP+"]) == (150, 150, 16, 120, 240)
     config = config_from_parameters("smoke", "G", epochs=None, lr=0.01)
@@ -133,3 +141,16 @@ def test_run_lock_refuses_a_second_run(tmp_path):
     (tmp_path / ".lock").write_text("999999999")  # a dead process: the lock is stale
     with run_lock(tmp_path):
         pass
+
+
+def test_one_cycle_runs_cannot_be_extended(splits, tmp_path):
+    make_trainer(splits, tmp_path, model="A", epochs=1, **FAST_RECIPE).fit(progress=False)
+    with pytest.raises(ValueError, match="cannot be extended"):
+        make_trainer(splits, tmp_path, model="A", epochs=3, **FAST_RECIPE)
+
+
+def test_fast_recipe_settings_are_validated():
+    with pytest.raises(ValueError, match="unknown schedule"):
+        TrainConfig(model="A", epochs=1, schedule="cosine")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TrainConfig(model="A", epochs=1, label_smoothing=1.5)

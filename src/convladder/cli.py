@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from convladder.config import PROFILES, config_from_parameters
+from convladder.config import FAST_GAP_RECIPE, OPTIMIZERS, PROFILES, SCHEDULES, config_from_parameters
 from convladder.data import DATA_ENV, DataError, load_cifar10
 from convladder.models import MODEL_NAMES
 from convladder.paths import default_run_dir
@@ -32,6 +32,9 @@ def cmd_train(args) -> int:
         args.profile, args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
         study_softmax=args.study_softmax or None, amp=False if args.no_amp else None,
+        optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, augment=args.augment or None,
+        **(FAST_GAP_RECIPE if args.fast_recipe else {}),
     )
     name = args.name or args.model
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.profile) / name
@@ -87,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=int)
     p.add_argument("--study-softmax", action="store_true", help="softmax in the model, then cross-entropy (the study's setup)")
     p.add_argument("--no-amp", action="store_true", help="train in plain fp32, without bfloat16 autocast")
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--augment", action="store_true", help="random crop (padding 4) and horizontal flip")
+    p.add_argument("--fast-recipe", action="store_true", help="the GAP-fast recipe (not the study's): " + ", ".join(
+        f"{k}={v}" for k, v in FAST_GAP_RECIPE.items()))
     p.add_argument("--run-dir", help="run folder (default: runs/<profile>/<name>)")
     p.add_argument("--resume-from", help="another run folder to continue from")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -17,17 +18,18 @@ from pathlib import Path
 
 import torch
 
-from convladder.config import STUDY_EPOCHS_STATED, get_profile
+from convladder.config import STUDY_EPOCHS_STATED, TrainConfig, get_profile
 from convladder.data import get_splits, load_cifar10
 from convladder.io import atomic_write_text, read_json
 from convladder.models import DESCRIPTIONS, create_model
 from convladder.other_sizes import RESULTS as OTHER_SIZES_RESULTS
-from convladder.paths import report_template
+from convladder.paths import project_root, report_template
 from convladder.plots import plot_history, plot_ladder, plot_proba, plot_samples, save
 from convladder.results import collect_runs
 from convladder.study import STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 
-RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+")
+RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
+STUDY_RECIPE = TrainConfig(model="A", epochs=1)  # the defaults: the study's training settings
 TEX_INSTALL_HINT = (
     "Install TeX Live to compile it, e.g. `sudo apt-get install latexmk texlive-latex-base "
     "texlive-latex-recommended texlive-fonts-recommended` (or `make tex`), then run the report again."
@@ -61,7 +63,8 @@ def file_stem(run_name: str) -> str:
 
 
 def macro_name(run_name: str) -> str:
-    return run_name.replace("+", "plus")
+    """A LaTeX command name (letters only): "GAP+" -> "GAPplus", "GAP-fast" -> "GAPfast"."""
+    return re.sub(r"[^A-Za-z]", "", run_name.replace("+", "plus"))
 
 
 # --- pieces of the report ---------------------------------------------------------------
@@ -88,6 +91,30 @@ def layer_table(model_name: str) -> str:
     )
 
 
+def recipe_text(config: dict) -> str:
+    """The training settings of a run, in words; where they differ from the study's, that is said."""
+    text = f"{config['optimizer']} lr {config['lr']:g}, batch {config['batch_size']}"
+    extras = []
+    if config.get("schedule", "constant") != "constant":
+        extras.append(f"{config['schedule']} schedule")
+    if config.get("weight_decay"):
+        extras.append(f"weight decay {config['weight_decay']:g}")
+    if config.get("label_smoothing"):
+        extras.append(f"label smoothing {config['label_smoothing']:g}")
+    if config.get("augment"):
+        extras.append("flip + crop")
+    if config.get("amp"):
+        extras.append("bf16 autocast")
+    if config.get("study_softmax"):
+        extras.append("softmax + CE")
+    return tex_escape(", ".join([text] + extras))
+
+
+def is_study_recipe(config: dict) -> bool:
+    keys = ("optimizer", "lr", "weight_decay", "schedule", "label_smoothing", "augment")
+    return all(config.get(k, getattr(STUDY_RECIPE, k)) == getattr(STUDY_RECIPE, k) for k in keys)
+
+
 def model_section(run: dict, figures: Path) -> str:
     """One model's layers, parameter count, history figure, accuracies and probability vectors."""
     name, model = run["name"], run["config"]["model"]
@@ -103,7 +130,8 @@ def model_section(run: dict, figures: Path) -> str:
     parts = [
         f"Model {tex_escape(name)}: {tex_escape(DESCRIPTIONS.get(model, model))}. "
         f"{run['parameters']:,} parameters, trained for {run['history']['epoch'][-1]} epochs "
-        f"({fmt_seconds(run['train_seconds'])}).{continued} "
+        f"({fmt_seconds(run['train_seconds'])}) with {recipe_text(run['config'])}"
+        f"{'' if is_study_recipe(run['config']) else ' (not the study' + chr(39) + 's recipe)'}.{continued} "
         f"Accuracy after the last epoch: train {fmt_acc(final['train_acc'])}, validation {fmt_acc(final['val_acc'])}, "
         f"test {fmt_acc(final['test_acc'])}; the study reported train {fmt_acc(study.get('train_acc'))}, "
         f"validation {fmt_acc(study.get('val_acc'))}, test {fmt_acc(study.get('test_acc'))}.\n",
@@ -285,10 +313,7 @@ def provenance(runs: list[dict], run_dir: Path) -> str:
     total = sum(run["train_seconds"] for run in runs)
     rows = "\n".join(
         f"{tex_escape(run['name'])} & {fmt_seconds(run['train_seconds'])} & "
-        f"{statistics.median(run['history']['epoch_seconds']):.1f}\\,s & {tex_escape(run['config']['optimizer'])} "
-        f"lr {run['config']['lr']:g}, batch {run['config']['batch_size']}"
-        f"{', bf16 autocast' if run['config'].get('amp') else ''}"
-        f"{', softmax + CE' if run['config'].get('study_softmax') else ''} \\\\"
+        f"{statistics.median(run['history']['epoch_seconds']):.1f}\\,s & {recipe_text(run['config'])} \\\\"
         for run in runs
     )
     return (
@@ -303,6 +328,50 @@ def provenance(runs: list[dict], run_dir: Path) -> str:
         "run & training time & median epoch & recipe \\\\\n\\midrule\n" + rows
         + "\n\\bottomrule\n\\end{tabular}\n\\caption{Training time per run (epochs, validation included).}\n\\end{table}\n"
     )
+
+
+def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
+    """Seconds per epoch of the study's pipeline against ours, from benchmarks/epoch_time.py's JSON."""
+    parts = []
+    if benchmark is not None and benchmark.exists():
+        bench = read_json(benchmark)
+        rows = []
+        for name, row in bench["models"].items():
+            rows.append(
+                f"{tex_escape(name)} & {statistics.median(row['study_style_s']):.1f} & "
+                f"{statistics.median(row['ours_fp32_s']):.1f} & {statistics.median(row['ours_s']):.1f} & "
+                f"{row['speedup']:.1f}$\\times$ & {row['flops_per_image'] / 1e6:.1f} & {row['gflops']:.0f} & "
+                f"{row['fraction_of_fp32_peak']:.0%} & {row['fraction_of_bf16_peak']:.0%} \\\\".replace("%", "\\%")
+            )
+        scope = "a tenth of the training split (--quick)" if bench.get("quick") else "the training split"
+        parts.append(
+            f"Seconds for one training epoch over {scope} ({bench['train_images']:,} images, batch "
+            f"{bench['batch_size']}, median of {bench['repeats']} repeat(s), data included), measured by "
+            "\\texttt{benchmarks/epoch_time.py} in one process. \\emph{Study-style}: a dataset that makes a PIL "
+            "image and applies \\texttt{ToTensor} per image, one-hot targets, a \\texttt{DataLoader}, NCHW fp32. "
+            "\\emph{Ours}: the split as one uint8 tensor, index-slice batches converted as a whole, channels-last; "
+            f"in fp32 and with the default {tex_escape(bench.get('amp_dtype', 'bf16'))} autocast. "
+            f"Peaks: {bench['cores']} cores $\\times$ {bench['clock_ghz']:.2f}\\,GHz $\\times$ "
+            f"{bench['flop_per_cycle_fp32']} FLOP/cycle = {bench['peak_fp32_gflops']:.0f}\\,GFLOP/s in fp32, twice "
+            f"that ({bench['peak_bf16_gflops']:.0f}) in bf16. Hardware: {tex_escape(bench['environment']['cpu'])}, "
+            f"torch {tex_escape(bench['environment']['torch'])}.\n"
+            "\\begin{table}[H]\\centering\\small\n\\begin{tabular}{@{}lrrrrrrrr@{}}\n\\toprule\n"
+            "model & study-style (s) & ours fp32 (s) & ours (s) & speed-up & MFLOP/image & GFLOP/s & of fp32 peak & "
+            "of bf16 peak \\\\\n\\midrule\n" + "\n".join(rows)
+            + "\n\\bottomrule\n\\end{tabular}\n\\caption{Training cost per epoch.}\n\\end{table}\n"
+        )
+    else:
+        parts.append("\\emph{The epoch-time benchmark (benchmarks/epoch\\_time.py) was not run for this report.}\n")
+    if "GAP-fast" in runs and "GAP+" in runs:
+        fast, slow = runs["GAP-fast"], runs["GAP+"]
+        parts.append(
+            f"\n\\textbf{{Accuracy per CPU-minute.}} The GAP layers trained with the GAP-fast recipe "
+            f"({recipe_text(fast['config'])}) reach {fast['final']['test_acc']:.3f} test accuracy in "
+            f"{fmt_seconds(fast['train_seconds'])} of training; the study's recipe (run GAP+) reaches "
+            f"{slow['final']['test_acc']:.3f} in {fmt_seconds(slow['train_seconds'])}, and the study reported "
+            f"{fmt_acc(STUDY_RESULTS['GAP+']['test_acc'])} after {STUDY_RESULTS['GAP+']['epochs']} epochs.\n"
+        )
+    return "".join(parts)
 
 
 def macros(runs: list[dict]) -> str:
@@ -326,9 +395,14 @@ def macros(runs: list[dict]) -> str:
 
 # --- building ---------------------------------------------------------------------------
 
-def write_sources(run_dir: Path, report_root: Path, data_dir=None) -> Path:
+def default_benchmark() -> Path:
+    return project_root() / "runs" / "benchmark" / "epoch_time.json"
+
+
+def write_sources(run_dir: Path, report_root: Path, data_dir=None, benchmark: Path | None = None) -> Path:
     """Write figures and generated LaTeX; returns the report folder holding report.tex."""
     run_dir, report_root = Path(run_dir), Path(report_root)
+    benchmark = Path(benchmark) if benchmark else default_benchmark()
     runs = collect_runs(run_dir)
     if not runs:
         raise ReportError(f"no finished runs (results.json) under {run_dir}: train some models first")
@@ -347,6 +421,7 @@ def write_sources(run_dir: Path, report_root: Path, data_dir=None) -> Path:
         "other_sizes": other_sizes_section(run_dir, figures),
         "conclusions": conclusions_section(runs, run_dir),
         "provenance": provenance(ordered, run_dir),
+        "training_cost": training_cost_section(benchmark, runs),
     }
     for run in ordered:
         pieces[f"model_{file_stem(run['name'])}"] = model_section(run, figures)
@@ -367,6 +442,9 @@ def compile_pdf(report_dir: Path) -> Path:
     return report_dir / "report.pdf"
 
 
-def build_report(run_dir: str | os.PathLike, report_root: str | os.PathLike, data_dir=None) -> Path:
-    """Write the report's sources from the runs under `run_dir` and compile the PDF."""
-    return compile_pdf(write_sources(Path(run_dir), Path(report_root), data_dir))
+def build_report(run_dir: str | os.PathLike, report_root: str | os.PathLike, data_dir=None, benchmark=None) -> Path:
+    """Write the report's sources from the runs under `run_dir` and compile the PDF.
+
+    `benchmark`: the JSON of benchmarks/epoch_time.py (default runs/benchmark/epoch_time.json).
+    """
+    return compile_pdf(write_sources(Path(run_dir), Path(report_root), data_dir, benchmark))

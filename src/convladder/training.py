@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from convladder.augment import augment_batch
 from convladder.config import TrainConfig
 from convladder.data import Split
 from convladder.io import atomic_torch_save
@@ -54,12 +55,21 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def make_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.25,
+            anneal_strategy="linear", cycle_momentum=False,
+        )
+    return None
 
 
 class Trainer:
@@ -78,11 +88,15 @@ class Trainer:
         self.device = choose_device(device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format)
-        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr)
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr, config.weight_decay)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.eval_loss_fn = nn.CrossEntropyLoss()
         self.amp_dtype = autocast_dtype(self.device) if config.amp else None
         self.train_data = Split(train.images.to(self.device), train.labels.to(self.device))
         self.val_data = Split(val.images.to(self.device), val.labels.to(self.device))
+        self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        self.scheduler = make_scheduler(config, self.optimizer, self.steps_per_epoch)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         torch.manual_seed(config.seed)
@@ -103,28 +117,30 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def _loss_and_correct(self, images: torch.Tensor, labels: torch.Tensor):
+    def _loss_and_correct(self, images: torch.Tensor, labels: torch.Tensor, loss_fn):
         with self._autocast():
-            out = self.model(self._inputs(images))
+            out = self.forward(self._inputs(images))
         out = out.float()
-        loss = self.loss_fn(out, labels)
+        loss = loss_fn(out, labels)
         correct = (out.argmax(dim=1) == labels).sum()
         return loss, correct
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
         """One optimisation step on a uint8 batch; returns (mean loss, number correct)."""
         self.model.train()
-        loss, correct = self._loss_and_correct(images, labels)
+        loss, correct = self._loss_and_correct(images, labels, self.loss_fn)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         return loss.item(), int(correct)
 
     @torch.no_grad()
     def val_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, int]:
-        """Loss and number correct on a uint8 batch, in evaluation mode."""
+        """Loss (plain cross-entropy) and number correct on a uint8 batch, in evaluation mode."""
         self.model.eval()
-        loss, correct = self._loss_and_correct(images, labels)
+        loss, correct = self._loss_and_correct(images, labels, self.eval_loss_fn)
         return loss.item(), int(correct)
 
     def evaluate(self, split: Split, batch_size: int = 1000) -> dict[str, float]:
@@ -141,46 +157,52 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------
 
-    def _epoch_order(self, epoch: int) -> torch.Tensor:
-        # A generator seeded per epoch makes the order independent of where a run resumed.
-        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.train_data), generator=gen).to(self.device)
+    def _epoch_generator(self, epoch: int) -> torch.Generator:
+        # Seeded per epoch: order and augmentation do not depend on where a run resumed.
+        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+
+    def train_epoch(self, epoch: int, progress: bool = True) -> tuple[float, float]:
+        """One pass over the train split (0-based `epoch`); returns (mean loss, accuracy)."""
+        gen = self._epoch_generator(epoch)
+        order = torch.randperm(len(self.train_data), generator=gen).to(self.device)
+        bs, n = self.config.batch_size, len(self.train_data)
+        total_loss, total_correct = 0.0, 0
+        batches = tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}", leave=False, disable=not progress, mininterval=2)
+        for b, first in enumerate(batches):
+            idx = order[first : first + bs]
+            images = self.train_data.images[idx]
+            if self.config.augment:
+                images = augment_batch(images, gen)
+            loss, correct = self.train_step(images, self.train_data.labels[idx])
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"model {self.config.model}: loss became {loss} in epoch {epoch + 1}, batch {b + 1}. "
+                    f"The last good checkpoint (epoch {self.epochs_done}) is kept"
+                    + (f" in {self.run_dir / CHECKPOINT}" if self.run_dir else "")
+                    + "; try a smaller learning rate."
+                )
+            total_loss += loss * len(idx)
+            total_correct += correct
+        return total_loss / n, total_correct / n
 
     def fit(self, epochs: int | None = None, progress: bool = True) -> dict[str, list]:
         """Train until `epochs` epochs are done in total (continuing from a checkpoint)."""
         target = epochs if epochs is not None else self.config.epochs
-        bs = self.config.batch_size
-        n = len(self.train_data)
         epoch_bar = tqdm(
             range(self.epochs_done, target), initial=self.epochs_done, total=target,
             desc=f"model {self.config.model}", disable=not progress, mininterval=2,
         )
         for epoch in epoch_bar:
             start = time.perf_counter()
-            order = self._epoch_order(epoch)
-            total_loss, total_correct = 0.0, 0
-            batches = range(0, n, bs)
-            batch_bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, mininterval=2)
-            for b, first in enumerate(batch_bar):
-                idx = order[first : first + bs]
-                loss, correct = self.train_step(self.train_data.images[idx], self.train_data.labels[idx])
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"model {self.config.model}: loss became {loss} in epoch {epoch + 1}, batch {b + 1}. "
-                        f"The last good checkpoint (epoch {self.epochs_done}) is kept"
-                        + (f" in {self.run_dir / CHECKPOINT}" if self.run_dir else "")
-                        + "; try a smaller learning rate."
-                    )
-                total_loss += loss * len(idx)
-                total_correct += correct
+            train_loss, train_acc = self.train_epoch(epoch, progress)
             val = self.evaluate(self.val_data)
             seconds = time.perf_counter() - start
             for key, value in zip(
                 HISTORY_KEYS,
-                (epoch + 1, total_loss / n, total_correct / n, val["loss"], val["acc"], seconds),
+                (epoch + 1, train_loss, train_acc, val["loss"], val["acc"], seconds),
             ):
                 self.history[key].append(value)
-            epoch_bar.set_postfix(train_acc=f"{total_correct / n:.3f}", val_acc=f"{val['acc']:.3f}")
+            epoch_bar.set_postfix(train_acc=f"{train_acc:.3f}", val_acc=f"{val['acc']:.3f}")
             if self.run_dir is not None:
                 self.save_checkpoint(self.run_dir / CHECKPOINT)
         return self.history
@@ -195,6 +217,8 @@ class Trainer:
             "config": self.config.to_dict(),
             "rng_cpu": torch.get_rng_state(),
         }
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         atomic_torch_save(state, path)
@@ -205,6 +229,11 @@ class Trainer:
             raise ValueError(
                 f"{path} holds a checkpoint of model {state['config']['model']}, not {self.config.model}; "
                 f"use another run folder"
+            )
+        if self.scheduler is not None and state["config"]["epochs"] != self.config.epochs:
+            raise ValueError(
+                f"{path} follows a {self.config.schedule} schedule over {state['config']['epochs']} epochs; "
+                f"it cannot be extended to {self.config.epochs}. Train a new run with the longer schedule."
             )
         wanted = self.config.to_dict()
         # Only the epoch count may change when a run continues (the study's GAP 120 -> 240).
@@ -218,6 +247,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = {key: list(state["history"][key]) for key in HISTORY_KEYS}
+        if self.scheduler is not None and "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng_cpu"].cpu())
         if "rng_cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)

@@ -1,0 +1,169 @@
+"""Seconds per training epoch: the study's data pipeline against convladder's, in one process.
+
+- study-style: a torch Dataset that turns each stored image into a PIL image and applies
+  torchvision's ToTensor, one-hot labels, a DataLoader (batch 128, shuffled), the model in
+  NCHW fp32, Adam, cross-entropy on the one-hot targets: the per-image work the study did.
+- ours fp32: convladder's Trainer.train_epoch with amp off: the split is one uint8 tensor,
+  a batch is an index slice converted as a whole, channels_last.
+- ours: the same with the default settings (bfloat16 autocast where the CPU supports it).
+
+Each epoch covers the 42,000-image training split (data included), timed with
+time.perf_counter after one warm-up batch. FLOPs per image (forward + backward) come from
+torch.utils.flop_counter; achieved GFLOP/s = FLOPs per image x images / seconds. The CPU's
+fp32 peak is cores x clock x 32 FLOP per cycle (two 256-bit FMA pipes: 2 x 8 lanes x 2 FLOP);
+the bf16 peak is twice that (AVX512-BF16 dot products). The clock is read from /proc/cpuinfo.
+
+    python benchmarks/epoch_time.py                 # A, D, G, GAP, 2 repeats
+    python benchmarks/epoch_time.py --quick         # a one-minute check on 1/10 of the split
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.transforms import ToTensor
+
+from convladder.config import TrainConfig
+from convladder.data import get_splits, load_cifar10
+from convladder.io import atomic_write_json
+from convladder.models import create_model
+from convladder.results import cpu_name, environment
+from convladder.training import Trainer
+
+FLOP_PER_CYCLE_FP32 = 32
+
+
+class StudyStyleDataset(Dataset):
+    """What torchvision's CIFAR10 does per item: a PIL image, ToTensor, and here a one-hot label."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images = images.permute(0, 2, 3, 1).numpy()  # HWC uint8, as torchvision stores them
+        self.labels = labels.numpy()
+        self.to_tensor = ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        image = self.to_tensor(Image.fromarray(self.images[i]))
+        target = torch.zeros(10).scatter_(0, torch.tensor([int(self.labels[i])]), 1.0)
+        return image, target
+
+
+def study_style_epoch(model_name: str, split, batch_size: int) -> float:
+    torch.manual_seed(0)
+    model = create_model(model_name)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    dataset = StudyStyleDataset(split.images, split.labels)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    model.train()
+
+    def step(images, targets):
+        loss = loss_fn(model(images), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step(*next(iter(DataLoader(dataset, batch_size=batch_size))))  # warm-up, not timed
+    start = time.perf_counter()
+    for images, targets in loader:
+        step(images, targets)
+    return time.perf_counter() - start
+
+
+def our_epoch(model_name: str, splits, batch_size: int, amp: bool) -> float:
+    config = TrainConfig(model=model_name, epochs=1, batch_size=batch_size, amp=amp)
+    torch.manual_seed(0)
+    trainer = Trainer(create_model(model_name), splits["train"], splits["val"], config, device="cpu")
+    x, y = splits["train"].images[:batch_size], splits["train"].labels[:batch_size]
+    trainer.train_step(x, y)  # warm-up: first-call allocations and oneDNN kernel selection
+    start = time.perf_counter()
+    trainer.train_epoch(0, progress=False)
+    return time.perf_counter() - start
+
+
+def flops_per_image(model_name: str, batch_size: int = 32) -> float:
+    model = create_model(model_name)
+    x = torch.rand(batch_size, 3, 32, 32)
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return counter.get_total_flops() / batch_size
+
+
+def cpu_clock_ghz() -> float:
+    try:
+        mhz = [float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
+               if line.startswith("cpu MHz")]
+        return max(mhz) / 1000
+    except (OSError, ValueError):
+        return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["A", "D", "G", "GAP"])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--quick", action="store_true", help="1/10 of the split, one repeat (about a minute)")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", default="runs/benchmark/epoch_time.json")
+    args = parser.parse_args()
+
+    splits = get_splits(load_cifar10(args.data_dir))
+    if args.quick:
+        splits["train"] = splits["train"].subset(len(splits["train"]) // 10)
+        args.repeats = 1
+    n = len(splits["train"])
+    cores = os.cpu_count() or 1
+    clock = cpu_clock_ghz()
+    peak_fp32 = cores * clock * FLOP_PER_CYCLE_FP32
+    peak_bf16 = 2 * peak_fp32
+    print(f"{cpu_name()}, {cores} cores at {clock:.2f} GHz, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"fp32 peak {cores} cores x {clock:.2f} GHz x {FLOP_PER_CYCLE_FP32} FLOP/cycle = {peak_fp32:.0f} GFLOP/s; "
+          f"bf16 peak {peak_bf16:.0f} GFLOP/s")
+    print(f"one epoch = {n:,} training images, batch {args.batch_size}, {args.repeats} repeat(s), median reported\n")
+
+    rows = {}
+    header = f"{'model':<6}{'study-style s':>14}{'ours fp32 s':>13}{'ours s':>9}{'speed-up':>10}{'MFLOP/img':>11}{'GFLOP/s':>9}{'of fp32':>9}{'of bf16':>9}"
+    print(header)
+    for name in args.models:
+        study = [study_style_epoch(name, splits["train"], args.batch_size) for _ in range(args.repeats)]
+        fp32 = [our_epoch(name, splits, args.batch_size, amp=False) for _ in range(args.repeats)]
+        ours = [our_epoch(name, splits, args.batch_size, amp=True) for _ in range(args.repeats)]
+        flops = flops_per_image(name)
+        s_study, s_fp32, s_ours = (statistics.median(v) for v in (study, fp32, ours))
+        achieved = flops * n / s_ours / 1e9
+        rows[name] = {
+            "study_style_s": study, "ours_fp32_s": fp32, "ours_s": ours,
+            "speedup": s_study / s_ours, "speedup_fp32": s_study / s_fp32,
+            "flops_per_image": flops, "gflops": achieved,
+            "fraction_of_fp32_peak": achieved / peak_fp32, "fraction_of_bf16_peak": achieved / peak_bf16,
+        }
+        print(f"{name:<6}{s_study:>14.2f}{s_fp32:>13.2f}{s_ours:>9.2f}{s_study / s_ours:>9.1f}x{flops / 1e6:>11.1f}"
+              f"{achieved:>9.1f}{achieved / peak_fp32:>9.0%}{achieved / peak_bf16:>9.0%}", flush=True)
+
+    env = environment(torch.device("cpu"))
+    result = {
+        "train_images": n, "batch_size": args.batch_size, "repeats": args.repeats, "quick": args.quick,
+        "cores": cores, "clock_ghz": clock, "flop_per_cycle_fp32": FLOP_PER_CYCLE_FP32,
+        "peak_fp32_gflops": peak_fp32, "peak_bf16_gflops": peak_bf16, "environment": env, "models": rows,
+        "amp_dtype": str(Trainer(create_model("A"), splits["train"], splits["val"],
+                                 TrainConfig(model="A", epochs=1), device="cpu").amp_dtype),
+    }
+    atomic_write_json(result, Path(args.out))
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
