@@ -59,9 +59,9 @@ PROFILES: dict[str, Profile] = {
         train_size=None,
         val_size=None,
         test_size=None,
-        epochs={"A": 60, "B": 30, "C": 16, "D": 16, "E": 8, "F": 10, "G": 15, "GAP": 15},
-        continuation_epochs=15,
-        fast_gap_epochs=40,
+        epochs={"A": 60, "B": 30, "C": 16, "D": 16, "E": 8, "F": 10, "G": 12, "GAP": 12},
+        continuation_epochs=12,
+        fast_gap_epochs=45,
         description="full splits, few epochs: the whole ladder in about an hour on a 2-core CPU",
     ),
     "full": Profile(
