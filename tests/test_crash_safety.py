@@ -61,6 +61,7 @@ def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted(tiny_cifar, tmp_path)
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert resumed["history"][key] == straight["history"][key], key
     assert resumed["final"]["test_acc"] == straight["final"]["test_acc"]
+    assert resumed["proba_before"] == straight["proba_before"]
     a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)["model"]
     b = torch.load(killed / CHECKPOINT, weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
