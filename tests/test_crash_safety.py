@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -61,6 +62,7 @@ def test_sigkill_mid_epoch_then_rerun_equals_uninterrupted(tiny_cifar, tmp_path)
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert resumed["history"][key] == straight["history"][key], key
     assert resumed["final"]["test_acc"] == straight["final"]["test_acc"]
+    assert resumed["proba_before"] == straight["proba_before"]
     a = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)["model"]
     b = torch.load(killed / CHECKPOINT, weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -85,3 +87,47 @@ def test_continuing_with_other_settings_is_refused(tiny_cifar, tmp_path):
     with pytest.raises(ValueError, match="lr: 0.001 there, 0.01 now"):
         train_run(TrainConfig(model="A", epochs=2, batch_size=32, lr=0.01), tmp_path / "A", data_dir=tiny_cifar,
                   progress=False)
+
+
+def test_a_second_process_training_into_the_same_folder_is_refused(tiny_cifar, tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    run_dir = tmp_path / "shared"
+    first = subprocess.Popen(_train_cmd(tiny_cifar, run_dir, 40), env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while _epochs_in(run_dir) < 1 and time.time() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run should still be training"
+        second = subprocess.run(_train_cmd(tiny_cifar, run_dir, 40), env=env, capture_output=True, text=True)
+        assert second.returncode == 2
+        assert f"in use by process {first.pid}" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    # the first run's checkpoint is intact and a later run continues from it
+    assert _epochs_in(run_dir) >= 1
+    torch.load(run_dir / CHECKPOINT, weights_only=True)
+
+
+def test_a_checkpoint_holding_code_is_refused(tiny_cifar, tmp_path):
+    config = TrainConfig(model="A", epochs=1, batch_size=32)
+    train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False)
+    state = torch.load(tmp_path / "A" / CHECKPOINT, weights_only=True)
+    state["payload"] = _Payload()
+    torch.save(state, tmp_path / "A" / CHECKPOINT)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        train_run(TrainConfig(model="A", epochs=2, batch_size=32), tmp_path / "A", data_dir=tiny_cifar, progress=False)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_a_code_change_makes_a_finished_run_stale(tiny_cifar, tmp_path, monkeypatch):
+    config = TrainConfig(model="A", epochs=1, batch_size=32)
+    checksum = train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False)["data"]["checksum"]
+    assert is_current(tmp_path / "A", config, checksum)
+    monkeypatch.setattr("convladder.runs.code_version", lambda: "edited-code")
+    assert not is_current(tmp_path / "A", config, checksum)

@@ -11,6 +11,9 @@ from convladder.config import FAST_GAP_RECIPE, OPTIMIZERS, PROFILES, SCHEDULES, 
 from convladder.data import DATA_ENV, DataError, load_cifar10
 from convladder.models import MODEL_NAMES
 from convladder.paths import default_run_dir
+from convladder.report import ReportError
+from convladder.runs import RunLocked
+from convladder.training import TrainingDiverged
 
 
 def _data_args(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, ValueError, FileNotFoundError) as err:
+    except (DataError, RunLocked, TrainingDiverged, ReportError, ValueError, FileNotFoundError) as err:
         print(f"convladder: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -136,10 +136,10 @@ def train_run(
 
         torch.manual_seed(config.seed)
         model = create_model(config.model, study_softmax=config.study_softmax)
-        probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1]
+        probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1].float() / 255
+        # The seeded initial weights, before any checkpoint is loaded: the same on every call.
+        proba_before = predict_proba(model, probe)[0].tolist()
         trainer = Trainer(model, splits["train"], splits["val"], config, run_dir=run_dir, device=device)
-        resumed_at = trainer.epochs_done
-        proba_before = predict_proba(trainer.model, probe.float() / 255)[0].tolist() if resumed_at == 0 else None
 
         history = trainer.fit(config.epochs, progress=progress)
         final = {
@@ -151,7 +151,6 @@ def train_run(
         test = trainer.evaluate(splits["test"])
         final.update(test_acc=test["acc"], test_loss=test["loss"])
 
-        previous = _previous_results(run_dir, resume_from)
         results = {
             "name": name or config.model,
             "config": config.to_dict(),
@@ -167,8 +166,8 @@ def train_run(
             "final": final,
             "probe_index": PROBE_INDEX,
             "probe_label": int(splits["test"].labels[PROBE_INDEX]),
-            "proba_before": proba_before if proba_before is not None else previous.get("proba_before"),
-            "proba_after": predict_proba(trainer.model, probe.float() / 255)[0].tolist(),
+            "proba_before": proba_before,
+            "proba_after": predict_proba(trainer.model, probe)[0].tolist(),
             "continued_from": str(resume_from) if resume_from is not None else None,
             "code_version": code_version(),
             # training seconds over all epochs, also those of an earlier call this run continues
@@ -177,11 +176,3 @@ def train_run(
         }
         write_results(results, run_dir)
         return results
-
-
-def _previous_results(run_dir: Path, resume_from) -> dict:
-    """Results written before this call (this folder's, else the one continued from)."""
-    for folder in (run_dir, Path(resume_from) if resume_from else None):
-        if folder is not None and (folder / RESULTS).exists():
-            return read_json(folder / RESULTS)
-    return {}
