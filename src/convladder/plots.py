@@ -75,7 +75,7 @@ def plot_ladder(runs: list[dict], study: dict) -> Figure:
     study_val = [study.get(name, {}).get("val_acc") for name in names]
     bars.bar([i + width for i in x], [v if v is not None else 0 for v in study_val], width, label="study, validation",
              color="tab:gray")
-    bars.set_xticks(list(x), names)
+    bars.set_xticks(list(x), names, rotation=45, fontsize=8)
     bars.set(title="final accuracy", ylim=(0, 1))
     bars.legend(fontsize=8)
     bars.grid(alpha=0.3, axis="y")

@@ -310,7 +310,14 @@ def provenance(runs: list[dict], run_dir: Path) -> str:
     first = runs[0]
     commits = sorted({env["git_commit"] for env in envs.values()})
     devices = sorted({env["device"] + (f" ({env['gpu']})" if "gpu" in env else "") for env in envs.values()})
-    total = sum(run["train_seconds"] for run in runs)
+    by_name = {run["name"]: run for run in runs}
+
+    def own_seconds(run: dict) -> float:
+        # A continued run's history includes the epochs of the run it continues.
+        source = Path(run["continued_from"]).name if run.get("continued_from") else None
+        return run["train_seconds"] - (by_name[source]["train_seconds"] if source in by_name else 0.0)
+
+    total = sum(own_seconds(run) for run in runs)
     rows = "\n".join(
         f"{tex_escape(run['name'])} & {fmt_seconds(run['train_seconds'])} & "
         f"{statistics.median(run['history']['epoch_seconds']):.1f}\\,s & {recipe_text(run['config'])} \\\\"
@@ -324,9 +331,9 @@ def provenance(runs: list[dict], run_dir: Path) -> str:
         f"{first['environment']['cpu_count']} cores, device {tex_escape(', '.join(devices))}; "
         f"torch {tex_escape(first['environment']['torch'])}, Python {tex_escape(first['environment']['python'])}. "
         f"Total training time {fmt_seconds(total)}.\n"
-        "\\begin{table}[H]\\centering\\small\n\\begin{tabular}{@{}lrrl@{}}\n\\toprule\n"
+        "\\begin{table}[H]\\centering\\small\n\\begin{tabular}{@{}lrrp{0.55\\textwidth}@{}}\n\\toprule\n"
         "run & training time & median epoch & recipe \\\\\n\\midrule\n" + rows
-        + "\n\\bottomrule\n\\end{tabular}\n\\caption{Training time per run (epochs, validation included).}\n\\end{table}\n"
+        + "\n\\bottomrule\n\\end{tabular}\n\\caption{Training time per run (epochs, validation included); a continued run's time includes that of the run it continues.}\n\\end{table}\n"
     )
 
 
@@ -360,6 +367,14 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
             "of bf16 peak \\\\\n\\midrule\n" + "\n".join(rows)
             + "\n\\bottomrule\n\\end{tabular}\n\\caption{Training cost per epoch.}\n\\end{table}\n"
         )
+        if any(row["fraction_of_fp32_peak"] > 1 for row in bench["models"].values()):
+            parts.append(
+                "Where a fraction exceeds 100\\%, the count is of the direct convolution's FLOPs (what "
+                "\\texttt{torch.utils.flop\\_counter} reports) while the hardware did less or ran faster than "
+                "assumed: the clock read from \\texttt{/proc/cpuinfo} is the nominal one, not the boost clock, and "
+                "oneDNN may compute 3x3 convolutions with fewer multiplications (Winograd). The fractions are "
+                "therefore upper bounds on what the formula calls peak, not measured utilisation.\n"
+            )
     else:
         parts.append("\\emph{The epoch-time benchmark (benchmarks/epoch\\_time.py) was not run for this report.}\n")
     if "GAP-fast" in runs and "GAP+" in runs:
