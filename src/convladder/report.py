@@ -354,7 +354,7 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
         parts.append(
             f"Seconds for one training epoch over {scope} ({bench['train_images']:,} images, batch "
             f"{bench['batch_size']}, median of {bench['repeats']} repeat(s), data included), measured by "
-            "\\texttt{benchmarks/epoch_time.py} in one process. \\emph{Study-style}: a dataset that makes a PIL "
+            "\\texttt{benchmarks/epoch\\_time.py} in one process. \\emph{Study-style}: a dataset that makes a PIL "
             "image and applies \\texttt{ToTensor} per image, one-hot targets, a \\texttt{DataLoader}, NCHW fp32. "
             "\\emph{Ours}: the split as one uint8 tensor, index-slice batches converted as a whole, channels-last; "
             f"in fp32 and with the default {tex_escape(bench.get('amp_dtype', 'bf16'))} autocast. "
@@ -362,8 +362,8 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
             f"{bench['flop_per_cycle_fp32']} FLOP/cycle = {bench['peak_fp32_gflops']:.0f}\\,GFLOP/s in fp32, twice "
             f"that ({bench['peak_bf16_gflops']:.0f}) in bf16. Hardware: {tex_escape(bench['environment']['cpu'])}, "
             f"torch {tex_escape(bench['environment']['torch'])}.\n"
-            "\\begin{table}[H]\\centering\\small\n\\begin{tabular}{@{}lrrrrrrrr@{}}\n\\toprule\n"
-            "model & study-style (s) & ours fp32 (s) & ours (s) & speed-up & MFLOP/image & GFLOP/s & of fp32 peak & "
+            "\\begin{table}[H]\\centering\\footnotesize\\setlength{\\tabcolsep}{3pt}\n\\begin{tabular}{@{}lrrrrrrrr@{}}\n\\toprule\n"
+            "model & study-style (s) & ours fp32 (s) & ours (s) & speed-up & MFLOP/img & GFLOP/s & of fp32 peak & "
             "of bf16 peak \\\\\n\\midrule\n" + "\n".join(rows)
             + "\n\\bottomrule\n\\end{tabular}\n\\caption{Training cost per epoch.}\n\\end{table}\n"
         )
@@ -372,8 +372,8 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
                 "Where a fraction exceeds 100\\%, the count is of the direct convolution's FLOPs (what "
                 "\\texttt{torch.utils.flop\\_counter} reports) while the hardware did less or ran faster than "
                 "assumed: the clock read from \\texttt{/proc/cpuinfo} is the nominal one, not the boost clock, and "
-                "oneDNN may compute 3x3 convolutions with fewer multiplications (Winograd). The fractions are "
-                "therefore upper bounds on what the formula calls peak, not measured utilisation.\n"
+                "oneDNN may compute 3x3 convolutions with fewer multiplications (Winograd). Such a fraction "
+                "compares with the formula's peak; it is not a measured utilisation.\n"
             )
     else:
         parts.append("\\emph{The epoch-time benchmark (benchmarks/epoch\\_time.py) was not run for this report.}\n")
