@@ -39,7 +39,6 @@ class Profile:
     fast_gap_epochs: int  # epochs of "GAP-fast", the GAP layers with FAST_GAP_RECIPE
     description: str
     batch_size: int = 128
-    seeds: tuple[int, ...] = (0,)
 
 
 PROFILES: dict[str, Profile] = {

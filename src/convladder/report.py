@@ -21,7 +21,7 @@ import torch
 from convladder.config import STUDY_EPOCHS_STATED, TrainConfig, get_profile
 from convladder.data import get_splits, load_cifar10
 from convladder.io import atomic_write_text, read_json
-from convladder.models import DESCRIPTIONS, create_model
+from convladder.models import DESCRIPTIONS, count_parameters, create_model
 from convladder.other_sizes import RESULTS as OTHER_SIZES_RESULTS
 from convladder.paths import project_root, report_template
 from convladder.plots import plot_history, plot_ladder, plot_proba, plot_samples, save
@@ -81,9 +81,9 @@ def layer_table(model_name: str) -> str:
     for name, module in model.named_modules():
         if len(list(module.children())) or not name:
             continue
-        params = sum(p.numel() for p in module.parameters())
+        params = count_parameters(module)
         rows.append(f"\\texttt{{{tex_escape(name)}}} & \\texttt{{{tex_escape(repr(module))}}} & {params:,} \\\\")
-    total = sum(p.numel() for p in model.parameters())
+    total = count_parameters(model)
     return (
         "{\\footnotesize\\begin{longtable}{@{}lp{0.72\\textwidth}r@{}}\n\\toprule\nlayer & module & parameters \\\\\n\\midrule\n"
         + "\n".join(rows)
@@ -305,7 +305,7 @@ def conclusions_section(runs: dict[str, dict], run_dir: Path) -> str:
     return "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n"
 
 
-def provenance(runs: list[dict], run_dir: Path) -> str:
+def provenance(runs: list[dict]) -> str:
     envs = {run["name"]: run["environment"] for run in runs}
     first = runs[0]
     commits = sorted({env["git_commit"] for env in envs.values()})
@@ -435,7 +435,7 @@ def write_sources(run_dir: Path, report_root: Path, data_dir=None, benchmark: Pa
         "summary": summary_table(ordered) + ladder_figure(ordered, figures),
         "other_sizes": other_sizes_section(run_dir, figures),
         "conclusions": conclusions_section(runs, run_dir),
-        "provenance": provenance(ordered, run_dir),
+        "provenance": provenance(ordered),
         "training_cost": training_cost_section(benchmark, runs),
     }
     for run in ordered:
