@@ -68,7 +68,7 @@ plt.show()
 """),
     ],
     "10_train": [
-        ("md", "# Train one model of the ladder\nTrains (or continues) one run, then shows its history, accuracies and probability vectors. Values left as `None` come from the profile."),
+        ("md", "# Train one model of the ladder\nTrains (or continues) one run for each seed, each in its own folder `<run_dir>/seed<k>`, then shows the history (the band spans the seeds), accuracies and probability vectors. Values left as `None` come from the profile."),
         ("parameters", """
 model = "A"
 name = None  # run name; None: the model's name ("GAP+" names the continued GAP)
@@ -79,12 +79,12 @@ batch_size = None
 train_size = None  # None: the profile's (the whole split for quick and full)
 val_size = None
 test_size = None
-seed = 0
+seeds = [0]  # one training per seed
 study_softmax = False  # True: the study's softmax-then-cross-entropy
 recipe = None  # other training settings, e.g. {"optimizer": "sgd", "augment": True}; None: the study's
 data_dir = None
-run_dir = None  # None: runs/<profile>/<name>
-resume_from = None  # another run folder to continue from
+run_dir = None  # None: runs/<profile>/<name>; seed k trains in <run_dir>/seed<k>
+resume_from = None  # another run's folder to continue from, seed by seed
 """),
         ("code", """
 from pathlib import Path
@@ -92,43 +92,55 @@ import matplotlib.pyplot as plt
 from convladder.config import config_from_parameters
 from convladder.paths import default_run_dir
 from convladder.plots import plot_history, plot_proba
+from convladder.results import collect_runs, seed_dir, summarize
 from convladder.runs import train_run
 
 settings = dict(epochs=epochs, lr=lr, batch_size=batch_size, train_size=train_size, val_size=val_size,
-                test_size=test_size, seed=seed, study_softmax=study_softmax)
-config = config_from_parameters(profile, model, **{**settings, **(recipe or {})})
+                test_size=test_size, study_softmax=study_softmax)
+configs = {seed: config_from_parameters(profile, model, **{**settings, **(recipe or {}), "seed": seed}) for seed in seeds}
 run_name = name or model
 run_dir = Path(run_dir) if run_dir else default_run_dir(profile) / run_name
-config
+configs[seeds[0]] if seeds else "no seeds to train"
 """),
-        ("code", "results = train_run(config, run_dir, data_dir=data_dir, name=run_name, resume_from=resume_from)"),
         ("code", """
-plot_history(results["history"], title=f"model {run_name}")
+for seed, config in configs.items():
+    train_run(config, seed_dir(run_dir, seed), data_dir=data_dir, name=run_name, resume_from=resume_from)
+"""),
+        ("code", """
+runs = collect_runs(run_dir.parent).get(run_name, [])  # every finished seed, also those trained before
+plot_history([r["history"] for r in runs], title=f"model {run_name} ({len(runs)} seed(s))")
 plt.show()
-final = results["final"]
-print(f"{run_name}: {results['parameters']:,} parameters, {results['train_seconds']:.0f} s of training")
-print(f"accuracy  train {final['train_acc']:.3f}  validation {final['val_acc']:.3f}  test {final['test_acc']:.3f}")
+for r in runs:
+    final = r["final"]
+    print(f"seed {r['config']['seed']}: train {final['train_acc']:.3f}  validation {final['val_acc']:.3f}  "
+          f"test {final['test_acc']:.3f}  ({r['train_seconds']:.0f} s)")
+for key in ("train_acc", "val_acc", "test_acc"):
+    mean, std = summarize([r["final"][key] for r in runs])
+    print(f"{key}: {mean:.3f} +- {std:.3f} over {len(runs)} seed(s)")
 """),
         ("code", """
-classes = results["data"]["class_names"]
-probas = {"before training": results["proba_before"], "after training": results["proba_after"]}
-plot_proba({k: v for k, v in probas.items() if v is not None}, classes,
-           title=f"test image {results['probe_index']} ({classes[results['probe_label']]})")
+first = runs[0]
+classes = first["data"]["class_names"]
+plot_proba({"before training": first["proba_before"], "after training": first["proba_after"]}, classes,
+           title=f"seed {first['config']['seed']}, test image {first['probe_index']} ({classes[first['probe_label']]})")
 plt.show()
 """),
     ],
     "20_other_sizes": [
-        ("md", "# GAP on images that are not 32x32\nGlobal average pooling makes the last linear layer independent of the image size. As in the study: a cat photo (scikit-image's `chelsea`) resized to 32x20 (width x height), and CIFAR test images resized to 32x20 and 32x18."),
-        ("parameters", 'profile = "smoke"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\ngap_run = "GAP+"  # the run whose weights are used\nexamples = 4'),
+        ("md", "# GAP on images that are not 32x32\nGlobal average pooling makes the last linear layer independent of the image size. As in the study: a cat photo (scikit-image's `chelsea`) resized to 32x20 (width x height), and CIFAR test images resized to 32x20 and 32x18. Beyond the study: test accuracy as a function of input size and aspect ratio, for every seed."),
+        ("parameters", 'profile = "smoke"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\ngap_run = "GAP+"  # the run whose weights are used (all its seeds for the curve)\nexamples = 4\ncurve_images = None  # None: the profile\'s'),
         ("code", """
 from pathlib import Path
 import matplotlib.pyplot as plt
+from convladder.config import get_profile
 from convladder.other_sizes import other_sizes_study
 from convladder.paths import default_run_dir
-from convladder.plots import plot_proba
+from convladder.plots import plot_proba, plot_size_curve
 
 run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
-study = other_sizes_study(run_dir / gap_run, data_dir=data_dir, examples=examples, out_dir=run_dir / "other_sizes")
+images = curve_images if curve_images is not None else get_profile(profile).analysis_images
+study = other_sizes_study(run_dir / gap_run, data_dir=data_dir, examples=examples, out_dir=run_dir / "other_sizes",
+                          curve_images=images)
 """),
         ("code", """
 for item in study["images"]:
@@ -136,7 +148,62 @@ for item in study["images"]:
     print(f"{item['title']}: predicted {study['class_names'][top]} ({item['proba'][top]:.1%}), true {item['true']}")
     plot_proba({item["title"]: item["proba"]}, study["class_names"])
     plt.show()
-print("accuracy on resized test images:", {k: round(v, 3) for k, v in study["accuracy_by_size"].items()})
+plot_size_curve(study)
+plt.show()
+"""),
+    ],
+    "30_errors": [
+        ("md", "# Where G and GAP go wrong\nConfusion matrices and per-class accuracy on the test set for every seed (torchmetrics), and the most confident mistakes of the first seed."),
+        ("parameters", 'profile = "smoke"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\nrun_names = ["G", "GAP+"]\nimages = None  # test images to use; None: the profile\'s'),
+        ("code", """
+from pathlib import Path
+import matplotlib.pyplot as plt
+from convladder.config import get_profile
+from convladder.errors import error_analysis
+from convladder.paths import default_run_dir
+from convladder.plots import plot_confusion, plot_per_class
+
+run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+count = images if images is not None else get_profile(profile).analysis_images
+errors = error_analysis(run_dir, tuple(run_names), data_dir=data_dir, images=count, out_dir=run_dir / "errors")
+"""),
+        ("code", """
+for name, run in errors["runs"].items():
+    plot_confusion(run["seeds"], errors["class_names"], title=f"{name}: test confusion, summed over {len(run['seeds'])} seed(s)")
+    plt.show()
+plot_per_class(errors)
+plt.show()
+"""),
+    ],
+    "40_diagnosis": [
+        ("md", "# Diagnosing the study's anomalies\nModel E's failure (E and F under the study's softmax + cross-entropy, another initialisation, a larger learning rate) and the gradient norms per layer of C (sigmoid) and D (ReLU) in their first epochs."),
+        ("parameters", 'profile = "smoke"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\ntrain_size = None  # None: the profile\'s\nepochs = None\nseeds = None  # None: range(the profile\'s extra_seeds)'),
+        ("code", """
+from pathlib import Path
+import matplotlib.pyplot as plt
+from convladder.config import get_profile
+from convladder.diagnosis import diagnose
+from convladder.paths import default_run_dir
+from convladder.plots import plot_gradient_norms, plot_variants
+
+prof = get_profile(profile)
+run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+diagnosis = diagnose(
+    run_dir / "diagnosis", data_dir=data_dir,
+    train_size=train_size if train_size is not None else prof.diagnosis_train_size,
+    epochs=epochs if epochs is not None else prof.diagnosis_epochs,
+    seeds=tuple(seeds) if seeds is not None else tuple(range(prof.extra_seeds)),
+    batch_size=prof.batch_size, val_size=prof.val_size,
+)
+"""),
+        ("code", """
+plot_variants(diagnosis)
+plt.show()
+for v in diagnosis["variants"]:
+    finals = [s["final_val_acc"] for s in v["seeds"]]
+    print(f"{v['label']}: final validation accuracy {finals}, logit std at init {v['seeds'][0]['logit_std_at_init']:.4f}")
+plot_gradient_norms(diagnosis)
+plt.show()
 """),
     ],
     "90_report": [
@@ -153,7 +220,7 @@ print(f"report written to {pdf}")
 """),
     ],
     "run_all": [
-        ("md", "# Regenerate the whole report\n`papermill notebooks/run_all.ipynb out.ipynb -p profile quick` runs the data notebook, trains every model of the ladder (one executed copy of `10_train` per model in its run folder), runs the other-sizes notebook and builds the PDF."),
+        ("md", "# Regenerate the whole report\n`papermill notebooks/run_all.ipynb out.ipynb -p profile quick` runs the data notebook, trains every run of the ladder for each of the profile's seeds (one executed copy of `10_train` per run, in its run folder), runs the other-sizes, errors and diagnosis notebooks and builds the PDF."),
         ("parameters", 'profile = "quick"\ndata_dir = None\nrun_dir = None  # None: runs/<profile>\nreport_root = None  # None: the run folder; "." writes report/ and figures/ of the repository\nmodels = None  # None: all; or a list such as ["A", "GAP"]\nforce = False  # True: retrain every run, even those that are finished and current'),
         ("code", """
 import time
@@ -162,6 +229,7 @@ import papermill as pm
 from convladder.config import ladder
 from convladder.data import load_cifar10
 from convladder.paths import default_run_dir, notebooks_dir
+from convladder.results import seed_dir
 from convladder.runs import clear_run, is_current
 
 plan = ladder(profile, models)  # checks profile and model names before any work
@@ -188,16 +256,23 @@ checksum = load_cifar10(data_dir).checksum
 for run in plan:
     folder = run_dir / run.name
     if force:
-        clear_run(folder)
-    elif is_current(folder, run.config(profile), checksum):
-        print(f"{run.name}: finished and current in {folder}, reused", flush=True)
+        for seed in run.seeds:
+            clear_run(seed_dir(folder, seed))
+    todo = [seed for seed in run.seeds if not is_current(seed_dir(folder, seed), run.config(profile, seed), checksum)]
+    if not todo:
+        print(f"{run.name}: seeds {list(run.seeds)} finished and current in {folder}, reused", flush=True)
         continue
     execute("10_train", folder / "train.ipynb", model=run.model, name=run.name, epochs=run.epochs, recipe=run.recipe,
-            run_dir=str(folder), resume_from=str(run_dir / run.continues) if run.continues else None)
+            seeds=todo, run_dir=str(folder), resume_from=str(run_dir / run.continues) if run.continues else None)
 """),
         ("code", """
-if any(run.model == "GAP" for run in plan):
+names = {run.name for run in plan}
+if "GAP+" in names:
     execute("20_other_sizes", run_dir / "20_other_sizes.ipynb", run_dir=str(run_dir), gap_run="GAP+")
+if {"G", "GAP+"} & names:
+    execute("30_errors", run_dir / "30_errors.ipynb", run_dir=str(run_dir), run_names=sorted({"G", "GAP+"} & names))
+if models is None:  # the diagnosis trains its own variants of C, D, E and F
+    execute("40_diagnosis", run_dir / "40_diagnosis.ipynb", run_dir=str(run_dir))
 execute("90_report", run_dir / "90_report.ipynb", run_dir=str(run_dir), report_root=report_root)
 print({k: round(v) for k, v in timings.items()}, f"total {sum(timings.values()):.0f} s")
 """),

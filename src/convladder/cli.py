@@ -12,6 +12,7 @@ from convladder.data import DATA_ENV, DataError, load_cifar10
 from convladder.models import MODEL_NAMES
 from convladder.paths import default_run_dir
 from convladder.report import ReportError
+from convladder.results import seed_dir
 from convladder.runs import RunLocked
 from convladder.training import TrainingDiverged
 
@@ -40,7 +41,7 @@ def cmd_train(args) -> int:
         **(FAST_GAP_RECIPE if args.fast_recipe else {}),
     )
     name = args.name or args.model
-    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.profile) / name
+    run_dir = Path(args.run_dir) if args.run_dir else seed_dir(default_run_dir(args.profile) / name, config.seed)
     results = train_run(config, run_dir, data_dir=args.data_dir, name=name, resume_from=args.resume_from,
                         device=args.device)
     final = results["final"]

@@ -39,6 +39,13 @@ class Profile:
     fast_gap_epochs: int  # epochs of "GAP-fast", the GAP layers with FAST_GAP_RECIPE
     description: str
     batch_size: int = 128
+    seeds: int = 1  # seeds per model of the ladder (A ... GAP+): tables show mean and spread
+    extra_seeds: int = 1  # seeds of the runs beyond the ladder (double-softmax runs, GAP-fast)
+    # Diagnosis experiments (model E's failure, gradient norms) train on this many images for
+    # `diagnosis_epochs`; the error analysis and the size curve use `analysis_images` test images.
+    diagnosis_train_size: int | None = None
+    diagnosis_epochs: int = 1
+    analysis_images: int | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -51,6 +58,8 @@ PROFILES: dict[str, Profile] = {
         continuation_epochs=1,
         fast_gap_epochs=1,
         batch_size=64,
+        diagnosis_train_size=128,
+        analysis_images=128,
         description="a few hundred images, one epoch per model: checks that everything runs (CI)",
     ),
     "quick": Profile(
@@ -58,10 +67,14 @@ PROFILES: dict[str, Profile] = {
         train_size=None,
         val_size=None,
         test_size=None,
-        epochs={"A": 60, "B": 30, "C": 16, "D": 16, "E": 8, "F": 10, "G": 12, "GAP": 12},
-        continuation_epochs=12,
+        epochs={"A": 16, "B": 6, "C": 5, "D": 5, "E": 4, "F": 4, "G": 4, "GAP": 3},
+        continuation_epochs=3,
         fast_gap_epochs=45,
-        description="full splits, few epochs: the whole ladder in about an hour on a 2-core CPU",
+        seeds=3,
+        diagnosis_train_size=10_000,
+        diagnosis_epochs=3,
+        analysis_images=2_000,
+        description="full splits, few epochs, 3 seeds: the whole report in about an hour on a 2-core CPU",
     ),
     "full": Profile(
         name="full",
@@ -71,7 +84,10 @@ PROFILES: dict[str, Profile] = {
         epochs=dict(STUDY_EPOCHS),
         continuation_epochs=STUDY_CONTINUATION_EPOCHS,
         fast_gap_epochs=60,
-        description="the study's epoch counts (a GPU is advised)",
+        seeds=5,
+        extra_seeds=5,
+        diagnosis_epochs=5,
+        description="the study's epoch counts, 5 seeds (a GPU is advised)",
     ),
 }
 
@@ -157,28 +173,47 @@ SCHEDULES = ("constant", "onecycle")
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of the ladder: a run name, its model, total epochs, the run it continues."""
+    """One run of the ladder: a run name, its model, total epochs, seeds, the run it continues.
+
+    Each seed trains into its own folder, `<run folder>/seed<k>`."""
 
     name: str
     model: str
     epochs: int
+    seeds: tuple[int, ...] = (0,)
     continues: str | None = None
     recipe: dict = field(default_factory=dict)  # TrainConfig overrides (hyper-parameters only)
 
-    def config(self, profile: str) -> "TrainConfig":
-        return config_from_parameters(profile, self.model, epochs=self.epochs, **self.recipe)
+    def config(self, profile: str, seed: int = 0) -> "TrainConfig":
+        return config_from_parameters(profile, self.model, epochs=self.epochs, seed=seed, **self.recipe)
+
+
+# The study's setup for the double-softmax diagnosis: softmax in the model, then cross-entropy.
+STUDY_SOFTMAX_RUNS = ("A", "D")
+SOFTMAX_SUFFIX = "-softmax"
+FP32_SUFFIX = "-fp32"
 
 
 def ladder(profile: str | Profile, models: list[str] | None = None) -> list[PlannedRun]:
-    """The runs a profile makes: every model, then GAP continued ("GAP+"), as in the study."""
+    """The runs a profile makes: every model, then GAP continued ("GAP+"), as in the study;
+    beyond the study, A and D with the study's softmax + cross-entropy ("A-softmax", "D-softmax"),
+    G without bfloat16 autocast ("G-fp32") and the GAP layers with a fast recipe ("GAP-fast")."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
     chosen = list(MODEL_NAMES) if models is None else list(models)
     for name in chosen:
         check_model_name(name)
-    runs = [PlannedRun(name, name, prof.epochs[name]) for name in chosen]
+    seeds, extra = tuple(range(prof.seeds)), tuple(range(prof.extra_seeds))
+    runs = [PlannedRun(name, name, prof.epochs[name], seeds) for name in chosen]
     if "GAP" in chosen:
-        runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs, continues="GAP"))
-        runs.append(PlannedRun("GAP-fast", "GAP", prof.fast_gap_epochs, recipe=dict(FAST_GAP_RECIPE)))
+        runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs, seeds, continues="GAP"))
+    runs += [
+        PlannedRun(name + SOFTMAX_SUFFIX, name, prof.epochs[name], extra, recipe={"study_softmax": True})
+        for name in STUDY_SOFTMAX_RUNS if name in chosen
+    ]
+    if "G" in chosen:  # does bfloat16 autocast keep the accuracy? G trained in plain fp32
+        runs.append(PlannedRun("G" + FP32_SUFFIX, "G", prof.epochs["G"], extra, recipe={"amp": False}))
+    if "GAP" in chosen:
+        runs.append(PlannedRun("GAP-fast", "GAP", prof.fast_gap_epochs, extra, recipe=dict(FAST_GAP_RECIPE)))
     return runs
 
 

@@ -1,4 +1,5 @@
-"""The GAP model on images that are not 32x32, as in the study's last experiment."""
+"""The GAP model on images that are not 32x32: the study's last experiment, and a curve of
+test accuracy against input size and aspect ratio (width x height)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from convladder.data import get_splits, load_cifar10
+from tqdm.auto import tqdm
+
+from convladder.errors import accuracy, analysis_test_split, predict_split, seed_folders
 from convladder.io import atomic_write_json
 from convladder.models import predict_proba
 from convladder.predict import load_trained_model, resize
@@ -16,6 +19,9 @@ from convladder.predict import load_trained_model, resize
 # (width, height), as the study wrote them: a 32x20 cat and a 32x18 frog.
 STUDY_SIZES = ((32, 20), (32, 18))
 RESULTS = "other_sizes.json"
+# Squares from 16 to 64 pixels per side, then other aspect ratios (width x height).
+SQUARE_SIDES = (16, 20, 24, 28, 32, 40, 48, 56, 64)
+CURVE_SIZES = tuple((s, s) for s in SQUARE_SIDES) + ((32, 24), (32, 16), (24, 32), (16, 32), (48, 32), (64, 32))
 
 
 def chelsea() -> torch.Tensor:
@@ -31,31 +37,25 @@ def _save_png(image: torch.Tensor, path: Path, scale: int = 4) -> None:
     Image.fromarray(pixels).resize((w * scale, h * scale), Image.NEAREST).save(path)
 
 
-@torch.no_grad()
-def accuracy_at(model, images: torch.Tensor, labels: torch.Tensor, width: int, height: int, batch: int = 1000) -> float:
-    correct = 0
-    for start in range(0, len(labels), batch):
-        x = resize(images[start : start + batch].float() / 255, height, width)
-        correct += int((predict_proba(model, x).argmax(1) == labels[start : start + batch]).sum())
-    return correct / len(labels)
-
-
 def other_sizes_study(
     gap_run: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     examples: int = 4,
     out_dir: str | os.PathLike = "other_sizes",
+    curve_images: int | None = None,
+    curve_sizes: tuple[tuple[int, int], ...] = CURVE_SIZES,
 ) -> dict:
-    """Predictions of a trained GAP run on the cat photo and resized CIFAR test images,
-    and test accuracy at 32x32, 32x20 and 32x18; written to `out_dir/other_sizes.json`."""
-    model, results = load_trained_model(gap_run)
+    """Predictions of a trained GAP run (its first seed) on the cat photo and resized CIFAR
+    test images, as in the study; and test accuracy as a function of input size for every
+    seed of the run (on the first `curve_images` test images). Written to `out_dir/other_sizes.json`."""
+    folders = seed_folders(gap_run)
+    model, results = load_trained_model(folders[0])
     if results["config"]["model"] != "GAP":
         raise ValueError(f"{gap_run} is a run of model {results['config']['model']}; other sizes need a GAP run")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = results["data"]["class_names"]
-    config = results["config"]
-    test = get_splits(load_cifar10(data_dir), test_size=config["test_size"], split_seed=config["split_seed"])["test"]
+    test = analysis_test_split(results, data_dir, None)
 
     items = []
     cat = resize(chelsea()[None], 20, 32)[0]
@@ -70,8 +70,17 @@ def other_sizes_study(
         items.append({"title": f"test image {i}, {width}x{height}", "file": file, "true": names[int(test.labels[i])],
                       "proba": predict_proba(model, image[None])[0].tolist()})
 
-    accuracy = {f"{w}x{h}": accuracy_at(model, test.images, test.labels, w, h) for w, h in ((32, 32), *STUDY_SIZES)}
-    study = {"gap_run": results["name"], "class_names": names, "images": items, "accuracy_by_size": accuracy,
-             "test_images": len(test)}
+    curve_test = analysis_test_split(results, data_dir, curve_images)
+    sizes = list(dict.fromkeys([(32, 32), *STUDY_SIZES, *curve_sizes]))
+    curve = []
+    for folder in tqdm(folders, desc="size curve (seeds)"):
+        seed_model, seed_results = load_trained_model(folder)
+        accuracy_by_size = {
+            f"{w}x{h}": accuracy(predict_split(seed_model, curve_test.images, size=(w, h)), curve_test.labels)
+            for w, h in sizes
+        }
+        curve.append({"seed": seed_results["config"]["seed"], "accuracy": accuracy_by_size})
+    study = {"gap_run": results["name"], "class_names": names, "images": items, "curve": curve,
+             "curve_images": len(curve_test), "sizes": [f"{w}x{h}" for w, h in sizes]}
     atomic_write_json(study, out_dir / RESULTS)
     return study

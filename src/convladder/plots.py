@@ -9,19 +9,34 @@ import torch
 from matplotlib.figure import Figure
 
 
-def plot_history(history: dict, title: str = "") -> Figure:
-    """Per epoch: mean loss and accuracy on train and validation, and the epoch's seconds."""
-    epochs = history["epoch"]
+def _band(ax, x, series: list[list[float]], label: str, **style) -> None:
+    """The mean of `series` as a line, and the range across them as a shaded band."""
+    rows = torch.tensor(series, dtype=torch.float64)
+    ax.plot(x, rows.mean(0), label=label, marker="." if len(x) < 30 else None, **style)
+    if len(series) > 1:
+        ax.fill_between(x, rows.min(0).values, rows.max(0).values, alpha=0.25, **style)
+
+
+def plot_history(histories: dict | list[dict], title: str = "") -> Figure:
+    """Per epoch: mean loss and accuracy on train and validation, and the epoch's seconds.
+    Several histories (seeds): the line is their mean, the band their range."""
+    histories = [histories] if isinstance(histories, dict) else list(histories)
+    epochs = histories[0]["epoch"]
+    length = min(len(h["epoch"]) for h in histories)
+    epochs = epochs[:length]
+    column = lambda key: [h[key][:length] for h in histories]  # noqa: E731
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    axes[0].plot(epochs, history["train_loss"], label="train", marker=".")
-    axes[0].plot(epochs, history["val_loss"], label="validation", marker=".")
+    _band(axes[0], epochs, column("train_loss"), "train", color="tab:blue")
+    _band(axes[0], epochs, column("val_loss"), "validation", color="tab:orange")
     axes[0].set(title="cross-entropy loss", xlabel="epoch")
-    axes[1].plot(epochs, history["train_acc"], label="train", marker=".")
-    axes[1].plot(epochs, history["val_acc"], label="validation", marker=".")
+    _band(axes[1], epochs, column("train_acc"), "train", color="tab:blue")
+    _band(axes[1], epochs, column("val_acc"), "validation", color="tab:orange")
     axes[1].axhline(0.1, color="grey", lw=0.8, ls=":", label="chance")
-    axes[1].set(title="accuracy", xlabel="epoch", ylim=(0, 1))
-    axes[2].bar(epochs, history["epoch_seconds"], color="tab:gray")
-    axes[2].set(title="epoch time (s)", xlabel="epoch")
+    axes[1].set(title="accuracy" + (f" (mean, band: range of {len(histories)} seeds)" if len(histories) > 1 else ""),
+                xlabel="epoch", ylim=(0, 1))
+    seconds = torch.tensor(column("epoch_seconds"), dtype=torch.float64).mean(0)
+    axes[2].bar(epochs, seconds, color="tab:gray")
+    axes[2].set(title="epoch time (s)" + (", mean over seeds" if len(histories) > 1 else ""), xlabel="epoch")
     for ax in axes[:2]:
         ax.legend()
         ax.grid(alpha=0.3)
@@ -58,20 +73,26 @@ def plot_proba(probas: dict[str, list[float]], class_names, title: str = "") -> 
     return fig
 
 
-def plot_ladder(runs: list[dict], study: dict) -> Figure:
-    """Validation accuracy per epoch for every run, and final accuracies beside the study's."""
+def plot_ladder(runs: dict[str, list[dict]], study: dict) -> Figure:
+    """Validation accuracy per epoch for every run (mean over seeds), and final accuracies
+    (mean, error bar: standard deviation over seeds) beside the study's."""
+    from convladder.results import summarize
+
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
-    for run in runs:
-        curves.plot(run["history"]["epoch"], run["history"]["val_acc"], label=run["name"], marker="." if len(run["history"]["epoch"]) < 30 else None)
+    for name, seeds in runs.items():
+        length = min(len(r["history"]["epoch"]) for r in seeds)
+        x = seeds[0]["history"]["epoch"][:length]
+        _band(curves, x, [r["history"]["val_acc"][:length] for r in seeds], name)
     curves.axhline(0.1, color="grey", lw=0.8, ls=":")
-    curves.set(title="validation accuracy", xlabel="epoch", ylim=(0, 1))
+    curves.set(title="validation accuracy (mean over seeds)", xlabel="epoch", ylim=(0, 1))
     curves.grid(alpha=0.3)
     curves.legend(ncol=3, fontsize=8)
-    names = [run["name"] for run in runs]
-    x = range(len(runs))
+    names = list(runs)
+    x = range(len(names))
     width = 0.27
-    bars.bar([i - width for i in x], [run["final"]["val_acc"] for run in runs], width, label="ours, validation")
-    bars.bar(list(x), [run["final"]["test_acc"] for run in runs], width, label="ours, test")
+    for offset, key, label in ((-width, "val_acc", "ours, validation"), (0, "test_acc", "ours, test")):
+        stats = [summarize([r["final"][key] for r in runs[name]]) for name in names]
+        bars.bar([i + offset for i in x], [m for m, _ in stats], width, yerr=[s for _, s in stats], capsize=2, label=label)
     study_val = [study.get(name, {}).get("val_acc") for name in names]
     bars.bar([i + width for i in x], [v if v is not None else 0 for v in study_val], width, label="study, validation",
              color="tab:gray")
@@ -79,6 +100,135 @@ def plot_ladder(runs: list[dict], study: dict) -> Figure:
     bars.set(title="final accuracy", ylim=(0, 1))
     bars.legend(fontsize=8)
     bars.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def plot_compare(runs: dict[str, list[dict]], key: str = "val_acc", title: str = "") -> Figure:
+    """One history key per epoch for several runs (label -> seeds): mean line, range band."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for label, seeds in runs.items():
+        length = min(len(r["history"]["epoch"]) for r in seeds)
+        _band(ax, seeds[0]["history"]["epoch"][:length], [r["history"][key][:length] for r in seeds], label)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.set(title=title, xlabel="epoch", ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_size_curve(study: dict) -> Figure:
+    """GAP test accuracy against input size: squares by side length, other aspect ratios as points."""
+    sizes = study["sizes"]
+    acc = torch.tensor([[seed["accuracy"][s] for s in sizes] for seed in study["curve"]], dtype=torch.float64)
+    mean, low, high = acc.mean(0), acc.min(0).values, acc.max(0).values
+    squares = [i for i, s in enumerate(sizes) if s.split("x")[0] == s.split("x")[1]]
+    squares.sort(key=lambda i: int(sizes[i].split("x")[0]))
+    others = [i for i in range(len(sizes)) if i not in squares]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    sides = [int(sizes[i].split("x")[0]) for i in squares]
+    left.plot(sides, mean[squares], marker="o", label="mean over seeds")
+    if len(acc) > 1:
+        left.fill_between(sides, low[squares], high[squares], alpha=0.25, label="range over seeds")
+    left.axvline(32, color="grey", ls=":", lw=0.8)
+    left.set(title="square images", xlabel="side (pixels); trained on 32", ylabel="test accuracy", ylim=(0, 1))
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    others.sort(key=lambda i: mean[i], reverse=True)
+    right.barh([sizes[i] for i in others], mean[others], xerr=(mean[others] - low[others], high[others] - mean[others]),
+               color="tab:green", capsize=2)
+    right.axvline(float(mean[sizes.index("32x32")]), color="grey", ls=":", lw=0.8, label="32x32")
+    right.set(title="other aspect ratios (width x height)", xlabel="test accuracy", xlim=(0, 1))
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(seeds: list[dict], class_names, title: str = "") -> Figure:
+    """The confusion matrix summed over seeds, each row normalised to the true class's images."""
+    matrix = torch.tensor([s["confusion"] for s in seeds], dtype=torch.float64).sum(0)
+    rows = matrix / matrix.sum(1, keepdim=True).clamp(min=1)
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            ax.text(j, i, f"{rows[i, j]:.2f}".lstrip("0") if rows[i, j] < 1 else "1", ha="center", va="center",
+                    fontsize=6.5, color="white" if rows[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class(errors: dict) -> Figure:
+    """Per-class test accuracy of each analysed run: mean over seeds, error bar the standard deviation."""
+    from convladder.results import summarize
+
+    names, classes = list(errors["runs"]), errors["class_names"]
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    width = 0.8 / max(1, len(names))
+    for k, name in enumerate(names):
+        seeds = errors["runs"][name]["seeds"]
+        stats = [summarize([s["per_class"][c] for s in seeds]) for c in range(len(classes))]
+        ax.bar([c + (k - (len(names) - 1) / 2) * width for c in range(len(classes))], [m for m, _ in stats], width,
+               yerr=[s for _, s in stats], capsize=2, label=name)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set(ylabel="test accuracy (recall)", ylim=(0, 1), title="accuracy per class")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mistakes(images: torch.Tensor, mistakes: list[dict], class_names, cols: int = 8) -> Figure:
+    """The most confident mistakes: each image with its true class and the prediction's probability."""
+    rows = max(1, -(-len(mistakes) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.35, rows * 1.7), squeeze=False)
+    for ax, image, m in zip(axes.flat, images, mistakes):
+        ax.imshow(image.permute(1, 2, 0))
+        ax.set_title(f"{class_names[m['true']]}\n-> {class_names[m['predicted']]} {m['confidence']:.2f}", fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(diagnosis: dict) -> Figure:
+    """Validation accuracy per epoch of every E/F variant (mean over seeds), and its training loss per step."""
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 3.8))
+    for v in diagnosis["variants"]:
+        epochs = list(range(1, len(v["seeds"][0]["val_acc"]) + 1))
+        _band(acc, [0] + epochs, [[0.1] + s["val_acc"] for s in v["seeds"]], v["label"])
+        steps = torch.tensor([s["step_loss"] for s in v["seeds"]], dtype=torch.float64).mean(0)
+        window = max(1, len(steps) // 40)
+        smooth = steps.unfold(0, window, window).mean(1) if len(steps) >= window else steps
+        loss.plot([window * (i + 0.5) for i in range(len(smooth))], smooth, label=v["label"])
+    acc.axhline(0.1, color="grey", lw=0.8, ls=":")
+    acc.set(title="validation accuracy (epoch 0: chance)", xlabel="epoch", ylim=(0, 1))
+    loss.set(title="training loss (as optimised), mean over windows", xlabel="step")
+    for ax in (acc, loss):
+        ax.grid(alpha=0.3)
+    acc.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_norms(diagnosis: dict) -> Figure:
+    """Gradient norm of every weight layer per step, first seed, one panel per model (log scale)."""
+    models = list(diagnosis["gradients"])
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], models):
+        run = diagnosis["gradients"][name][0]
+        for layer in run["layers"]:
+            ax.plot(range(1, len(run["norms"][layer]) + 1), run["norms"][layer], lw=0.9, label=layer)
+        ax.set(yscale="log", title=f"model {name}: gradient norm per layer", xlabel="step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, title="layer (input first)", title_fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from convladder.config import TrainConfig
 from convladder.models import create_model, predict_proba
-from convladder.results import load_results
+from convladder.results import load_results, resolve_run_folder
 from convladder.training import CHECKPOINT
 
 # GAP pools three times by 2 before its global average: smaller sides leave nothing to pool.
@@ -20,7 +20,9 @@ MIN_SIDE = 8
 
 
 def load_trained_model(run_dir: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
-    """The model of a finished run, with its weights, and that run's results."""
+    """The model of a finished run, with its weights, and that run's results. A run folder
+    with seed folders gives its lowest seed."""
+    run_dir = resolve_run_folder(run_dir)
     results = load_results(run_dir)
     config = TrainConfig.from_dict(results["config"])
     model = create_model(config.model, study_softmax=config.study_softmax)

@@ -1,8 +1,9 @@
 """The one results format: `results.json` in each run folder, and reading all of them back.
 
-A run folder holds `results.json` (config, environment, data checksum, history, final
-accuracies, probability vectors) and `checkpoint.pt` (weights). Every table and figure of
-the report is made from these files.
+A run is trained once per seed; each seed's folder (`<run folder>/seed<k>`) holds
+`results.json` (config, environment, data checksum, history, final accuracies, probability
+vectors) and `checkpoint.pt` (weights). Every table and figure of the report is made from
+these files.
 """
 
 from __future__ import annotations
@@ -76,10 +77,41 @@ def load_results(run_dir: str | os.PathLike) -> dict:
     return results
 
 
-def collect_runs(runs_dir: str | os.PathLike) -> dict[str, dict]:
-    """All finished runs under `runs_dir`, keyed by run name ("A", ..., "GAP", "GAP+")."""
-    runs = {}
-    for path in sorted(Path(runs_dir).glob(f"*/{RESULTS}")):
+def summarize(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("nothing to summarize")
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def seed_dir(run_folder: str | os.PathLike, seed: int) -> Path:
+    """The folder of one seed of a run."""
+    return Path(run_folder) / f"seed{seed}"
+
+
+def resolve_run_folder(path: str | os.PathLike) -> Path:
+    """`path` itself when it holds a finished run, else its lowest seed's folder."""
+    path = Path(path)
+    if (path / RESULTS).exists():
+        return path
+    seeds = sorted(path.glob(f"seed*/{RESULTS}"), key=lambda p: int(p.parent.name[4:] or 0))
+    if not seeds:
+        raise FileNotFoundError(f"{path} holds no finished run ({RESULTS}, or seed*/{RESULTS}): train it first")
+    return seeds[0].parent
+
+
+def collect_runs(runs_dir: str | os.PathLike) -> dict[str, list[dict]]:
+    """All finished runs under `runs_dir`, keyed by run name ("A", ..., "GAP", "GAP+"):
+    for each, the results of its seeds in seed order (one folder level or two: `A/` or `A/seed0/`)."""
+    runs: dict[str, list[dict]] = {}
+    root = Path(runs_dir)
+    for path in sorted(root.glob(f"*/{RESULTS}")) + sorted(root.glob(f"*/seed*/{RESULTS}")):
         results = load_results(path.parent)
-        runs[results["name"]] = results
+        runs.setdefault(results["name"], []).append(results)
+    for seeds in runs.values():
+        seeds.sort(key=lambda r: r["config"]["seed"])
     return runs

@@ -20,7 +20,7 @@ from convladder.config import TrainConfig
 from convladder.data import load_cifar10, get_splits
 from convladder.models import count_parameters, create_model, predict_proba
 from convladder.io import read_json
-from convladder.results import RESULTS, environment, write_results
+from convladder.results import RESULTS, environment, seed_dir, write_results
 from convladder.training import CHECKPOINT, Trainer
 
 LOCK = ".lock"
@@ -120,9 +120,12 @@ def train_run(
     """Train (or continue) one run and write its `results.json`; returns the results.
 
     `resume_from` names another run folder whose checkpoint this run starts from, as the
-    study continued GAP from 120 to 240 epochs.
+    study continued GAP from 120 to 240 epochs (a folder of seeds gives the same seed's).
     """
     run_dir = Path(run_dir)
+    if resume_from is not None and not (Path(resume_from) / CHECKPOINT).exists():
+        if (seed_dir(resume_from, config.seed) / CHECKPOINT).exists():
+            resume_from = seed_dir(resume_from, config.seed)
     with run_lock(run_dir):
         if resume_from is not None and not (run_dir / CHECKPOINT).exists():
             source = Path(resume_from) / CHECKPOINT
@@ -150,6 +153,8 @@ def train_run(
         }
         test = trainer.evaluate(splits["test"])
         final.update(test_acc=test["acc"], test_loss=test["loss"])
+        if config.augment:  # trained with flips: also the accuracy with test-time flip averaging
+            final["test_acc_flip"] = trainer.evaluate_flip(splits["test"])
 
         results = {
             "name": name or config.model,

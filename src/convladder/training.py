@@ -23,6 +23,7 @@ from convladder.augment import augment_batch
 from convladder.config import TrainConfig
 from convladder.data import Split
 from convladder.io import atomic_torch_save
+from convladder.models import ends_in_softmax
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
@@ -99,6 +100,9 @@ class Trainer:
         self.scheduler = make_scheduler(config, self.optimizer, self.steps_per_epoch)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
+        # Called after every optimisation step with the step's loss, gradients still in place
+        # (the diagnosis experiments record losses and gradient norms with it).
+        self.on_step = None
         torch.manual_seed(config.seed)
         if self.run_dir is not None and (self.run_dir / CHECKPOINT).exists():
             self.load_checkpoint(self.run_dir / CHECKPOINT)
@@ -155,6 +159,22 @@ class Trainer:
         n = max(1, len(labels))
         return {"loss": total_loss / n, "acc": total_correct / n}
 
+    @torch.no_grad()
+    def evaluate_flip(self, split: Split, batch_size: int = 1000) -> float:
+        """Accuracy with test-time flip averaging: the mean of the probabilities for each image
+        and its mirror image (for runs trained with flips)."""
+        self.model.eval()
+        images, labels = split.images.to(self.device), split.labels.to(self.device)
+        correct = 0
+        for start in range(0, len(labels), batch_size):
+            x = self._inputs(images[start : start + batch_size])
+            with self._autocast():
+                both = self.forward(torch.cat([x, x.flip(3)])).float()
+            proba = both if ends_in_softmax(self.model) else both.softmax(dim=1)
+            proba = proba[: len(x)] + proba[len(x) :]
+            correct += int((proba.argmax(dim=1) == labels[start : start + batch_size]).sum())
+        return correct / max(1, len(labels))
+
     # --- the loop ------------------------------------------------------------------------
 
     def _epoch_generator(self, epoch: int) -> torch.Generator:
@@ -174,6 +194,8 @@ class Trainer:
             if self.config.augment:
                 images = augment_batch(images, gen)
             loss, correct = self.train_step(images, self.train_data.labels[idx])
+            if self.on_step is not None:
+                self.on_step(loss)
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"model {self.config.model}: loss became {loss} in epoch {epoch + 1}, batch {b + 1}. "
