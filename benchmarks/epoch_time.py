@@ -15,6 +15,11 @@ the bf16 peak is twice that (AVX512-BF16 dot products). The clock is read from /
 
     python benchmarks/epoch_time.py                 # A, D, G, GAP, 2 repeats
     python benchmarks/epoch_time.py --quick         # a one-minute check on 1/10 of the split
+    python benchmarks/epoch_time.py --compile       # also ours with torch.compile (needs a C++ compiler)
+
+With --compile, "compiled s" is an epoch after compilation (shape changes in it, such as the
+smaller last batch, may compile again inside it) and "compile s" the first step, compilation
+included. Inductor's on-disk caches are switched off, so every compilation starts from scratch.
 """
 
 from __future__ import annotations
@@ -82,15 +87,19 @@ def study_style_epoch(model_name: str, split, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def our_epoch(model_name: str, splits, batch_size: int, amp: bool) -> float:
-    config = TrainConfig(model=model_name, epochs=1, batch_size=batch_size, amp=amp)
+def our_epoch(model_name: str, splits, batch_size: int, amp: bool, compile: bool = False) -> tuple[float, float]:
+    """Seconds of one training epoch, and of the warm-up step before it (which compiles the
+    model when `compile` is set)."""
+    config = TrainConfig(model=model_name, epochs=1, batch_size=batch_size, amp=amp, compile=compile)
     torch.manual_seed(0)
     trainer = Trainer(create_model(model_name), splits["train"], splits["val"], config, device="cpu")
     x, y = splits["train"].images[:batch_size], splits["train"].labels[:batch_size]
-    trainer.train_step(x, y)  # warm-up: first-call allocations and oneDNN kernel selection
+    start = time.perf_counter()
+    trainer.train_step(x, y)  # warm-up: first-call allocations, oneDNN kernel selection, compilation
+    warmup = time.perf_counter() - start
     start = time.perf_counter()
     trainer.train_epoch(0, progress=False)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, warmup
 
 
 def flops_per_image(model_name: str, batch_size: int = 32) -> float:
@@ -116,9 +125,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--quick", action="store_true", help="1/10 of the split, one repeat (about a minute)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time ours with torch.compile: the epoch after compilation, and the compiling step")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="runs/benchmark/epoch_time.json")
     args = parser.parse_args()
+    if args.compile:
+        # every compilation from scratch, as on a user's first run: no kernels from an earlier process
+        import torch._inductor.config
+
+        torch._inductor.config.force_disable_caches = True
 
     splits = get_splits(load_cifar10(args.data_dir))
     if args.quick:
@@ -136,11 +152,11 @@ def main() -> None:
 
     rows = {}
     header = f"{'model':<6}{'study-style s':>14}{'ours fp32 s':>13}{'ours s':>9}{'speed-up':>10}{'MFLOP/img':>11}{'GFLOP/s':>9}{'of fp32':>9}{'of bf16':>9}"
-    print(header)
+    print(header + (f"{'compiled s':>12}{'compile s':>11}" if args.compile else ""))
     for name in args.models:
         study = [study_style_epoch(name, splits["train"], args.batch_size) for _ in range(args.repeats)]
-        fp32 = [our_epoch(name, splits, args.batch_size, amp=False) for _ in range(args.repeats)]
-        ours = [our_epoch(name, splits, args.batch_size, amp=True) for _ in range(args.repeats)]
+        fp32 = [our_epoch(name, splits, args.batch_size, amp=False)[0] for _ in range(args.repeats)]
+        ours = [our_epoch(name, splits, args.batch_size, amp=True)[0] for _ in range(args.repeats)]
         flops = flops_per_image(name)
         s_study, s_fp32, s_ours = (statistics.median(v) for v in (study, fp32, ours))
         achieved = flops * n / s_ours / 1e9
@@ -150,15 +166,22 @@ def main() -> None:
             "flops_per_image": flops, "gflops": achieved,
             "fraction_of_fp32_peak": achieved / peak_fp32, "fraction_of_bf16_peak": achieved / peak_bf16,
         }
-        print(f"{name:<6}{s_study:>14.2f}{s_fp32:>13.2f}{s_ours:>9.2f}{s_study / s_ours:>9.1f}x{flops / 1e6:>11.1f}"
-              f"{achieved:>9.1f}{achieved / peak_fp32:>9.0%}{achieved / peak_bf16:>9.0%}", flush=True)
+        line = (f"{name:<6}{s_study:>14.2f}{s_fp32:>13.2f}{s_ours:>9.2f}{s_study / s_ours:>9.1f}x{flops / 1e6:>11.1f}"
+                f"{achieved:>9.1f}{achieved / peak_fp32:>9.0%}{achieved / peak_bf16:>9.0%}")
+        if args.compile:
+            compiled = [our_epoch(name, splits, args.batch_size, amp=True, compile=True) for _ in range(args.repeats)]
+            rows[name]["ours_compiled_s"] = [epoch for epoch, _ in compiled]
+            rows[name]["compile_s"] = [warmup for _, warmup in compiled]
+            s_compiled = statistics.median(rows[name]["ours_compiled_s"])
+            line += f"{s_compiled:>12.2f}{statistics.median(rows[name]['compile_s']):>11.1f}"
+        print(line, flush=True)
 
     env = environment(torch.device("cpu"))
     result = {
         "train_images": n, "batch_size": args.batch_size, "repeats": args.repeats, "quick": args.quick,
         "cores": cores, "clock_ghz": clock, "flop_per_cycle_fp32": FLOP_PER_CYCLE_FP32,
         "peak_fp32_gflops": peak_fp32, "peak_bf16_gflops": peak_bf16, "environment": env, "models": rows,
-        "amp_dtype": str(autocast_dtype(torch.device("cpu"))),
+        "amp_dtype": str(autocast_dtype(torch.device("cpu"))), "compile": args.compile,
     }
     atomic_write_json(result, Path(args.out))
     print(f"\nwritten to {args.out}")

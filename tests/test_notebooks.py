@@ -27,13 +27,18 @@ def smoke_run(full_size_cifar, tmp_path_factory):
 
 def test_run_all_trains_every_model_and_keeps_one_executed_copy_each(smoke_run):
     for run in ladder("smoke"):
-        results = json.loads((smoke_run / "runs" / run.name / "results.json").read_text())
-        assert results["history"]["epoch"][-1] == run.epochs
+        for seed in run.seeds:
+            results = json.loads((smoke_run / "runs" / run.name / f"seed{seed}" / "results.json").read_text())
+            assert results["history"]["epoch"][-1] == run.epochs and results["config"]["seed"] == seed
         assert (smoke_run / "runs" / run.name / "train.ipynb").exists()
-    for notebook in ("00_data", "20_other_sizes", "90_report"):
+    for notebook in ("00_data", "20_other_sizes", "30_errors", "40_diagnosis", "90_report"):
         assert (smoke_run / "runs" / f"{notebook}.ipynb").exists()
     other = json.loads((smoke_run / "runs" / "other_sizes" / "other_sizes.json").read_text())
-    assert set(other["accuracy_by_size"]) == {"32x32", "32x20", "32x18"}
+    assert {"32x32", "32x20", "32x18", "16x16", "64x64"} <= set(other["curve"][0]["accuracy"])
+    errors = json.loads((smoke_run / "runs" / "errors" / "errors.json").read_text())
+    assert set(errors["runs"]) == {"G", "GAP+"}
+    diagnosis = json.loads((smoke_run / "runs" / "diagnosis" / "diagnosis.json").read_text())
+    assert set(diagnosis["gradients"]) == {"C", "D"} and len(diagnosis["variants"]) >= 4
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
@@ -45,12 +50,19 @@ def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
         assert name in text, name
     assert "Accuracy of every model" in text
     assert "ours" in text and "study" in text
-    assert "Provenance" in text and "smoke" in text
-    assert (smoke_run / "export" / "figures" / "history_GAPplus.pdf").exists()
+    for section in ("Where G and GAP go wrong", "The double softmax", "Why model E", "Parameter counts",
+                    "do the gradients vanish", "Does bfloat16 keep the accuracy", "Conclusions", "Provenance"):
+        assert section in text, section
+    assert "smoke" in text and "Not trained for this report" not in text
+    for figure in ("history_GAPplus.pdf", "confusion_G.pdf", "mistakes.pdf", "size_curve.pdf", "e_variants.pdf",
+                   "gradient_norms.pdf", "double_softmax.pdf"):
+        assert (smoke_run / "export" / "figures" / figure).exists(), figure
 
 
 def test_run_all_again_reuses_finished_runs_and_force_retrains(smoke_run, full_size_cifar):
-    stamps = {run.name: (smoke_run / "runs" / run.name / "results.json").stat().st_mtime_ns for run in ladder("smoke")}
+    stamps = {run.name: (smoke_run / "runs" / run.name / "seed0" / "results.json").stat().st_mtime_ns for run in ladder("smoke")}
+    diagnosis = smoke_run / "runs" / "diagnosis" / "diagnosis.json"
+    diagnosis_stamp = diagnosis.stat().st_mtime_ns
     parameters = {"profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(smoke_run / "runs"),
                   "report_root": str(smoke_run / "export")}
     again = pm.execute_notebook(str(notebooks_dir() / "run_all.ipynb"), str(smoke_run / "again.ipynb"),
@@ -58,11 +70,12 @@ def test_run_all_again_reuses_finished_runs_and_force_retrains(smoke_run, full_s
     printed = "".join(o.get("text", "") for c in again.cells for o in c.get("outputs", []))
     assert printed.count("reused") == len(stamps)
     for name, stamp in stamps.items():
-        assert (smoke_run / "runs" / name / "results.json").stat().st_mtime_ns == stamp
+        assert (smoke_run / "runs" / name / "seed0" / "results.json").stat().st_mtime_ns == stamp
+    assert diagnosis.stat().st_mtime_ns == diagnosis_stamp  # the diagnosis is reused too
     pm.execute_notebook(str(notebooks_dir() / "run_all.ipynb"), str(smoke_run / "forced.ipynb"),
                         parameters={**parameters, "models": ["A"], "force": True}, progress_bar=False)
-    assert (smoke_run / "runs" / "A" / "results.json").stat().st_mtime_ns != stamps["A"]
-    assert (smoke_run / "runs" / "B" / "results.json").stat().st_mtime_ns == stamps["B"]
+    assert (smoke_run / "runs" / "A" / "seed0" / "results.json").stat().st_mtime_ns != stamps["A"]
+    assert (smoke_run / "runs" / "B" / "seed0" / "results.json").stat().st_mtime_ns == stamps["B"]
 
 
 def test_train_notebook_rejects_bad_parameters_in_its_first_failing_cell(full_size_cifar, tmp_path):

@@ -4,7 +4,7 @@ import torch
 from convladder.config import TrainConfig, config_from_parameters, get_profile, ladder
 from convladder.data import get_splits, load_cifar10
 from convladder.models import create_model
-from convladder.results import collect_runs, load_results
+from convladder.results import collect_runs, load_results, seed_dir
 from convladder.runs import RunLocked, run_lock, train_run
 from convladder.training import CHECKPOINT, Trainer, TrainingDiverged
 
@@ -96,6 +96,12 @@ def test_train_run_writes_results_and_continues_gap(tiny_cifar, tmp_path):
     assert second["proba_before"] == first["proba_before"]
     assert load_results(tmp_path / "GAP")["history"]["epoch"] == [1]  # the first run is left as it was
     assert set(collect_runs(tmp_path)) == {"GAP", "GAP+"}
+    # a run folder of seeds: each seed continues the same seed of the other run
+    train_run(TrainConfig(model="GAP", epochs=1, batch_size=32, seed=1), seed_dir(tmp_path / "S", 1),
+              data_dir=tiny_cifar, name="S", progress=False)
+    cont = train_run(TrainConfig(model="GAP", epochs=2, batch_size=32, seed=1), seed_dir(tmp_path / "S+", 1),
+                     data_dir=tiny_cifar, name="S+", resume_from=tmp_path / "S", progress=False)
+    assert cont["history"]["epoch"] == [1, 2] and cont["continued_from"].endswith("seed1")
     with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
         train_run(more, tmp_path / "other", data_dir=tiny_cifar, resume_from=tmp_path / "missing", progress=False)
 
@@ -117,13 +123,20 @@ def test_config_validation_happens_before_training():
 
 def test_profiles_and_ladder():
     plan = ladder("quick")
-    assert [r.name for r in plan] == ["A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast"]
+    assert [r.name for r in plan] == ["A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "A-softmax", "D-softmax",
+                                      "G-fp32", "GAP-fast"]
     runs = {r.name: r for r in plan}
     assert runs["GAP+"].continues == "GAP" and runs["GAP+"].epochs == 2 * get_profile("quick").epochs["GAP"]
+    assert runs["A"].seeds == runs["GAP+"].seeds == (0, 1, 2) and runs["GAP-fast"].seeds == (0,)
+    assert runs["A-softmax"].config("quick").study_softmax and not runs["A"].config("quick").study_softmax
+    assert runs["A-softmax"].epochs == runs["A"].epochs and runs["G-fp32"].config("quick").amp is False
+    assert runs["B"].config("quick", seed=2).seed == 2
     fast = runs["GAP-fast"].config("quick")
     assert (fast.model, fast.optimizer, fast.schedule, fast.augment) == ("GAP", "sgd", "onecycle", True)
     study = runs["GAP"].config("quick")
     assert (study.optimizer, study.lr, study.augment, study.schedule) == ("adam", 0.001, False, "constant")
+    assert [r.name for r in ladder("smoke", ["A", "B"])] == ["A", "B", "A-softmax"]
+    assert all(r.seeds == (0,) for r in ladder("smoke"))
     full = {r.name: r.epochs for r in ladder("full")}
     assert (full["A"], full["B"], full["C"], full["GAP"], full["GAP+"]) == (150, 150, 16, 120, 240)
     config = config_from_parameters("smoke", "G", epochs=None, lr=0.01)

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", help="random crop (padding 4) and horizontal flip")
     p.add_argument("--fast-recipe", action="store_true", help="the GAP-fast recipe (not the study's): " + ", ".join(
         f"{k}={v}" for k, v in FAST_GAP_RECIPE.items()))
-    p.add_argument("--run-dir", help="run folder (default: runs/<profile>/<name>)")
+    p.add_argument("--run-dir", help="run folder (default: runs/<profile>/<name>/seed<seed>)")
     p.add_argument("--resume-from", help="another run folder to continue from")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     _data_args(p)

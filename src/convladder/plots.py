@@ -12,9 +12,9 @@ from matplotlib.figure import Figure
 def _band(ax, x, series: list[list[float]], label: str, **style) -> None:
     """The mean of `series` as a line, and the range across them as a shaded band."""
     rows = torch.tensor(series, dtype=torch.float64)
-    ax.plot(x, rows.mean(0), label=label, marker="." if len(x) < 30 else None, **style)
+    ax.plot(x, rows.mean(0).tolist(), label=label, marker="." if len(x) < 30 else None, **style)
     if len(series) > 1:
-        ax.fill_between(x, rows.min(0).values, rows.max(0).values, alpha=0.25, **style)
+        ax.fill_between(x, rows.min(0).values.tolist(), rows.max(0).values.tolist(), alpha=0.25, **style)
 
 
 def plot_history(histories: dict | list[dict], title: str = "") -> Figure:
@@ -34,7 +34,7 @@ def plot_history(histories: dict | list[dict], title: str = "") -> Figure:
     axes[1].axhline(0.1, color="grey", lw=0.8, ls=":", label="chance")
     axes[1].set(title="accuracy" + (f" (mean, band: range of {len(histories)} seeds)" if len(histories) > 1 else ""),
                 xlabel="epoch", ylim=(0, 1))
-    seconds = torch.tensor(column("epoch_seconds"), dtype=torch.float64).mean(0)
+    seconds = torch.tensor(column("epoch_seconds"), dtype=torch.float64).mean(0).tolist()
     axes[2].bar(epochs, seconds, color="tab:gray")
     axes[2].set(title="epoch time (s)" + (", mean over seeds" if len(histories) > 1 else ""), xlabel="epoch")
     for ax in axes[:2]:
