@@ -30,7 +30,7 @@ from convladder.plots import (
     plot_compare, plot_confusion, plot_gradient_norms, plot_history, plot_ladder, plot_mistakes, plot_per_class,
     plot_proba, plot_samples, plot_size_curve, plot_variants, save,
 )
-from convladder.results import collect_runs, summarize
+from convladder.results import collect_runs, run_name_of, summarize
 from convladder.study import STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 
 RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
@@ -98,10 +98,7 @@ def macro_name(run_name: str) -> str:
 
 def continued_name(run: dict) -> str | None:
     """The name of the run this run continues (its folder, or the folder above a seed folder)."""
-    if not run.get("continued_from"):
-        return None
-    path = Path(run["continued_from"])
-    return path.parent.name if re.fullmatch(r"seed\d+", path.name) else path.name
+    return run_name_of(run["continued_from"]) if run.get("continued_from") else None
 
 
 def _ordered(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:

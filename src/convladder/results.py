@@ -9,6 +9,7 @@ these files.
 from __future__ import annotations
 
 import os
+import re
 import platform
 import subprocess
 import sys
@@ -91,6 +92,12 @@ def summarize(values: list[float]) -> tuple[float, float]:
 def seed_dir(run_folder: str | os.PathLike, seed: int) -> Path:
     """The folder of one seed of a run."""
     return Path(run_folder) / f"seed{seed}"
+
+
+def run_name_of(folder: str | os.PathLike) -> str:
+    """The run name of a run folder or of one of its seed folders (`runs/quick/GAP/seed2` -> "GAP")."""
+    path = Path(folder)
+    return path.parent.name if re.fullmatch(r"seed\d+", path.name) else path.name
 
 
 def resolve_run_folder(path: str | os.PathLike) -> Path:
