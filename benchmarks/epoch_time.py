@@ -132,9 +132,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.compile:
         # every compilation from scratch, as on a user's first run: no kernels from an earlier process
-        import torch._inductor.config
+        from torch._inductor import config as inductor_config
 
-        torch._inductor.config.force_disable_caches = True
+        inductor_config.force_disable_caches = True
 
     splits = get_splits(load_cifar10(args.data_dir))
     if args.quick:

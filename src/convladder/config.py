@@ -74,7 +74,7 @@ PROFILES: dict[str, Profile] = {
         diagnosis_train_size=10_000,
         diagnosis_epochs=3,
         analysis_images=2_000,
-        description="full splits, few epochs, 3 seeds: the whole report in about an hour on a 2-core CPU",
+        description="full splits, few epochs, 3 seeds, sized for a 2-core CPU (the provenance section gives the time measured)",
     ),
     "full": Profile(
         name="full",
