@@ -81,3 +81,12 @@ def test_cli_data_prints_facts(tiny_cifar, capsys):
     assert main(["data", "--data-dir", str(tiny_cifar)]) == 0
     out = capsys.readouterr().out
     assert "100 train / 20 test" in out and "sha256" in out
+
+
+def test_cli_fast_recipe_trains_and_options_override_it(tmp_path, tiny_cifar):
+    run = tmp_path / "fast"
+    assert main(["train", "GAP", "--fast-recipe", "--lr", "0.05", "--profile", "smoke", "--train-size", "40",
+                 "--val-size", "8", "--test-size", "10", "--data-dir", str(tiny_cifar), "--run-dir", str(run)]) == 0
+    config = json.loads((run / "results.json").read_text())["config"]
+    assert config["optimizer"] == "sgd" and config["augment"] and config["schedule"] == "onecycle"
+    assert config["lr"] == 0.05 and config["batch_size"] == 256  # the option given, the recipe's otherwise

@@ -45,7 +45,9 @@ def test_train_step_and_val_step(splits):
 FAST_RECIPE = dict(optimizer="sgd", lr=0.05, schedule="onecycle", label_smoothing=0.1, augment=True, weight_decay=5e-4)
 
 
-@pytest.mark.parametrize("model, recipe", [("D", {}), ("G", {}), ("GAP", FAST_RECIPE)])
+@pytest.mark.parametrize(
+    "model, recipe", [("D", {}), ("G", {}), ("GAP", FAST_RECIPE), ("GAP", {**FAST_RECIPE, "progressive": 0.75})]
+)
 def test_continuing_a_run_equals_an_uninterrupted_run(splits, tmp_path, model, recipe):
     straight = make_trainer(splits, tmp_path / "straight", model=model, epochs=4, **recipe)
     straight.fit(progress=False)
@@ -167,3 +169,23 @@ def test_fast_recipe_settings_are_validated():
         TrainConfig(model="A", epochs=1, schedule="cosine")
     with pytest.raises(ValueError, match="label_smoothing"):
         TrainConfig(model="A", epochs=1, label_smoothing=1.5)
+
+
+def test_progressive_resizing_grows_the_images_then_trains_at_full_size(splits):
+    trainer = make_trainer(splits, model="GAP", epochs=10, progressive=0.4)
+    assert [trainer.input_side(e) for e in range(10)] == [16, 20, 24, 28] + [None] * 6
+    seen = []
+    trainer.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[-1]) if module.training else None)
+    history = trainer.fit(epochs=5, progress=False)
+    steps = len(seen) // 5
+    assert seen[::steps] == [16, 20, 24, 28, 32] and len(history["epoch"]) == 5
+    seen.clear()
+    trainer.evaluate(splits["val"])
+    assert seen == []  # evaluation is not resized (the hook records training-mode calls only)
+
+
+def test_progressive_resizing_needs_a_model_that_takes_any_size():
+    with pytest.raises(ValueError, match="fixed-size classifier"):
+        TrainConfig(model="G", epochs=4, progressive=0.5)
+    with pytest.raises(ValueError, match="progressive"):
+        TrainConfig(model="GAP", epochs=4, progressive=1.0)

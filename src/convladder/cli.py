@@ -32,14 +32,16 @@ def cmd_data(args) -> int:
 def cmd_train(args) -> int:
     from convladder.runs import train_run
 
-    config = config_from_parameters(
-        args.profile, args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+    given = dict(
+        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
         study_softmax=args.study_softmax or None, amp=False if args.no_amp else None,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, augment=args.augment or None,
-        **(FAST_GAP_RECIPE if args.fast_recipe else {}),
+        label_smoothing=args.label_smoothing, augment=args.augment or None, progressive=args.progressive,
     )
+    # options given on the command line override the fast recipe's
+    parameters = {**(FAST_GAP_RECIPE if args.fast_recipe else {}), **{k: v for k, v in given.items() if v is not None}}
+    config = config_from_parameters(args.profile, args.model, **parameters)
     name = args.name or args.model
     run_dir = Path(args.run_dir) if args.run_dir else seed_dir(default_run_dir(args.profile) / name, config.seed)
     results = train_run(config, run_dir, data_dir=args.data_dir, name=name, resume_from=args.resume_from,
@@ -99,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--augment", action="store_true", help="random crop (padding 4) and horizontal flip")
+    p.add_argument("--progressive", type=float,
+                   help="fraction of the epochs trained on smaller images first (GAP only): sides 16 to 28, then 32")
     p.add_argument("--fast-recipe", action="store_true", help="the GAP-fast recipe (not the study's): " + ", ".join(
         f"{k}={v}" for k, v in FAST_GAP_RECIPE.items()))
     p.add_argument("--run-dir", help="run folder (default: runs/<profile>/<name>/seed<seed>)")

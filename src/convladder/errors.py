@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from convladder.augment import resize
 from convladder.data import Split, get_splits, load_cifar10
 from convladder.io import atomic_write_json
 from convladder.models import predict_proba
-from convladder.predict import load_trained_model, resize
+from convladder.predict import load_trained_model
 from convladder.results import RESULTS as RUN_RESULTS
 
 RESULTS = "errors.json"

@@ -117,6 +117,14 @@ DESCRIPTIONS = {
 }
 
 
+# Models whose classifier sees channel means (global average pooling): they take any image size.
+ANY_SIZE_MODELS = ("GAP",)
+
+
+def accepts_any_size(name: str) -> bool:
+    return check_model_name(name) in ANY_SIZE_MODELS
+
+
 def check_model_name(name: str) -> str:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")

@@ -11,10 +11,11 @@ from PIL import Image
 
 from tqdm.auto import tqdm
 
+from convladder.augment import resize
 from convladder.errors import accuracy, analysis_test_split, predict_split, seed_folders
 from convladder.io import atomic_write_json
 from convladder.models import predict_proba
-from convladder.predict import load_trained_model, resize
+from convladder.predict import load_trained_model
 
 # (width, height), as the study wrote them: a 32x20 cat and a 32x18 frog.
 STUDY_SIZES = ((32, 20), (32, 18))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from convladder.augment import resize
 from convladder.config import TrainConfig
-from convladder.models import create_model, predict_proba
+from convladder.models import accepts_any_size, create_model, predict_proba
 from convladder.results import load_results, resolve_run_folder
 from convladder.training import CHECKPOINT
 
@@ -54,16 +54,11 @@ def load_image(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1).float()
 
 
-def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Resize float images (N, 3, H, W) with antialiasing."""
-    return F.interpolate(images, size=(height, width), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-
-
 def fit_to_model(image: torch.Tensor, model_name: str, max_side: int = 256) -> torch.Tensor:
     """Size an image for a model: 32x32 for the fixed-size models; GAP keeps the image's own
     size, enlarged to at least MIN_SIDE and reduced to at most `max_side` per side."""
     _, h, w = image.shape
-    if model_name != "GAP":
+    if not accepts_any_size(model_name):
         return resize(image[None], 32, 32)[0]
     scale = max(MIN_SIDE / min(h, w), 1.0) if min(h, w) < MIN_SIDE else min(max_side / max(h, w), 1.0)
     if scale != 1.0:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from convladder.augment import augment_batch
-from convladder.config import TrainConfig
+from convladder.augment import augment_batch, resize
+from convladder.config import PROGRESSIVE_SIDES, TrainConfig
 from convladder.data import Split
 from convladder.io import atomic_torch_save
 from convladder.models import ends_in_softmax
@@ -103,6 +103,7 @@ class Trainer:
         # Called after every optimisation step with the step's loss, gradients still in place
         # (the diagnosis experiments record losses and gradient norms with it).
         self.on_step = None
+        self.train_side: int | None = None  # set per epoch by progressive resizing
         torch.manual_seed(config.seed)
         if self.run_dir is not None and (self.run_dir / CHECKPOINT).exists():
             self.load_checkpoint(self.run_dir / CHECKPOINT)
@@ -114,7 +115,19 @@ class Trainer:
     # --- steps ---------------------------------------------------------------------------
 
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
-        return images.float().div_(255).contiguous(memory_format=self.memory_format)
+        x = images.float().div_(255)
+        if self.model.training and self.train_side is not None:
+            x = resize(x, self.train_side, self.train_side)
+        return x.contiguous(memory_format=self.memory_format)
+
+    def input_side(self, epoch: int) -> int | None:
+        """Side length of the training images in `epoch` (0-based) under progressive resizing;
+        None: the images' own size. The first `progressive` fraction of the epochs steps
+        through PROGRESSIVE_SIDES in equal parts."""
+        small = int(self.config.progressive * self.config.epochs)
+        if epoch >= small:
+            return None
+        return PROGRESSIVE_SIDES[epoch * len(PROGRESSIVE_SIDES) // small]
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -184,6 +197,7 @@ class Trainer:
     def train_epoch(self, epoch: int, progress: bool = True) -> tuple[float, float]:
         """One pass over the train split (0-based `epoch`); returns (mean loss, accuracy)."""
         gen = self._epoch_generator(epoch)
+        self.train_side = self.input_side(epoch)
         order = torch.randperm(len(self.train_data), generator=gen).to(self.device)
         bs, n = self.config.batch_size, len(self.train_data)
         total_loss, total_correct = 0.0, 0
