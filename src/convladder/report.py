@@ -39,6 +39,7 @@ RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
 # What the fast recipe aims at on a 2-core CPU: this test accuracy within this many minutes of training.
 FAST_TARGET_ACC = 0.89
 FAST_TARGET_MINUTES = 20
+SIZE_LOSS = 0.1  # an accuracy loss at some input size beyond this: "classifies well only near the training scale"
 LEFT_CHANCE = 0.15  # validation accuracy that counts as having left chance level (0.1)
 STUDY_RECIPE = TrainConfig(model="A", epochs=1)  # the defaults: the study's training settings
 TEX_INSTALL_HINT = (
@@ -169,7 +170,8 @@ def model_section(seeds: list[dict], figures: Path) -> str:
     save(plot_proba(probas, classes, title=f"test image {first['probe_index']} (a {classes[first['probe_label']]})"),
          figures / f"proba_{stem}.pdf")
     study = STUDY_RESULTS.get(name, {})
-    continued = f" It continues run {tex_escape(continued_name(first))}, seed by seed." if first.get("continued_from") else ""
+    source = continued_name(first)
+    continued = f" It continues run {tex_escape(source)}, seed by seed." if source else ""
     per_seed = "; ".join(f"seed {r['config']['seed']}: {r['final']['val_acc']:.3f}" for r in seeds)
     parts = [
         f"Model {tex_escape(name)}: {tex_escape(DESCRIPTIONS.get(model, model))}. "
@@ -181,7 +183,7 @@ def model_section(seeds: list[dict], figures: Path) -> str:
         f"{f' (validation per seed: {per_seed})' if len(seeds) > 1 else ''}; the study reported train "
         f"{fmt_acc(study.get('train_acc'))}, validation {fmt_acc(study.get('val_acc'))}, test {fmt_acc(study.get('test_acc'))}.\n",
     ]
-    if not first.get("continued_from"):
+    if source is None:
         parts.append(layer_table(model))
     band = " The line is the mean over the seeds, the shaded band their range." if len(seeds) > 1 else ""
     parts.append(
@@ -281,6 +283,18 @@ def _area(size: str) -> int:
     return int(width) * int(height)
 
 
+def size_means(study: dict) -> dict[str, float]:
+    """Mean test accuracy over seeds for every input size of the size curve."""
+    return {size: summarize([seed["accuracy"][size] for seed in study["curve"]])[0] for size in study["sizes"]}
+
+
+def worst_size(study: dict) -> tuple[str, float]:
+    """The input size with the lowest mean accuracy, and how far below the 32x32 accuracy it lies."""
+    means = size_means(study)
+    worst = min(means, key=means.get)
+    return worst, means["32x32"] - means[worst]
+
+
 def other_sizes_section(run_dir: Path, figures: Path) -> str:
     path = run_dir / "other_sizes" / OTHER_SIZES_RESULTS
     if not path.exists():
@@ -306,11 +320,10 @@ def other_sizes_section(run_dir: Path, figures: Path) -> str:
     best = ordered[0]
     study_sizes = ", ".join(f"{w}x{h}: {fmt_ms(curve[f'{w}x{h}'])}" for w, h in STUDY_SIZES)
     within5 = [size for size in ordered if summarize(curve[size])[0] >= at32 - 0.05]
-    worst = ordered[-1]
-    drop = at32 - summarize(curve[worst])[0]
+    worst, drop = worst_size(study)
     scale_text = (
         f"The model runs on every size, as the study said, but it classifies well only near the scale it was trained "
-        f"on: at {worst} it loses {drop:.3f}." if drop > 0.1 else
+        f"on: at {worst} it loses {drop:.3f}." if drop > SIZE_LOSS else
         f"The model runs on every size, as the study said, and loses at most {drop:.3f} at any size tried."
     )
     seeds = len(study["curve"])
@@ -662,14 +675,14 @@ def conclusions_section(runs: dict[str, list[dict]], run_dir: Path, diagnosis: d
     path = run_dir / "other_sizes" / OTHER_SIZES_RESULTS
     if path.exists():
         study = read_json(path)
-        curve = {size: summarize([seed["accuracy"][size] for seed in study["curve"]])[0] for size in study["sizes"]}
-        worst = min(curve, key=curve.get)
+        curve = size_means(study)
+        worst, drop = worst_size(study)
         items.append(
             "\\item \\textbf{Global average pooling takes other sizes.} The GAP model classifies images of every size "
             f"tried ({len(curve)} sizes from {min(study['sizes'], key=_area)} to {max(study['sizes'], key=_area)}) without "
             f"any change: confirmed that it runs. " + (
                 f"It classifies well only near the training scale: {curve['32x32']:.3f} at 32x32, {worst} worst at "
-                f"{curve[worst]:.3f}." if curve["32x32"] - curve[worst] > 0.1 else
+                f"{curve[worst]:.3f}." if drop > SIZE_LOSS else
                 f"Its accuracy holds: {curve['32x32']:.3f} at 32x32, {curve[worst]:.3f} at the worst size ({worst})."))
     if "A" in runs and "A" + SOFTMAX_SUFFIX in runs:
         items.append(f"\\item \\textbf{{Beyond the study: the double softmax.}} Model A reaches {fmt_ms(finals(runs['A'], 'val_acc'))} "
