@@ -6,6 +6,7 @@ import matplotlib
 import pytest
 import torch
 
+from convladder.augment import shift
 from convladder.config import TrainConfig
 from convladder.data import get_splits, load_cifar10
 from convladder.diagnosis import E_VARIANTS, GRADIENT_MODELS, diagnose, init_weights, logit_std
@@ -107,17 +108,24 @@ def test_predict_split_resizes_before_predicting():
     assert torch.allclose(predict_split(model, images, batch_size=2).sum(1), torch.ones(5))
 
 
-def test_flip_evaluation_averages_an_image_and_its_mirror(tiny_cifar):
+def test_test_time_augmentation_averages_an_image_its_mirror_and_shifted_views(tiny_cifar):
     splits = get_splits(load_cifar10(tiny_cifar))
     torch.manual_seed(0)
     trainer = Trainer(create_model("GAP"), splits["train"], splits["val"],
                       TrainConfig(model="GAP", epochs=1, amp=False))
-    acc = trainer.evaluate_flip(splits["test"])
+    acc = trainer.evaluate_tta(splits["test"])
     model = trainer.model.eval()
     x = splits["test"].images.float() / 255
     with torch.no_grad():
         proba = model(x).softmax(1) + model(x.flip(3)).softmax(1)
     assert acc == pytest.approx(float((proba.argmax(1) == splits["test"].labels).float().mean()))
+    # with shifted views too: the probabilities of every view of every image, summed
+    images = splits["test"].images
+    views = [shift(images, 0, 0), shift(images, 1, 0), shift(images, 0, -1)]
+    with torch.no_grad():
+        proba = sum(model(v.float() / 255).softmax(1) + model(v.float().flip(3) / 255).softmax(1) for v in views)
+    expected = float((proba.argmax(1) == splits["test"].labels).float().mean())
+    assert trainer.evaluate_tta(splits["test"], ((0, 0), (1, 0), (0, -1))) == pytest.approx(expected)
 
 
 def test_diagnosis_records_variants_and_gradient_norms_and_is_reused(tiny_cifar, tmp_path):

@@ -72,13 +72,15 @@ def test_continued_name_reads_seed_folders_and_plain_folders():
 def test_report_says_whether_the_fast_recipe_met_its_target():
     from convladder.report import FAST_TARGET_ACC, FAST_TARGET_MINUTES, fast_target_text
 
-    def run(acc, flip, minutes):
-        return {"train_seconds": minutes * 60, "final": {"test_acc": acc, "test_acc_flip": flip}}
+    def run(acc, flip, minutes, tta=None):
+        final = {"test_acc": acc, "test_acc_flip": flip, "test_acc_tta": flip if tta is None else tta}
+        return {"train_seconds": minutes * 60, "final": final}
 
     fast, slow = FAST_TARGET_MINUTES - 1, FAST_TARGET_MINUTES + 1
     good, short = FAST_TARGET_ACC + 0.001, FAST_TARGET_ACC - 0.001
     assert "is met (" in fast_target_text([run(good, good, fast)])
     assert "with test-time flip, not without" in fast_target_text([run(short, good, fast)])
+    assert "view test-time augmentation only" in fast_target_text([run(short, short, fast, tta=good)])
     assert "falls short" in fast_target_text([run(short, short, fast)])
     assert "falls short" in fast_target_text([run(good, good, fast), run(short, short, fast)])  # every seed
     assert "is not met: training took" in fast_target_text([run(good, good, slow)])

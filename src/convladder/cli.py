@@ -37,7 +37,9 @@ def cmd_train(args) -> int:
         train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
         study_softmax=args.study_softmax or None, amp=False if args.no_amp else None,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, augment=args.augment or None, progressive=args.progressive,
+        label_smoothing=args.label_smoothing, augment=args.augment or None, crop_pad=args.crop_pad,
+        alternating_flip=args.alternating_flip or None,
+        progressive=args.progressive,
     )
     # options given on the command line override the fast recipe's
     parameters = {**(FAST_GAP_RECIPE if args.fast_recipe else {}), **{k: v for k, v in given.items() if v is not None}}
@@ -100,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--augment", action="store_true", help="random crop (padding 4) and horizontal flip")
+    p.add_argument("--augment", action="store_true", help="random crop and horizontal flip")
+    p.add_argument("--crop-pad", type=int, help="pixels the random crop moves each way (default 4)")
+    p.add_argument("--alternating-flip", action="store_true",
+                   help="mirror every image in every other epoch instead of at random (with --augment)")
     p.add_argument("--progressive", type=float,
                    help="fraction of the epochs trained on smaller images first (GAP only): sides 16 to 28, then 32")
     p.add_argument("--fast-recipe", action="store_true", help="the GAP-fast recipe (not the study's): " + ", ".join(

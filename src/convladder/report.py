@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from convladder.config import (
-    FP32_SUFFIX, PROGRESSIVE_SIDES, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, TrainConfig, get_profile,
+    FP32_SUFFIX, PROGRESSIVE_SIDES, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, TTA_SHIFTS, TrainConfig, get_profile,
 )
 from convladder.data import get_splits, load_cifar10
 from convladder.diagnosis import RESULTS as DIAGNOSIS_RESULTS
@@ -142,7 +142,8 @@ def recipe_text(config: dict) -> str:
     if config.get("label_smoothing"):
         extras.append(f"label smoothing {config['label_smoothing']:g}")
     if config.get("augment"):
-        extras.append("flip + crop")
+        flip = "flip in alternate epochs" if config.get("alternating_flip") else "flip"
+        extras.append(f"{flip} + crop (moved up to {config.get('crop_pad', 4)} pixels)")
     if config.get("progressive"):
         sides = "/".join(str(side) for side in PROGRESSIVE_SIDES)
         extras.append(f"the first {config['progressive']:.0%} of the epochs on {sides}-pixel images")
@@ -799,6 +800,12 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
                 f" Averaging the probabilities for each test image and its mirror image (test-time flip, one more "
                 f"forward pass at inference, no change to training) gives {fmt_ms(flip)}."
             )
+        tta = [r["final"]["test_acc_tta"] for r in fast if "test_acc_tta" in r["final"]]
+        if tta:
+            parts.append(
+                f" Averaging over {2 * len(TTA_SHIFTS)} views (the image and its mirror image, each as it is and moved "
+                f"by one pixel up, down, left and right: {2 * len(TTA_SHIFTS)} forward passes per image) gives {fmt_ms(tta)}."
+            )
         parts.append(" " + fast_target_text(fast))
     fp32 = "G" + FP32_SUFFIX
     if fp32 in runs and "G" in runs:
@@ -819,17 +826,19 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
 
 def fast_target_text(fast: list[dict]) -> str:
     """Whether the GAP-fast runs met the target of FAST_TARGET_ACC test accuracy within
-    FAST_TARGET_MINUTES of training (every seed), with and without test-time flip."""
+    FAST_TARGET_MINUTES of training (every seed): plainly, or only with test-time augmentation."""
     minutes = max(r["train_seconds"] for r in fast) / 60
-    plain = min(r["final"]["test_acc"] for r in fast)
-    flip = min(r["final"].get("test_acc_flip", 0.0) for r in fast)
     target = f"The target, {FAST_TARGET_ACC:.2f} test accuracy within {FAST_TARGET_MINUTES} minutes of training,"
+    lowest = lambda key: min(r["final"].get(key, 0.0) for r in fast)  # noqa: E731
     if minutes > FAST_TARGET_MINUTES:
         verdict = f"is not met: training took {minutes:.1f} minutes"
-    elif plain >= FAST_TARGET_ACC:
+    elif lowest("test_acc") >= FAST_TARGET_ACC:
         verdict = f"is met ({minutes:.1f} minutes)"
-    elif flip >= FAST_TARGET_ACC:
+    elif lowest("test_acc_flip") >= FAST_TARGET_ACC:
         verdict = f"is met with test-time flip, not without it ({minutes:.1f} minutes)"
+    elif lowest("test_acc_tta") >= FAST_TARGET_ACC:
+        verdict = (f"is met with the {2 * len(TTA_SHIFTS)}-view test-time augmentation only, not with the plain "
+                   f"model or test-time flip alone ({minutes:.1f} minutes)")
     else:
         verdict = f"is not met: the accuracy falls short ({minutes:.1f} minutes)"
     return f"{target} {verdict}.\n"

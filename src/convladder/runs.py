@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from convladder.config import TrainConfig
+from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import load_cifar10, get_splits
 from convladder.models import count_parameters, create_model, predict_proba
 from convladder.io import read_json
@@ -153,8 +153,9 @@ def train_run(
         }
         test = trainer.evaluate(splits["test"])
         final.update(test_acc=test["acc"], test_loss=test["loss"])
-        if config.augment:  # trained with flips: also the accuracy with test-time flip averaging
-            final["test_acc_flip"] = trainer.evaluate_flip(splits["test"])
+        if config.augment:  # trained with flips and crops: also the accuracy with test-time augmentation
+            final["test_acc_flip"] = trainer.evaluate_tta(splits["test"])
+            final["test_acc_tta"] = trainer.evaluate_tta(splits["test"], TTA_SHIFTS)
 
         results = {
             "name": name or config.model,

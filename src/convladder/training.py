@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from convladder.augment import augment_batch, resize
+from convladder.augment import augment_batch, resize, shift
 from convladder.config import PROGRESSIVE_SIDES, TrainConfig
 from convladder.data import Split
 from convladder.io import atomic_torch_save
@@ -104,6 +104,9 @@ class Trainer:
         # (the diagnosis experiments record losses and gradient norms with it).
         self.on_step = None
         self.train_side: int | None = None  # set per epoch by progressive resizing
+        # alternating flip: image i is mirrored in the epochs whose parity differs from parity[i]
+        parity_generator = torch.Generator().manual_seed(config.seed)
+        self.flip_parity = torch.randint(0, 2, (len(train),), generator=parity_generator).to(self.device)
         torch.manual_seed(config.seed)
         if self.run_dir is not None and (self.run_dir / CHECKPOINT).exists():
             self.load_checkpoint(self.run_dir / CHECKPOINT)
@@ -128,6 +131,13 @@ class Trainer:
         if epoch >= small:
             return None
         return PROGRESSIVE_SIDES[epoch * len(PROGRESSIVE_SIDES) // small]
+
+    def flip_mask(self, indices: torch.Tensor, epoch: int) -> torch.Tensor | None:
+        """Which of the training images at `indices` are mirrored in `epoch` under alternating
+        flip (each in every other epoch); None: a random half, drawn with the crops."""
+        if not self.config.alternating_flip:
+            return None
+        return self.flip_parity[indices] != epoch % 2
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -173,18 +183,22 @@ class Trainer:
         return {"loss": total_loss / n, "acc": total_correct / n}
 
     @torch.no_grad()
-    def evaluate_flip(self, split: Split, batch_size: int = 1000) -> float:
-        """Accuracy with test-time flip averaging: the mean of the probabilities for each image
-        and its mirror image (for runs trained with flips)."""
+    def evaluate_tta(self, split: Split, shifts=((0, 0),), batch_size: int = 1000) -> float:
+        """Accuracy with test-time augmentation, for runs trained with flips and crops: the mean
+        of the probabilities over each image's views, the image and its mirror image seen
+        through every window in `shifts` ((dy, dx) offsets, as random_crop cuts them)."""
         self.model.eval()
         images, labels = split.images.to(self.device), split.labels.to(self.device)
         correct = 0
         for start in range(0, len(labels), batch_size):
-            x = self._inputs(images[start : start + batch_size])
-            with self._autocast():
-                both = self.forward(torch.cat([x, x.flip(3)])).float()
-            proba = both if ends_in_softmax(self.model) else both.softmax(dim=1)
-            proba = proba[: len(x)] + proba[len(x) :]
+            batch = images[start : start + batch_size]
+            proba = 0
+            for dy, dx in shifts:
+                x = self._inputs(shift(batch, dy, dx) if (dy, dx) != (0, 0) else batch)
+                with self._autocast():
+                    out = self.forward(torch.cat([x, x.flip(3)])).float()
+                out = out if ends_in_softmax(self.model) else out.softmax(dim=1)
+                proba = proba + out[: len(x)] + out[len(x) :]
             correct += int((proba.argmax(dim=1) == labels[start : start + batch_size]).sum())
         return correct / max(1, len(labels))
 
@@ -206,7 +220,7 @@ class Trainer:
             idx = order[first : first + bs]
             images = self.train_data.images[idx]
             if self.config.augment:
-                images = augment_batch(images, gen)
+                images = augment_batch(images, gen, self.config.crop_pad, self.flip_mask(idx, epoch))
             loss, correct = self.train_step(images, self.train_data.labels[idx])
             if self.on_step is not None:
                 self.on_step(loss)
