@@ -105,8 +105,10 @@ class Trainer:
         self.on_step = None
         self.train_side: int | None = None  # set per epoch by progressive resizing
         # alternating flip: image i is mirrored in the epochs whose parity differs from parity[i]
-        parity_generator = torch.Generator().manual_seed(config.seed)
-        self.flip_parity = torch.randint(0, 2, (len(train),), generator=parity_generator).to(self.device)
+        self.flip_parity = None
+        if config.alternating_flip:
+            parity_generator = torch.Generator().manual_seed(config.seed)
+            self.flip_parity = torch.randint(0, 2, (len(train),), generator=parity_generator).to(self.device)
         torch.manual_seed(config.seed)
         if self.run_dir is not None and (self.run_dir / CHECKPOINT).exists():
             self.load_checkpoint(self.run_dir / CHECKPOINT)
@@ -135,7 +137,7 @@ class Trainer:
     def flip_mask(self, indices: torch.Tensor, epoch: int) -> torch.Tensor | None:
         """Which of the training images at `indices` are mirrored in `epoch` under alternating
         flip (each in every other epoch); None: a random half, drawn with the crops."""
-        if not self.config.alternating_flip:
+        if self.flip_parity is None:
             return None
         return self.flip_parity[indices] != epoch % 2
 
@@ -194,7 +196,7 @@ class Trainer:
             batch = images[start : start + batch_size]
             proba = 0
             for dy, dx in shifts:
-                x = self._inputs(shift(batch, dy, dx) if (dy, dx) != (0, 0) else batch)
+                x = self._inputs(shift(batch, dy, dx))
                 with self._autocast():
                     out = self.forward(torch.cat([x, x.flip(3)])).float()
                 out = out if ends_in_softmax(self.model) else out.softmax(dim=1)
