@@ -29,7 +29,7 @@ PROBE_INDEX = 0  # the test image whose probability vector is shown before and a
 
 # The modules whose source decides a training result: a change to any of them makes a
 # finished run stale for `run_all`; a change to the report or the plots does not.
-TRAINING_SOURCES = ("blocks.py", "config.py", "data.py", "models.py", "runs.py", "training.py")
+TRAINING_SOURCES = ("augment.py", "blocks.py", "config.py", "data.py", "models.py", "runs.py", "training.py")
 
 
 def code_version() -> str:
