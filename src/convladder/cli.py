@@ -36,7 +36,7 @@ def cmd_train(args) -> int:
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
         study_softmax=args.study_softmax or None, amp=False if args.no_amp else None,
-        optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
+        optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, augment=args.augment or None, crop_pad=args.crop_pad,
         alternating_flip=args.alternating_flip or None,
         progressive=args.progressive,
@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study-softmax", action="store_true", help="softmax in the model, then cross-entropy (the study's setup)")
     p.add_argument("--no-amp", action="store_true", help="train in plain fp32, without bfloat16 autocast")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9; 0: plain SGD)")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="SGD: Nesterov momentum (default on)")
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--label-smoothing", type=float)

@@ -117,7 +117,9 @@ class TrainConfig:
     epochs: int
     lr: float = 1e-3
     batch_size: int = 128
-    optimizer: str = "adam"  # the study used Adam with lr 0.001
+    optimizer: str = "adam"  # the study states only lr 0.001; our ladder assumes Adam
+    momentum: float = 0.9  # SGD only; 0 is plain SGD (PyTorch's default)
+    nesterov: bool = True  # SGD only: Nesterov momentum (needs momentum > 0)
     seed: int = 0
     split_seed: int = 42  # fixes the 42,000 / 8,000 train/validation split
     train_size: int | None = None
@@ -150,6 +152,10 @@ class TrainConfig:
             raise ValueError(f"learning rate must be positive, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
+            raise ValueError("Nesterov momentum needs momentum > 0; for plain SGD set nesterov=False (--no-nesterov)")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not 0 <= self.label_smoothing < 1:
