@@ -85,6 +85,8 @@ recipe = None  # other training settings, e.g. {"optimizer": "sgd", "augment": T
 data_dir = None
 run_dir = None  # None: runs/<profile>/<name>; seed k trains in <run_dir>/seed<k>
 resume_from = None  # another run's folder to continue from, seed by seed
+restart = False  # True: train every seed again from epoch 0 (the old run stays until the new one has finished)
+retrain_stale = False  # True: a seed that cannot be continued (other code, data or settings) trains again from epoch 0
 """),
         ("code", """
 from pathlib import Path
@@ -104,7 +106,8 @@ configs[seeds[0]] if seeds else "no seeds to train"
 """),
         ("code", """
 for seed, config in configs.items():
-    train_run(config, seed_dir(run_dir, seed), data_dir=data_dir, name=run_name, resume_from=resume_from)
+    train_run(config, seed_dir(run_dir, seed), data_dir=data_dir, name=run_name, resume_from=resume_from,
+              restart=restart, retrain_stale=retrain_stale)
 """),
         ("code", """
 runs = collect_runs(run_dir.parent).get(run_name, [])  # every finished seed, also those trained before
@@ -230,7 +233,7 @@ from convladder.config import ladder
 from convladder.data import load_cifar10
 from convladder.paths import default_run_dir, notebooks_dir
 from convladder.results import seed_dir
-from convladder.runs import clear_run, is_current
+from convladder.runs import is_current
 
 plan = ladder(profile, models)  # checks profile and model names before any work
 run_dir = (Path(run_dir) if run_dir else default_run_dir(profile)).resolve()
@@ -250,20 +253,19 @@ def execute(notebook, output, **parameters):
 execute("00_data", run_dir / "00_data.ipynb", run_dir=str(run_dir))
 """),
         ("code", """
-# A finished run whose config, training code and data are unchanged is reused; the rest is
-# trained (an interrupted run continues from its last finished epoch).
+# A finished run whose config, training code and data are unchanged is reused; an interrupted
+# one continues from its last finished epoch; one trained by other code, on other data or with
+# other settings (or with a damaged checkpoint) trains again from epoch 0 beside the old one.
 checksum = load_cifar10(data_dir).checksum
 for run in plan:
     folder = run_dir / run.name
-    if force:
-        for seed in run.seeds:
-            clear_run(seed_dir(folder, seed))
-    todo = [seed for seed in run.seeds if not is_current(seed_dir(folder, seed), run.config(profile, seed), checksum)]
+    todo = [seed for seed in run.seeds if force or not is_current(seed_dir(folder, seed), run.config(profile, seed), checksum)]
     if not todo:
         print(f"{run.name}: seeds {list(run.seeds)} finished and current in {folder}, reused", flush=True)
         continue
     execute("10_train", folder / "train.ipynb", model=run.model, name=run.name, epochs=run.epochs, recipe=run.recipe,
-            seeds=todo, run_dir=str(folder), resume_from=str(run_dir / run.continues) if run.continues else None)
+            seeds=todo, run_dir=str(folder), resume_from=str(run_dir / run.continues) if run.continues else None,
+            restart=force, retrain_stale=True)
 """),
         ("code", """
 names = {run.name for run in plan}

@@ -1,5 +1,6 @@
 import io
 import pickle
+from pathlib import Path
 import tarfile
 
 import numpy as np
@@ -67,10 +68,11 @@ def test_get_splits_and_subsets(tiny_cifar):
         get_splits(ds, train_size=500)
 
 
-def test_cache_is_reused_and_rebuilt_when_the_source_changes(tiny_cifar):
+def test_cache_is_reused_and_rebuilt_when_the_source_changes(tiny_cifar, tmp_path):
     ds = load_cifar10(tiny_cifar, download=False, images_per_file=20)
-    cache = data._cache_path(tiny_cifar)
-    assert cache.exists()
+    cache = data.cache_path(ds.checksum, 20)
+    assert cache.exists() and cache.is_relative_to(tmp_path / "cache" / "convladder")
+    assert sorted(p.name for p in tiny_cifar.iterdir()) == [data.BATCHES_DIR]  # nothing written beside the data
     stamp = cache.stat().st_mtime_ns
     load_cifar10(tiny_cifar, download=False, images_per_file=20)
     assert cache.stat().st_mtime_ns == stamp
@@ -159,3 +161,76 @@ def test_truncated_and_missing_files(tiny_cifar):
 def test_wrong_image_count_is_an_error(tiny_cifar):
     with pytest.raises(DataError, match="data_batch_1: 20 images, expected 10000"):
         load_cifar10(tiny_cifar, download=False, images_per_file=10_000)
+
+
+def _rewrite_batch(path, change):
+    with open(path, "rb") as fh:
+        batch = {k.decode(): v for k, v in pickle.load(fh, encoding="bytes").items()}
+    change(batch)
+    path.write_bytes(pickle.dumps(batch))
+
+
+def test_float_labels_are_refused_not_rounded(tiny_cifar):
+    _rewrite_batch(tiny_cifar / data.BATCHES_DIR / "data_batch_2", lambda b: b.update(labels=[3.9] * 20))
+    with pytest.raises(DataError, match="data_batch_2: 'labels' must be a list of integers"):
+        load_cifar10(tiny_cifar, download=False, images_per_file=20)
+
+
+@pytest.mark.parametrize("names", [None, "airplane", list(range(10)), ["a"] * 9, [["a"]] * 10])
+def test_label_names_must_be_ten_strings(tiny_cifar, names):
+    _rewrite_batch(tiny_cifar / data.BATCHES_DIR / data.META_FILE, lambda b: b.update(label_names=names))
+    with pytest.raises(DataError, match="'label_names' must be a list of 10 strings"):
+        load_cifar10(tiny_cifar, download=False, images_per_file=20)
+
+
+def test_a_cache_that_cannot_be_written_leaves_loading_working(tiny_cifar, monkeypatch, capsys):
+    def full_disk(obj, fh):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    monkeypatch.setattr("convladder.io.torch.save", full_disk)
+    ds = load_cifar10(tiny_cifar, download=False, images_per_file=20)
+    assert len(ds.train) == 100
+    out = capsys.readouterr().out
+    assert "note: could not write the dataset cache" in out and "disk full" in out
+    assert not data.cache_path(ds.checksum, 20).exists()
+
+
+def test_a_cache_with_replaced_tensors_is_rebuilt(tiny_cifar):
+    ds = load_cifar10(tiny_cifar, download=False, images_per_file=20)
+    cache = data.cache_path(ds.checksum, 20)
+    tampered = torch.load(cache, weights_only=True)
+    tampered["train_images"] = torch.zeros_like(tampered["train_images"])  # right key, other pixels
+    torch.save(tampered, cache)
+    again = load_cifar10(tiny_cifar, download=False, images_per_file=20)
+    assert torch.equal(again.train.images, ds.train.images) and again.checksum == ds.checksum
+    tampered["train_labels"] = tampered["train_labels"].float()  # wrong type
+    torch.save(tampered, cache)
+    assert torch.equal(load_cifar10(tiny_cifar, download=False, images_per_file=20).train.labels, ds.train.labels)
+    assert torch.equal(torch.load(cache, weights_only=True)["train_images"], ds.train.images)  # rebuilt
+
+
+def test_a_read_only_data_folder_works_unchanged(tiny_cifar):
+    batches = tiny_cifar / data.BATCHES_DIR
+    before = {p.name: p.stat().st_mtime_ns for p in tiny_cifar.rglob("*")}
+    for path in [batches, tiny_cifar]:
+        path.chmod(0o555)
+    try:
+        ds = load_cifar10(tiny_cifar, download=False, images_per_file=20)
+    finally:
+        for path in [batches, tiny_cifar]:
+            path.chmod(0o755)
+    assert len(ds.test) == 20
+    assert {p.name: p.stat().st_mtime_ns for p in tiny_cifar.rglob("*")} == before
+
+
+def test_missing_data_folder_is_not_created_when_nothing_is_downloaded(tmp_path, monkeypatch):
+    def offline(url, root, filename=None, md5=None):
+        Path(root).mkdir(parents=True, exist_ok=True)  # as torchvision's download_url does
+        raise OSError("no network")
+
+    monkeypatch.setattr("torchvision.datasets.utils.download_url", offline)
+    missing = tmp_path / "missing" / "cifar"
+    with pytest.raises(DataError, match="CIFAR-10 not found"):
+        load_cifar10(missing)
+    assert not (tmp_path / "missing").exists()

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -147,14 +149,13 @@ def test_profiles_and_ladder():
         ladder("smoke", ["X"])
 
 
-def test_run_lock_refuses_a_second_run(tmp_path):
-    with run_lock(tmp_path):
-        (tmp_path / ".lock").write_text("1")  # pid 1 is alive: another process holds the folder
-        with pytest.raises(RunLocked, match="in use by process 1"):
-            with run_lock(tmp_path):
+def test_run_lock_refuses_a_second_holder_and_is_free_after(tmp_path):
+    run_dir = tmp_path / "A" / "seed0"
+    with run_lock(run_dir):
+        with pytest.raises(RunLocked, match=f"in use by process {os.getpid()}"):
+            with run_lock(run_dir):
                 pass
-    (tmp_path / ".lock").write_text("999999999")  # a dead process: the lock is stale
-    with run_lock(tmp_path):
+    with run_lock(run_dir):  # released: taken again
         pass
 
 

@@ -11,10 +11,10 @@ from convladder.config import FAST_GAP_RECIPE, OPTIMIZERS, PROFILES, SCHEDULES, 
 from convladder.data import DATA_ENV, DataError, load_cifar10
 from convladder.models import MODEL_NAMES
 from convladder.paths import default_run_dir
-from convladder.report import ReportError
 from convladder.results import seed_dir
-from convladder.runs import RunLocked
-from convladder.training import TrainingDiverged
+from convladder.io import WriteError
+from convladder.runs import RunLocked, check_run_name
+from convladder.training import TrainingDiverged, choose_device
 
 
 def _data_args(parser: argparse.ArgumentParser) -> None:
@@ -44,21 +44,29 @@ def cmd_train(args) -> int:
     # options given on the command line override the fast recipe's
     parameters = {**(FAST_GAP_RECIPE if args.fast_recipe else {}), **{k: v for k, v in given.items() if v is not None}}
     config = config_from_parameters(args.profile, args.model, **parameters)
-    name = args.name or args.model
+    name = check_run_name(args.name or args.model)
+    choose_device(args.device)  # an unknown or missing device is refused before the data is read
     run_dir = Path(args.run_dir) if args.run_dir else seed_dir(default_run_dir(args.profile) / name, config.seed)
     results = train_run(config, run_dir, data_dir=args.data_dir, name=name, resume_from=args.resume_from,
-                        device=args.device)
+                        device=args.device, restart=args.restart)
     final = results["final"]
     print(f"{name}: train {final['train_acc']:.3f}  val {final['val_acc']:.3f}  test {final['test_acc']:.3f}  "
           f"({results['train_seconds']:.0f} s) -> {run_dir / 'results.json'}")
     return 0
 
 
+class CommandError(RuntimeError):
+    """A failure the user can mend; its message says how."""
+
+
 def cmd_report(args) -> int:
-    from convladder.report import build_report
+    from convladder.report import ReportError, build_report  # matplotlib and LaTeX only where needed
 
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.profile)
-    pdf = build_report(run_dir, Path(args.report_root) if args.report_root else run_dir, data_dir=args.data_dir)
+    try:
+        pdf = build_report(run_dir, Path(args.report_root) if args.report_root else run_dir, data_dir=args.data_dir)
+    except ReportError as err:
+        raise CommandError(str(err)) from None
     print(f"report written to {pdf}")
     return 0
 
@@ -75,6 +83,16 @@ def cmd_predict(args) -> int:
         for name, p in ranked[: args.top]:
             print(f"  {name:<11} {p:7.2%}")
     return 0
+
+
+def _top_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 10, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"{k}={v}" for k, v in FAST_GAP_RECIPE.items()))
     p.add_argument("--run-dir", help="run folder (default: runs/<profile>/<name>/seed<seed>)")
     p.add_argument("--resume-from", help="another run folder to continue from")
+    p.add_argument("--restart", action="store_true",
+                   help="train again from epoch 0; the old run is kept until the new one has finished")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     _data_args(p)
     p.set_defaults(func=cmd_train)
@@ -128,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="class probabilities for an image file")
     p.add_argument("run", help="a finished run folder, e.g. runs/quick/GAP+")
     p.add_argument("image")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=_top_count, default=5, help="how many classes to list, 1 to 10 (default 5)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
     return parser
@@ -138,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, RunLocked, TrainingDiverged, ReportError, ValueError, FileNotFoundError) as err:
+    except (DataError, RunLocked, TrainingDiverged, CommandError, ValueError, FileNotFoundError, WriteError) as err:
         print(f"convladder: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,8 +3,9 @@
 The root folder holds `cifar-10-batches-py/` (the official "python version") or the
 archive `cifar-10-python.tar.gz`. The root comes from `--data-dir`, else the
 `CONVLADDER_DATA` environment variable, else `data/cifar10`. The decoded splits are kept
-as uint8 tensors in one cache file (beside the data when that folder is writable, else in
-`~/.cache/convladder`) and rebuilt whenever a source file changes.
+as uint8 tensors in one cache file in the user's cache folder
+(`$XDG_CACHE_HOME/convladder`, keyed by the data's checksum; never in the data folder, which
+may be shared or read-only), verified by a digest of its tensors every time it is read.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ META_FILE = "batches.meta"
 IMAGES_PER_FILE = 10_000
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_SIZE, VAL_SIZE = 42_000, 8_000  # the study's split of the 50,000 training images
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class DataError(RuntimeError):
@@ -73,13 +74,18 @@ def ensure_dataset(root: Path, download: bool = True) -> Path:
 def _download(root: Path) -> None:
     from torchvision.datasets.utils import download_url
 
-    root.mkdir(parents=True, exist_ok=True)
+    created = [folder for folder in (root, *root.parents) if not folder.exists()]
     try:
         download_url(URL, str(root), filename=ARCHIVE, md5=ARCHIVE_MD5)
     except Exception as err:  # offline, proxy, checksum: all end in the same advice
         partial = root / ARCHIVE
         if partial.exists():
             partial.unlink()
+        for folder in created:  # innermost first: a folder made only for the download goes again
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         print(f"Download of CIFAR-10 failed ({type(err).__name__}: {err}).")
 
 
@@ -137,7 +143,10 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if key not in batch:
             raise DataError(f"{path} has no {key!r} entry (keys: {sorted(batch)}); it is not a CIFAR-10 batch")
     data = np.asarray(batch["data"])
-    labels = np.asarray(batch["labels"], dtype=np.int64)
+    raw_labels = np.asarray(batch["labels"])
+    if raw_labels.ndim != 1 or raw_labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: 'labels' must be a list of integers, found {raw_labels.dtype} {raw_labels.shape}")
+    labels = raw_labels.astype(np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
     if len(labels) != len(data):
@@ -149,10 +158,10 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_class_names(batches: Path) -> tuple[str, ...]:
     meta = _unpickle(batches / META_FILE)
-    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in meta.get("label_names", ()))
-    if len(names) != 10:
-        raise DataError(f"{batches / META_FILE}: expected 10 label_names, found {len(names)}")
-    return names
+    names = meta.get("label_names")
+    if not isinstance(names, (list, tuple)) or len(names) != 10 or not all(isinstance(n, (str, bytes)) for n in names):
+        raise DataError(f"{batches / META_FILE}: 'label_names' must be a list of 10 strings, found {names!r:.100}")
+    return tuple(n.decode() if isinstance(n, bytes) else n for n in names)
 
 
 # --- the decoded dataset and its cache --------------------------------------------------
@@ -205,24 +214,49 @@ def _source_files(batches: Path) -> list[Path]:
     return [batches / name for name in (*TRAIN_FILES, *TEST_FILES, META_FILE)]
 
 
-def _source_key(files: list[Path]) -> list:
+def _check_complete(files: list[Path]) -> None:
     missing = [f.name for f in files if not f.exists()]
     if missing:
         raise DataError(
             f"{files[0].parent} is missing {', '.join(missing)}; a complete CIFAR-10 folder has "
             f"{', '.join(TRAIN_FILES + TEST_FILES)} and {META_FILE}. Copy or download it again."
         )
-    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
 
 
-def _cache_path(root: Path) -> Path:
-    # Mode bits as well as access(): root may write anywhere, but a folder shared without
-    # write bits is not ours to write into.
-    if os.access(root, os.W_OK) and root.stat().st_mode & 0o222:
-        return root / "convladder-cache.pt"
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache_home / "convladder" / f"cifar10-{digest}.pt"
+def cache_path(checksum: str, images_per_file: int) -> Path:
+    """The decoded dataset's cache file in the user's cache folder, keyed by the data's checksum."""
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache_home / "convladder" / f"cifar10-{checksum[:32]}-{images_per_file}-v{CACHE_VERSION}.pt"
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """sha256 over the tensors' dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        digest.update(t.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+_CACHED = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def _read_cache(cache: Path, checksum: str) -> dict | None:
+    """The cached tensors when the file is intact and of this data; None otherwise."""
+    try:
+        cached = torch.load(cache, weights_only=True)
+        tensors = [cached[k] for k in _CACHED]
+        if (
+            cached.get("checksum") != checksum
+            or not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tensors)
+            or [t.dtype for t in tensors] != [torch.uint8, torch.int64, torch.uint8, torch.int64]
+            or cached.get("digest") != tensor_digest(*tensors)
+            or not (isinstance(cached.get("class_names"), list) and len(cached["class_names"]) == 10)
+        ):
+            return None
+        return cached
+    except Exception:  # damaged, old or foreign: rebuilt from the source files
+        return None
 
 
 def _read_split(batches: Path, names: list[str], images_per_file: int) -> Split:
@@ -248,51 +282,46 @@ def load_cifar10(
     download: bool = True,
     images_per_file: int | None = None,
 ) -> Cifar10:
-    """Load all of CIFAR-10 as uint8 tensors, from the cache when the sources are unchanged.
+    """Load all of CIFAR-10 as uint8 tensors, from the cache when it is intact and of this data.
 
     `images_per_file` defaults to 10,000 (`IMAGES_PER_FILE`), as in the real data; tests use
-    less for tiny synthetic copies.
+    less for tiny synthetic copies. A cache that cannot be written only costs time: loading
+    goes on, with a note.
     """
     images_per_file = images_per_file or IMAGES_PER_FILE
     root = resolve_root(data_dir)
     batches = ensure_dataset(root, download=download)
     files = _source_files(batches)
-    key = [CACHE_VERSION, images_per_file, _source_key(files)]
-    cache = _cache_path(root)
-    if cache.exists():
-        try:
-            cached = torch.load(cache, weights_only=True)
-            if cached.get("key") == key:
-                return Cifar10(
-                    Split(cached["train_images"], cached["train_labels"]),
-                    Split(cached["test_images"], cached["test_labels"]),
-                    tuple(cached["class_names"]),
-                    cached["checksum"],
-                    root,
-                )
-        except Exception:
-            pass  # a damaged or old cache is simply rebuilt
+    _check_complete(files)
+    checksum = file_checksum(files)
+    cache = cache_path(checksum, images_per_file)
+    cached = _read_cache(cache, checksum) if cache.exists() else None
+    if cached is not None:
+        return Cifar10(
+            Split(cached["train_images"], cached["train_labels"]),
+            Split(cached["test_images"], cached["test_labels"]),
+            tuple(cached["class_names"]),
+            checksum,
+            root,
+        )
     train = _read_split(batches, TRAIN_FILES, images_per_file)
     test = _read_split(batches, TEST_FILES, images_per_file)
     class_names = read_class_names(batches)
-    checksum = file_checksum(files)
+    tensors = dict(zip(_CACHED, (train.images, train.labels, test.images, test.labels)))
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(
-            {
-                "key": key,
-                "train_images": train.images,
-                "train_labels": train.labels,
-                "test_images": test.images,
-                "test_labels": test.labels,
-                "class_names": list(class_names),
-                "checksum": checksum,
-            },
+            {**tensors, "class_names": list(class_names), "checksum": checksum, "digest": tensor_digest(*tensors.values())},
             cache,
         )
-    except OSError as err:
-        print(f"note: could not write the dataset cache {cache} ({err}); data is re-read next time")
+    except Exception as err:  # a full disk, a read-only home: the data is simply decoded again next time
+        print(f"note: could not write the dataset cache {cache} ({_one_line(err)}); the data is decoded again next time")
     return Cifar10(train, test, class_names, checksum, root)
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def train_val_split(n: int = TRAIN_SIZE + VAL_SIZE, val_size: int = VAL_SIZE, seed: int = 42):

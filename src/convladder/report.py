@@ -695,7 +695,12 @@ def conclusions_section(runs: dict[str, list[dict]], run_dir: Path, diagnosis: d
     return "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n"
 
 
-def provenance(runs: dict[str, list[dict]]) -> str:
+def provenance(runs: dict[str, list[dict]], damaged: list[str] | None = None) -> str:
+    missing = (
+        "Missing from this report: " + ", ".join(f"\\texttt{{{tex_escape(d)}}}" for d in damaged)
+        + " (results file damaged; \\texttt{run\\_all} trains these again).\n"
+        if damaged else ""
+    )
     flat = [r for seeds in runs.values() for r in seeds]
     first = flat[0]
     commits = sorted({r["environment"]["git_commit"] for r in flat})
@@ -722,7 +727,8 @@ def provenance(runs: dict[str, list[dict]]) -> str:
         f"{first['environment']['cpu_count']} cores, device {tex_escape(', '.join(devices))}; "
         f"torch {tex_escape(first['environment']['torch'])}, Python {tex_escape(first['environment']['python'])}. "
         f"Total training time over all runs and seeds {fmt_seconds(total)} (the diagnosis experiments not included).\n"
-        "\\begin{table}[H]\\centering\\small\n\\begin{tabular}{@{}lrrrp{0.5\\textwidth}@{}}\n\\toprule\n"
+        + missing
+        + "\\begin{table}[H]\\centering\\small\n\\begin{tabular}{@{}lrrrp{0.5\\textwidth}@{}}\n\\toprule\n"
         "run & seeds & time per seed & median epoch & recipe \\\\\n\\midrule\n" + rows
         + "\n\\bottomrule\n\\end{tabular}\n\\caption{Training time per run (epochs, validation included); a continued "
         "run's time includes that of the run it continues.}\n\\end{table}\n"
@@ -875,7 +881,8 @@ def write_sources(run_dir: Path, report_root: Path, data_dir=None, benchmark: Pa
     """Write figures and generated LaTeX; returns the report folder holding report.tex."""
     run_dir, report_root = Path(run_dir), Path(report_root)
     benchmark = Path(benchmark) if benchmark else default_benchmark()
-    runs = collect_runs(run_dir)
+    damaged: list[str] = []
+    runs = collect_runs(run_dir, damaged)
     if not runs:
         raise ReportError(f"no finished runs (results.json) under {run_dir}: train some models first")
     report_dir, figures = report_root / "report", report_root / "figures"
@@ -902,7 +909,7 @@ def write_sources(run_dir: Path, report_root: Path, data_dir=None, benchmark: Pa
         "parameters": parameters_section(),
         "gradients": gradients_section(diagnosis, figures),
         "conclusions": conclusions_section(runs, run_dir, diagnosis),
-        "provenance": provenance({**ordered, **extra}),
+        "provenance": provenance({**ordered, **extra}, damaged),
         "training_cost": training_cost_section(benchmark, runs),
     }
     for name, seeds in ordered.items():

@@ -69,11 +69,26 @@ def write_results(results: dict, run_dir: Path) -> Path:
     return path
 
 
+class DamagedResults(ValueError):
+    """A results file that is not valid JSON or lacks what every results file holds."""
+
+
+# What every results file holds; a file without them is damaged.
+REQUIRED_KEYS = ("name", "config", "history", "final", "data")
+
+
 def load_results(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / RESULTS
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the training for this run folder first")
-    results = read_json(path)
+    try:
+        results = read_json(path)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DamagedResults(f"{path} is damaged ({err}); train the run again (run_all does it by itself)") from None
+    missing = [key for key in REQUIRED_KEYS if not isinstance(results, dict) or key not in results]
+    if missing or not isinstance(results["config"], dict) or "seed" not in results["config"]:
+        raise DamagedResults(f"{path} is damaged (it lacks {', '.join(missing) or 'config.seed'}); train the run "
+                             f"again (run_all does it by itself)")
     results["run_dir"] = str(Path(run_dir))
     return results
 
@@ -111,13 +126,22 @@ def resolve_run_folder(path: str | os.PathLike) -> Path:
     return seeds[0].parent
 
 
-def collect_runs(runs_dir: str | os.PathLike) -> dict[str, list[dict]]:
+def collect_runs(runs_dir: str | os.PathLike, damaged: list[str] | None = None) -> dict[str, list[dict]]:
     """All finished runs under `runs_dir`, keyed by run name ("A", ..., "GAP", "GAP+"):
-    for each, the results of its seeds in seed order (one folder level or two: `A/` or `A/seed0/`)."""
+    for each, the results of its seeds in seed order (one folder level or two: `A/` or `A/seed0/`).
+
+    A damaged results file is skipped with a one-line warning; its folder is appended to
+    `damaged` when a list is given, so that a report can say which run is missing."""
     runs: dict[str, list[dict]] = {}
     root = Path(runs_dir)
     for path in sorted(root.glob(f"*/{RESULTS}")) + sorted(root.glob(f"*/seed*/{RESULTS}")):
-        results = load_results(path.parent)
+        try:
+            results = load_results(path.parent)
+        except DamagedResults as err:
+            print(f"warning: skipped {err}", file=sys.stderr, flush=True)
+            if damaged is not None:
+                damaged.append(str(path.parent.relative_to(root)))
+            continue
         runs.setdefault(results["name"], []).append(results)
     for seeds in runs.values():
         seeds.sort(key=lambda r: r["config"]["seed"])

@@ -12,24 +12,25 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
 from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import load_cifar10, get_splits
 from convladder.models import count_parameters, create_model, predict_proba
-from convladder.io import read_json
+from convladder.io import CheckpointError, load_checkpoint_file, read_json
 from convladder.results import RESULTS, environment, seed_dir, write_results
 from convladder.training import CHECKPOINT, Trainer
 
-LOCK = ".lock"
 PROBE_INDEX = 0  # the test image whose probability vector is shown before and after training
 
 
 # The modules whose source decides a training result: a change to any of them makes a
 # finished run stale for `run_all`; a change to the report or the plots does not.
-TRAINING_SOURCES = ("augment.py", "blocks.py", "config.py", "data.py", "models.py", "runs.py", "training.py")
+TRAINING_SOURCES = ("augment.py", "blocks.py", "config.py", "data.py", "io.py", "models.py", "runs.py", "training.py")
 
 
 def code_version() -> str:
@@ -41,71 +42,145 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def is_current(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: str) -> bool:
-    """True when `run_dir` holds a finished run of exactly this config, code and data."""
-    path = Path(run_dir) / RESULTS
-    if not path.exists():
-        return False
+class StaleRun(ValueError):
+    """A run folder holds a run that cannot be continued with the settings, code or data asked for."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run folder holds for one config: "new" (nothing), "current" (finished with exactly
+    this config, code and data), "resumable" (the same settings, code and data, fewer epochs done
+    or its results file missing: training continues it) or "stale" (anything else: it must be
+    trained again from epoch 0). `reason` says why a run is stale."""
+
+    kind: str
+    reason: str = ""
+    epochs_done: int = 0
+
+
+def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: str) -> RunState:
+    """The state of `run_dir` for training `config` on the data with `data_checksum`."""
+    run_dir = Path(run_dir)
+    checkpoint, results = run_dir / CHECKPOINT, run_dir / RESULTS
+    if not checkpoint.exists():
+        if results.exists():
+            return RunState("stale", f"{results} has no {CHECKPOINT} beside it")
+        return RunState("new")
     try:
-        results = read_json(path)
-        return (
-            results["config"] == config.to_dict()
-            and results.get("code_version") == code_version()
-            and results["data"]["checksum"] == data_checksum
-            and (Path(run_dir) / CHECKPOINT).exists()
-        )
-    except (ValueError, KeyError):
-        return False
+        state = load_checkpoint_file(checkpoint)
+        provenance, saved, done = state.get("provenance") or {}, dict(state["config"]), len(state["history"]["epoch"])
+    except (CheckpointError, KeyError, TypeError) as err:
+        return RunState("stale", str(err))
+    if provenance.get("code_version") != code_version():
+        return RunState("stale", f"it was trained by other code (version {provenance.get('code_version')}, now "
+                                 f"{code_version()})", done)
+    if provenance.get("data_checksum") != data_checksum:
+        return RunState("stale", "it was trained on other data (the CIFAR-10 files' checksum differs)", done)
+    wanted = config.to_dict()
+    changed = {k: (v, wanted.get(k)) for k, v in saved.items() if k != "epochs" and wanted.get(k) != v}
+    changed.update({k: (None, v) for k, v in wanted.items() if k not in saved})
+    if changed:
+        listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+        return RunState("stale", f"it was trained with other settings ({listed})", done)
+    if done > config.epochs:
+        return RunState("stale", f"it holds {done} finished epochs, more than the {config.epochs} asked for "
+                                 f"(ask for at least {done})", done)
+    if config.schedule != "constant" and saved["epochs"] != config.epochs:
+        return RunState("stale", f"its {config.schedule} schedule spans {saved['epochs']} epochs, not "
+                                 f"{config.epochs}; a schedule cannot be extended", done)
+    try:
+        finished = read_json(results)
+        if (
+            done == config.epochs
+            and finished["config"] == wanted
+            and finished["code_version"] == code_version()
+            and finished["data"]["checksum"] == data_checksum
+        ):
+            return RunState("current", epochs_done=done)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # missing or damaged results: continuing the run writes them again
+    return RunState("resumable", epochs_done=done)
 
 
-def clear_run(run_dir: str | os.PathLike) -> None:
-    """Remove a run's checkpoint and results so that it trains from scratch."""
-    for name in (CHECKPOINT, RESULTS):
-        (Path(run_dir) / name).unlink(missing_ok=True)
+def is_current(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: str) -> bool:
+    """True when `run_dir` holds a finished run of exactly this config, code and data, with a
+    checkpoint that loads."""
+    return run_state(run_dir, config, data_checksum).kind == "current"
 
+
+# --- the run folder: lock, leftovers of a crash, retraining beside the old run ------------
 
 class RunLocked(RuntimeError):
     """Another process is training into the same run folder."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def lock_path(run_dir: Path) -> Path:
+    # Beside the run folder, not in it: a retrained run replaces the whole folder.
+    return run_dir.with_name(f".{run_dir.name}.lock")
+
+
+def staging_dir(run_dir: Path) -> Path:
+    """Where a stale run is trained again while the old one stays in place."""
+    return run_dir.with_name(f".{run_dir.name}.retrain")
+
+
+def _old_dir(run_dir: Path) -> Path:
+    return run_dir.with_name(f".{run_dir.name}.old")
 
 
 @contextmanager
 def run_lock(run_dir: Path):
-    """Hold `run_dir/.lock` for the duration; a lock left by a dead process is taken over."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = run_dir / LOCK
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _pid_alive(pid) and pid != os.getpid():
-                raise RunLocked(
-                    f"{run_dir} is in use by process {pid} (lock file {lock}). Wait for it to finish, "
-                    f"or choose another run folder; if no such process is running, delete the lock file."
-                ) from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-    else:
-        raise RunLocked(f"could not take the lock {lock}; delete it if no run is using {run_dir}")
+    """Hold the run folder's lock (an OS file lock, released by the system if the process dies)."""
+    run_dir = Path(run_dir)
+    path = lock_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    owner = path.with_name(path.name + ".pid")  # for the message only; the lock itself decides
+    lock = FileLock(path, timeout=0)
     try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = f"process {int(owner.read_text())}"
+        except (OSError, ValueError):
+            holder = "another process"
+        raise RunLocked(
+            f"{run_dir} is in use by {holder} (lock {path}). Wait for it to finish, or choose another run folder"
+        ) from None
+    try:
+        owner.write_text(str(os.getpid()))
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        owner.unlink(missing_ok=True)
+        lock.release()
+
+
+def _tidy(run_dir: Path) -> None:
+    """Finish or undo a folder swap a crash interrupted, and drop half-written temporary files."""
+    old, staging = _old_dir(run_dir), staging_dir(run_dir)
+    if old.exists() and not run_dir.exists():
+        os.replace(staging if (staging / RESULTS).exists() else old, run_dir)
+    if old.exists():
+        shutil.rmtree(old)
+    for folder in (run_dir, staging):
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)
+
+
+def _replace_run(run_dir: Path, new: Path) -> None:
+    """Put the finished `new` run folder in place of `run_dir`; a crash between the two renames is
+    finished by `_tidy` on the next start."""
+    old = _old_dir(run_dir)
+    if run_dir.exists():
+        os.replace(run_dir, old)
+    os.replace(new, run_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_run_name(name: str) -> str:
+    """A run name is one folder name: no path separators, not "." or ".."."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name != name.strip():
+        raise ValueError(f"run name {name!r} must be a plain folder name (no '/', '\\', '..' or surrounding spaces)")
+    return name
 
 
 def train_run(
@@ -116,69 +191,107 @@ def train_run(
     resume_from: str | os.PathLike | None = None,
     device: str = "auto",
     progress: bool = True,
+    restart: bool = False,
+    retrain_stale: bool = False,
 ) -> dict:
     """Train (or continue) one run and write its `results.json`; returns the results.
+
+    A run folder holding a run of the same settings, code and data is continued from its last
+    finished epoch. One that cannot be continued (see `run_state`) is refused with the reason,
+    unless `retrain_stale` (or `restart`, which always starts over) asks to train it again from
+    epoch 0: the new run trains beside the old one, which is replaced only once the new run has
+    finished, so a crash in between loses nothing (the next call continues the new run).
 
     `resume_from` names another run folder whose checkpoint this run starts from, as the
     study continued GAP from 120 to 240 epochs (a folder of seeds gives the same seed's).
     """
     run_dir = Path(run_dir)
+    name = check_run_name(name or config.model)
     if resume_from is not None and not (Path(resume_from) / CHECKPOINT).exists():
         if (seed_dir(resume_from, config.seed) / CHECKPOINT).exists():
             resume_from = seed_dir(resume_from, config.seed)
     with run_lock(run_dir):
-        if resume_from is not None and not (run_dir / CHECKPOINT).exists():
+        _tidy(run_dir)
+        wall_start = time.perf_counter()
+        dataset = load_cifar10(data_dir)
+        state = run_state(run_dir, config, dataset.checksum)
+        target = run_dir
+        if restart or state.kind == "stale":
+            if not (restart or retrain_stale):
+                raise StaleRun(
+                    f"{run_dir} cannot be continued: {state.reason}. Pass --restart (notebooks: restart=True) to "
+                    f"train it again from epoch 0 (the old run is kept until the new one has finished), or "
+                    f"choose another run folder"
+                )
+            if state.kind != "new":
+                target = staging_dir(run_dir)
+                if restart or run_state(target, config, dataset.checksum).kind == "stale":
+                    shutil.rmtree(target, ignore_errors=True)
+                print(f"{run_dir}: training again from epoch 0 in {target} "
+                      f"({state.reason or 'restart asked for'}); the old run stays until the new one has finished",
+                      flush=True)
+        target.mkdir(parents=True, exist_ok=True)
+        if resume_from is not None and not (target / CHECKPOINT).exists():
             source = Path(resume_from) / CHECKPOINT
             if not source.exists():
                 raise FileNotFoundError(f"cannot continue from {resume_from}: it has no {CHECKPOINT}; train it first")
-            shutil.copyfile(source, run_dir / CHECKPOINT)
+            shutil.copyfile(source, target / CHECKPOINT)
+            if run_state(target, config, dataset.checksum).kind == "stale":
+                (target / CHECKPOINT).unlink()
+                raise StaleRun(f"cannot continue from {resume_from}: "
+                               f"{run_state(source.parent, config, dataset.checksum).reason}; train it again first")
 
-        wall_start = time.perf_counter()
-        dataset = load_cifar10(data_dir)
-        splits = get_splits(dataset, config.train_size, config.val_size, config.test_size, config.split_seed)
-
-        torch.manual_seed(config.seed)
-        model = create_model(config.model, study_softmax=config.study_softmax)
-        probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1].float() / 255
-        # The seeded initial weights, before any checkpoint is loaded: the same on every call.
-        proba_before = predict_proba(model, probe)[0].tolist()
-        trainer = Trainer(model, splits["train"], splits["val"], config, run_dir=run_dir, device=device)
-
-        history = trainer.fit(config.epochs, progress=progress)
-        final = {
-            "train_acc": history["train_acc"][-1],
-            "train_loss": history["train_loss"][-1],
-            "val_acc": history["val_acc"][-1],
-            "val_loss": history["val_loss"][-1],
-        }
-        test = trainer.evaluate(splits["test"])
-        final.update(test_acc=test["acc"], test_loss=test["loss"])
-        if config.augment:  # trained with flips and crops: also the accuracy with test-time augmentation
-            final["test_acc_flip"] = trainer.evaluate_tta(splits["test"])
-            final["test_acc_tta"] = trainer.evaluate_tta(splits["test"], TTA_SHIFTS)
-
-        results = {
-            "name": name or config.model,
-            "config": config.to_dict(),
-            "environment": environment(trainer.device),
-            "data": {
-                "checksum": dataset.checksum,
-                "root": str(dataset.root),
-                "class_names": list(dataset.class_names),
-                "sizes": {k: len(v) for k, v in splits.items()},
-            },
-            "parameters": count_parameters(trainer.model),
-            "history": history,
-            "final": final,
-            "probe_index": PROBE_INDEX,
-            "probe_label": int(splits["test"].labels[PROBE_INDEX]),
-            "proba_before": proba_before,
-            "proba_after": predict_proba(trainer.model, probe)[0].tolist(),
-            "continued_from": str(resume_from) if resume_from is not None else None,
-            "code_version": code_version(),
-            # training seconds over all epochs, also those of an earlier call this run continues
-            "train_seconds": sum(history["epoch_seconds"]),
-            "wall_seconds": time.perf_counter() - wall_start,  # this call alone
-        }
-        write_results(results, run_dir)
+        results = _train(config, target, dataset, name, resume_from, device, progress)
+        results["wall_seconds"] = time.perf_counter() - wall_start  # this call alone
+        write_results(results, target)
+        if target != run_dir:
+            _replace_run(run_dir, target)
         return results
+
+
+def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, device: str, progress: bool) -> dict:
+    splits = get_splits(dataset, config.train_size, config.val_size, config.test_size, config.split_seed)
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, study_softmax=config.study_softmax)
+    probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1].float() / 255
+    # The seeded initial weights, before any checkpoint is loaded: the same on every call.
+    proba_before = predict_proba(model, probe)[0].tolist()
+    provenance = {"code_version": code_version(), "data_checksum": dataset.checksum}
+    trainer = Trainer(model, splits["train"], splits["val"], config, run_dir=run_dir, device=device,
+                      provenance=provenance)
+
+    history = trainer.fit(config.epochs, progress=progress)
+    final = {
+        "train_acc": history["train_acc"][-1],
+        "train_loss": history["train_loss"][-1],
+        "val_acc": history["val_acc"][-1],
+        "val_loss": history["val_loss"][-1],
+    }
+    test = trainer.evaluate(splits["test"])
+    final.update(test_acc=test["acc"], test_loss=test["loss"])
+    if config.augment:  # trained with flips and crops: also the accuracy with test-time augmentation
+        final["test_acc_flip"] = trainer.evaluate_tta(splits["test"])
+        final["test_acc_tta"] = trainer.evaluate_tta(splits["test"], TTA_SHIFTS)
+
+    return {
+        "name": name,
+        "config": config.to_dict(),
+        "environment": environment(trainer.device),
+        "data": {
+            "checksum": dataset.checksum,
+            "root": str(dataset.root),
+            "class_names": list(dataset.class_names),
+            "sizes": {k: len(v) for k, v in splits.items()},
+        },
+        "parameters": count_parameters(trainer.model),
+        "history": history,
+        "final": final,
+        "probe_index": PROBE_INDEX,
+        "probe_label": int(splits["test"].labels[PROBE_INDEX]),
+        "proba_before": proba_before,
+        "proba_after": predict_proba(trainer.model, probe)[0].tolist(),
+        "continued_from": str(resume_from) if resume_from is not None else None,
+        "code_version": code_version(),
+        # training seconds over all epochs, also those of an earlier call this run continues
+        "train_seconds": sum(history["epoch_seconds"]),
+    }

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from convladder.augment import augment_batch, resize, shift
 from convladder.config import PROGRESSIVE_SIDES, TrainConfig
 from convladder.data import Split
-from convladder.io import atomic_torch_save
+from convladder.io import atomic_torch_save, load_checkpoint_file
 from convladder.models import ends_in_softmax
 
 CHECKPOINT = "checkpoint.pt"
@@ -34,9 +34,21 @@ class TrainingDiverged(RuntimeError):
 
 
 def choose_device(device: str = "auto") -> torch.device:
+    """"auto" (CUDA when present, else the CPU), "cpu", "cuda" or "cuda:N"; ValueError otherwise."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda (cuda:N for the N-th GPU)") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but no CUDA GPU is available here; use cpu or auto")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+    elif chosen.type != "cpu":
+        raise ValueError(f"device {device!r} is not supported; use auto, cpu or cuda")
+    return chosen
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -86,8 +98,12 @@ class Trainer:
         config: TrainConfig,
         run_dir: str | os.PathLike | None = None,
         device: str = "auto",
+        provenance: dict | None = None,
     ):
         self.config = config
+        # What produced the run beyond its config (code version, data checksum): saved in every
+        # checkpoint, so an unfinished run can be checked before it is continued.
+        self.provenance = provenance or {}
         self.device = choose_device(device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format)
@@ -229,11 +245,14 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(loss)
             if not math.isfinite(loss):
+                kept = (
+                    f"The last good checkpoint (epoch {self.epochs_done}) is kept in {self.run_dir / CHECKPOINT}"
+                    if self.run_dir is not None and (self.run_dir / CHECKPOINT).exists()
+                    else "No epoch had finished, so there is no checkpoint"
+                )
                 raise TrainingDiverged(
                     f"model {self.config.model}: loss became {loss} in epoch {epoch + 1}, batch {b + 1}. "
-                    f"The last good checkpoint (epoch {self.epochs_done}) is kept"
-                    + (f" in {self.run_dir / CHECKPOINT}" if self.run_dir else "")
-                    + "; try a smaller learning rate."
+                    f"{kept}; try a smaller learning rate."
                 )
             total_loss += loss * len(idx)
             total_correct += correct
@@ -270,6 +289,7 @@ class Trainer:
             "history": self.history,
             "config": self.config.to_dict(),
             "rng_cpu": torch.get_rng_state(),
+            "provenance": self.provenance,
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
@@ -278,7 +298,7 @@ class Trainer:
         atomic_torch_save(state, path)
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = load_checkpoint_file(path, map_location=self.device)
         if state["config"]["model"] != self.config.model:
             raise ValueError(
                 f"{path} holds a checkpoint of model {state['config']['model']}, not {self.config.model}; "
@@ -288,6 +308,12 @@ class Trainer:
             raise ValueError(
                 f"{path} follows a {self.config.schedule} schedule over {state['config']['epochs']} epochs; "
                 f"it cannot be extended to {self.config.epochs}. Train a new run with the longer schedule."
+            )
+        done = len(state["history"]["epoch"])
+        if done > self.config.epochs:
+            raise ValueError(
+                f"{path} holds {done} finished epochs, more than the {self.config.epochs} asked for; ask for at "
+                f"least {done} epochs, or train again from epoch 0 into a fresh run folder"
             )
         wanted = self.config.to_dict()
         # Only the epoch count may change when a run continues (the study's GAP 120 -> 240).
