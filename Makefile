@@ -5,15 +5,15 @@ PROFILE ?= quick
 DATA ?= $(if $(CONVLADDER_DATA),$(CONVLADDER_DATA),data/cifar10)
 TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended poppler-utils
 
-.PHONY: venv tex data report test notebooks clean
+.PHONY: venv tex data report test notebooks lab clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The exact torch versions are in requirements/torch.txt (the `torch` extra), nowhere else.
+$(VENV)/.installed: pyproject.toml requirements/torch.txt requirements/dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[torch,dev]'
 	touch $@
 
 # TeX Live from Debian's packages, installed only when latexmk, pdflatex or pdftotext is missing.
@@ -30,18 +30,21 @@ tex:
 data: venv
 	$(VENV)/bin/convladder data --data-dir $(DATA)
 
-# The whole ladder on the chosen profile; writes report/report.pdf and figures/.
+# The whole profile (runs/$(PROFILE)/), its PDF exported to report/$(PROFILE).pdf and figures/$(PROFILE)/.
 report: venv tex data
-	mkdir -p runs/$(PROFILE)
-	$(VENV)/bin/papermill notebooks/run_all.ipynb runs/$(PROFILE)/run_all.ipynb \
-		-p profile $(PROFILE) -p data_dir $(DATA) -p report_root .
+	$(VENV)/bin/convladder all --profile $(PROFILE) --data-dir $(DATA) --export
 
 test: venv tex
 	$(PY) -m pytest -q
 
-# Rewrite the .ipynb files from notebooks/build_notebooks.py (they are committed without outputs).
+# Bring each notebook and its paired percent script (notebooks/*.py) into agreement, the newer one winning.
 notebooks: venv
-	$(PY) notebooks/build_notebooks.py
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+
+# Open the notebooks in JupyterLab (an edit saved there also updates the paired .py).
+lab: venv
+	$(PY) -m pip install -q -e '.[torch,notebook]'
+	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf runs report/generated report/*.aux report/*.log report/*.fls report/*.fdb_latexmk report/*.out
+	rm -rf runs

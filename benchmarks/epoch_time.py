@@ -42,6 +42,7 @@ from convladder.config import TrainConfig
 from convladder.data import get_splits, load_cifar10
 from convladder.io import atomic_write_json
 from convladder.models import create_model
+from convladder.paths import benchmark_json
 from convladder.results import cpu_name, environment
 from convladder.training import Trainer, autocast_dtype
 
@@ -128,7 +129,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="also time ours with torch.compile: the epoch after compilation, and the compiling step")
     parser.add_argument("--data-dir")
-    parser.add_argument("--out", default="runs/benchmark/epoch_time.json")
+    parser.add_argument("--out", default=str(benchmark_json()))
     args = parser.parse_args()
     if args.compile:
         # every compilation from scratch, as on a user's first run: no kernels from an earlier process

@@ -18,8 +18,7 @@ def smoke_run(full_size_cifar, tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
     pm.execute_notebook(
         str(notebooks_dir() / "run_all.ipynb"), str(out / "run_all.ipynb"),
-        parameters={"profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(out / "runs"),
-                    "report_root": str(out / "export")},
+        parameters={"profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(out / "runs")},
         progress_bar=False,
     )
     return out
@@ -43,7 +42,7 @@ def test_run_all_trains_every_model_and_keeps_one_executed_copy_each(smoke_run):
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
 def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
-    pdf = smoke_run / "export" / "report" / "report.pdf"
+    pdf = smoke_run / "runs" / "report" / "report.pdf"
     assert pdf.exists()
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     for name in ("Model A", "Model B", "Model C", "Model D", "Model E", "Model F", "Model G", "GAP", "GAP+", "GAP-fast"):
@@ -56,15 +55,26 @@ def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
     assert "smoke" in text and "Not trained for this report" not in text
     for figure in ("history_GAPplus.pdf", "confusion_G.pdf", "mistakes.pdf", "size_curve.pdf", "e_variants.pdf",
                    "gradient_norms.pdf", "double_softmax.pdf"):
-        assert (smoke_run / "export" / "figures" / figure).exists(), figure
+        assert (smoke_run / "runs" / "figures" / figure).exists(), figure
+
+
+def test_run_all_shows_progress_and_keeps_html_copies(smoke_run):
+    nb = json.loads((smoke_run / "run_all.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    steps = len(ladder("smoke")) + 5  # data, the runs, other sizes, errors, diagnosis, report
+    assert f"[1/{steps}] data facts" in printed and f"[{steps}/{steps}] report: done" in printed
+    assert "epoch 1" in printed and "val_acc=" in printed  # the training's own progress, streamed
+    assert "report: " in printed and "report.pdf (total" in printed
+    html = smoke_run / "runs" / "html"
+    for name in ("00_data", "10_train_A", "10_train_GAP+", "20_other_sizes", "30_errors", "40_diagnosis", "90_report"):
+        assert (html / f"{name}.html").stat().st_size > 1000, name
 
 
 def test_run_all_again_reuses_finished_runs_and_force_retrains(smoke_run, full_size_cifar):
     stamps = {run.name: (smoke_run / "runs" / run.name / "seed0" / "results.json").stat().st_mtime_ns for run in ladder("smoke")}
     diagnosis = smoke_run / "runs" / "diagnosis" / "diagnosis.json"
     diagnosis_stamp = diagnosis.stat().st_mtime_ns
-    parameters = {"profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(smoke_run / "runs"),
-                  "report_root": str(smoke_run / "export")}
+    parameters = {"profile": "smoke", "data_dir": str(full_size_cifar), "run_dir": str(smoke_run / "runs")}
     again = pm.execute_notebook(str(notebooks_dir() / "run_all.ipynb"), str(smoke_run / "again.ipynb"),
                                 parameters=parameters, progress_bar=False)
     printed = "".join(o.get("text", "") for c in again.cells for o in c.get("outputs", []))
@@ -87,6 +97,27 @@ def test_train_notebook_rejects_bad_parameters_in_its_first_failing_cell(full_si
         )
     assert "unknown model 'Z'" in str(err.value)
     assert not (tmp_path / "r").exists()  # nothing was trained
+
+
+def test_every_notebook_is_paired_with_its_script_and_they_agree():
+    import jupytext
+
+    scripts = sorted(notebooks_dir().glob("*.py"))
+    assert {p.stem for p in scripts} == {p.stem for p in notebooks_dir().glob("*.ipynb")}
+    for script in scripts:
+        text, notebook = jupytext.read(script), jupytext.read(script.with_suffix(".ipynb"))
+        assert notebook.metadata["jupytext"]["formats"] == "ipynb,py:percent", script.name
+        assert [(c.cell_type, c.source.strip(), c.metadata.get("tags", [])) for c in text.cells] == [
+            (c.cell_type, c.source.strip(), c.metadata.get("tags", [])) for c in notebook.cells], script.name
+
+
+def test_every_parameter_has_a_type_and_a_comment():
+    for path in sorted(notebooks_dir().glob("*.ipynb")):
+        parameters = pm.inspect_notebook(str(path))
+        assert parameters, path.name
+        for name, info in parameters.items():
+            assert info["inferred_type_name"] != "None", (path.name, name)
+            assert info["help"].strip(), (path.name, name)
 
 
 def test_notebooks_are_committed_without_outputs():

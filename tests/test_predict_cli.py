@@ -11,7 +11,7 @@ from convladder.predict import MIN_SIDE, fit_to_model, load_image, predict_file
 @pytest.fixture
 def gap_run(tiny_cifar, tmp_path):
     assert main(["train", "GAP", "--profile", "smoke", "--epochs", "1", "--train-size", "40", "--val-size", "8",
-                 "--test-size", "10", "--data-dir", str(tiny_cifar), "--run-dir", str(tmp_path / "GAP")]) == 0
+                 "--test-size", "10", "--data-dir", str(tiny_cifar), "--seed-dir", str(tmp_path / "GAP")]) == 0
     return tmp_path / "GAP"
 
 
@@ -68,10 +68,10 @@ def test_cli_predict_prints_ranked_classes(tmp_path, gap_run, capsys):
 
 def test_cli_reports_bad_input_before_training(tmp_path, tiny_cifar, capsys):
     assert main(["train", "A", "--profile", "smoke", "--epochs", "0", "--data-dir", str(tiny_cifar),
-                 "--run-dir", str(tmp_path / "A")]) == 2
+                 "--seed-dir", str(tmp_path / "A")]) == 2
     assert "epochs must be a positive integer" in capsys.readouterr().err
     assert main(["train", "A", "--profile", "smoke", "--data-dir", str(tmp_path / "none"),
-                 "--run-dir", str(tmp_path / "A")]) == 2
+                 "--seed-dir", str(tmp_path / "A")]) == 2
     assert "CIFAR-10 not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "A", "--profile", "fast"])
@@ -86,7 +86,7 @@ def test_cli_data_prints_facts(tiny_cifar, capsys):
 def test_cli_fast_recipe_trains_and_options_override_it(tmp_path, tiny_cifar):
     run = tmp_path / "fast"
     assert main(["train", "GAP", "--fast-recipe", "--lr", "0.05", "--profile", "smoke", "--train-size", "40",
-                 "--val-size", "8", "--test-size", "10", "--data-dir", str(tiny_cifar), "--run-dir", str(run)]) == 0
+                 "--val-size", "8", "--test-size", "10", "--data-dir", str(tiny_cifar), "--seed-dir", str(run)]) == 0
     config = json.loads((run / "results.json").read_text())["config"]
     assert config["optimizer"] == "sgd" and config["augment"] and config["schedule"] == "onecycle"
     assert config["lr"] == 0.05 and config["batch_size"] == 256  # the option given, the recipe's otherwise

@@ -22,7 +22,8 @@ from convladder.cli import main
 from convladder.config import TrainConfig
 from convladder.io import CheckpointError, atomic_write_json
 from convladder.predict import MAX_ASPECT, load_image, predict_file
-from convladder.results import RESULTS, collect_runs, seed_dir
+from convladder.paths import RESULTS_FILE as RESULTS, seed_dir
+from convladder.results import collect_runs
 from convladder.runs import StaleRun, is_current, run_lock, run_state, staging_dir, train_run
 from convladder.training import CHECKPOINT, Trainer, TrainingDiverged
 
@@ -36,7 +37,7 @@ def _train(tiny_cifar, run_dir, epochs=1, **kwargs):
 
 def _cli_train(tiny_cifar, run_dir, *extra):
     return main(["train", "A", "--profile", "smoke", "--batch-size", "32", "--train-size", "80", "--val-size", "16",
-                 "--test-size", "20", "--data-dir", str(tiny_cifar), "--run-dir", str(run_dir), *extra])
+                 "--test-size", "20", "--data-dir", str(tiny_cifar), "--seed-dir", str(run_dir), *extra])
 
 
 def _one_line_error(capsys) -> str:
@@ -181,7 +182,7 @@ def gap_run(tmp_path_factory):
     convladder.data.IMAGES_PER_FILE = 20
     try:
         assert main(["train", "GAP", "--profile", "smoke", "--epochs", "1", "--train-size", "40", "--val-size", "8",
-                     "--test-size", "10", "--data-dir", str(data), "--run-dir", str(root / "GAP")]) == 0
+                     "--test-size", "10", "--data-dir", str(data), "--seed-dir", str(root / "GAP")]) == 0
     finally:
         convladder.data.IMAGES_PER_FILE = old
     return root / "GAP"

@@ -1,24 +1,35 @@
-"""The `convladder` command: prepare data, train one model, build the report, predict an image."""
+"""The `convladder` command: prepare data, train one model, run a whole profile, build the report,
+predict an image."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
-from convladder.config import FAST_GAP_RECIPE, OPTIMIZERS, PROFILES, SCHEDULES, config_from_parameters
+from convladder.config import FAST_GAP_RECIPE, OPTIMIZERS, PROFILES, SCHEDULES, TrainConfig, config_from_parameters
 from convladder.data import DATA_ENV, DataError, load_cifar10
-from convladder.models import MODEL_NAMES
-from convladder.paths import default_run_dir
-from convladder.results import seed_dir
 from convladder.io import WriteError
+from convladder.models import MODEL_NAMES
+from convladder.paths import RESULTS_FILE, RunLayout
 from convladder.runs import RunLocked, check_run_name
 from convladder.training import TrainingDiverged, choose_device
 
 
+class CommandError(RuntimeError):
+    """A failure the user can mend; its message says how."""
+
+
 def _data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help=f"folder holding cifar-10-batches-py/ (default: ${DATA_ENV}, else data/cifar10)")
+
+
+def _profile_args(parser: argparse.ArgumentParser, default: str = "quick") -> None:
+    parser.add_argument("--profile", default=default, choices=list(PROFILES), help=f"default: {default}")
+    parser.add_argument("--run-dir", help="the profile's run folder (default: runs/<profile>)")
 
 
 def cmd_data(args) -> int:
@@ -32,41 +43,48 @@ def cmd_data(args) -> int:
 def cmd_train(args) -> int:
     from convladder.runs import train_run
 
-    given = dict(
-        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-        train_size=args.train_size, val_size=args.val_size, test_size=args.test_size,
-        study_softmax=args.study_softmax or None, amp=False if args.no_amp else None,
-        optimizer=args.optimizer, momentum=args.momentum, nesterov=args.nesterov, schedule=args.schedule, weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing, augment=args.augment or None, crop_pad=args.crop_pad,
-        alternating_flip=args.alternating_flip or None,
-        progressive=args.progressive,
-    )
+    given = {name: getattr(args, name) for name, _ in config_flags()}
     # options given on the command line override the fast recipe's
     parameters = {**(FAST_GAP_RECIPE if args.fast_recipe else {}), **{k: v for k, v in given.items() if v is not None}}
     config = config_from_parameters(args.profile, args.model, **parameters)
     name = check_run_name(args.name or args.model)
     choose_device(args.device)  # an unknown or missing device is refused before the data is read
-    run_dir = Path(args.run_dir) if args.run_dir else seed_dir(default_run_dir(args.profile) / name, config.seed)
-    results = train_run(config, run_dir, data_dir=args.data_dir, name=name, resume_from=args.resume_from,
+    layout = RunLayout.of(args.profile, args.run_dir)
+    seed_folder = Path(args.seed_dir) if args.seed_dir else layout.seed(name, config.seed)
+    resume_from = layout.run(args.resume_from) if args.resume_from and "/" not in args.resume_from else args.resume_from
+    results = train_run(config, seed_folder, data_dir=args.data_dir, name=name, resume_from=resume_from,
                         device=args.device, restart=args.restart)
     final = results["final"]
     print(f"{name}: train {final['train_acc']:.3f}  val {final['val_acc']:.3f}  test {final['test_acc']:.3f}  "
-          f"({results['train_seconds']:.0f} s) -> {run_dir / 'results.json'}")
+          f"({results['train_seconds']:.0f} s) -> {seed_folder / RESULTS_FILE}")
     return 0
 
 
-class CommandError(RuntimeError):
-    """A failure the user can mend; its message says how."""
+def cmd_all(args) -> int:
+    from papermill.exceptions import PapermillExecutionError  # noqa: F401 (papermill present before any work)
+
+    from convladder.pipeline import StepFailed, run_pipeline
+
+    try:
+        run_pipeline(args.profile, data_dir=args.data_dir, run_dir=args.run_dir, models=args.models, force=args.force,
+                     export=args.export, html=not args.no_html)
+    except StepFailed as err:
+        raise CommandError(str(err)) from None
+    return 0
 
 
 def cmd_report(args) -> int:
     from convladder.report import ReportError, build_report  # matplotlib and LaTeX only where needed
 
-    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.profile)
+    layout = RunLayout.of(args.profile, args.run_dir)
     try:
-        pdf = build_report(run_dir, Path(args.report_root) if args.report_root else run_dir, data_dir=args.data_dir)
+        pdf = build_report(layout, data_dir=args.data_dir)
     except ReportError as err:
         raise CommandError(str(err)) from None
+    if args.export:
+        from convladder.pipeline import export_report
+
+        pdf = export_report(args.profile, layout)
     print(f"report written to {pdf}")
     return 0
 
@@ -83,6 +101,57 @@ def cmd_predict(args) -> int:
         for name, p in ranked[: args.top]:
             print(f"  {name:<11} {p:7.2%}")
     return 0
+
+
+# --- the command line's training flags, generated from TrainConfig -------------------------
+
+FIELD_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+NOT_FLAGS = ("model", "profile")  # the positional model and --profile, which also picks the defaults
+
+
+def field_help(cls=None) -> dict[str, str]:
+    """Each TrainConfig field's comment in the source: the one on its line, else the comment lines
+    just above it."""
+    import inspect
+
+    source = inspect.getsource(cls or TrainConfig).split('"""', 2)[-1]  # after the docstring
+    helps: dict[str, str] = {}
+    above: list[str] = []
+    for line in source.splitlines():
+        if line.strip().startswith("#"):
+            above.append(line.strip().lstrip("#").strip())
+            continue
+        code, _, comment = line.partition("  # ")
+        stripped = code.strip()
+        match = re.match(r"^    (\w+): [^=]+", code)
+        if match and not stripped.startswith("def "):
+            helps[match.group(1)] = " ".join(above) if not comment and above else comment.strip()
+        elif stripped.startswith("def "):
+            break
+        above = []
+    return helps
+
+
+def config_flags() -> list[tuple[str, dict]]:
+    """(flag, argparse keywords) for every settable TrainConfig field; every default is None,
+    so that a flag not given leaves the profile's value."""
+    helps = field_help()
+    flags = []
+    for f in fields(TrainConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        kind = str(f.type)
+        default = f.default if f.default is not MISSING else None
+        help_text = helps.get(f.name, "")
+        if kind == "bool":
+            keywords = dict(action=argparse.BooleanOptionalAction, help=f"{help_text} (default: {'on' if default else 'off'})")
+        else:
+            keywords = dict(type=int if kind.startswith("int") else float if kind.startswith("float") else str,
+                            help=help_text + ("" if default is None else f" (default: {default})"))
+            if f.name in FIELD_CHOICES:
+                keywords["choices"] = FIELD_CHOICES[f.name]
+        flags.append((f.name, {"default": None, **keywords}))
+    return flags
 
 
 def _top_count(text: str) -> int:
@@ -103,45 +172,37 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(p)
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train (or continue) one model")
+    p = sub.add_parser("train", help="train (or continue) one model",
+                       description="Train (or continue) one run. Every TrainConfig setting is a flag; a flag not "
+                                   "given takes the profile's value, else the default shown.")
     p.add_argument("model", choices=MODEL_NAMES)
-    p.add_argument("--profile", default="quick", choices=list(PROFILES))
+    _profile_args(p)
     p.add_argument("--name", help="run name (default: the model's name)")
-    p.add_argument("--epochs", type=int, help="total epochs (default: the profile's)")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--train-size", type=int)
-    p.add_argument("--val-size", type=int)
-    p.add_argument("--test-size", type=int)
-    p.add_argument("--study-softmax", action="store_true", help="softmax in the model, then cross-entropy (the study's setup)")
-    p.add_argument("--no-amp", action="store_true", help="train in plain fp32, without bfloat16 autocast")
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9; 0: plain SGD)")
-    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="SGD: Nesterov momentum (default on)")
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--augment", action="store_true", help="random crop and horizontal flip")
-    p.add_argument("--crop-pad", type=int, help="pixels the random crop moves each way (default 4)")
-    p.add_argument("--alternating-flip", action="store_true",
-                   help="mirror every image in every other epoch instead of at random (with --augment)")
-    p.add_argument("--progressive", type=float,
-                   help="fraction of the epochs trained on smaller images first (GAP only): sides 16 to 28, then 32")
+    for name, keywords in config_flags():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, **keywords)
     p.add_argument("--fast-recipe", action="store_true", help="the GAP-fast recipe (not the study's): " + ", ".join(
         f"{k}={v}" for k, v in FAST_GAP_RECIPE.items()))
-    p.add_argument("--run-dir", help="run folder (default: runs/<profile>/<name>/seed<seed>)")
-    p.add_argument("--resume-from", help="another run folder to continue from")
+    p.add_argument("--seed-dir", help="train into this folder (default: <run-dir>/<name>/seed<seed>)")
+    p.add_argument("--resume-from", help="another run to continue from: a run name of the profile or a folder")
     p.add_argument("--restart", action="store_true",
                    help="train again from epoch 0; the old run is kept until the new one has finished")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     _data_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("report", help="build the PDF from the runs of a run folder")
-    p.add_argument("--profile", default="quick", choices=list(PROFILES))
-    p.add_argument("--run-dir", help="folder of runs (default: runs/<profile>)")
-    p.add_argument("--report-root", help="where report/ and figures/ are written (default: the run folder)")
+    p = sub.add_parser("all", help="run a whole profile: every run (reusing current ones), the analyses, the PDF")
+    _profile_args(p)
+    p.add_argument("--models", nargs="+", choices=MODEL_NAMES, help="only these models (default: the whole ladder)")
+    p.add_argument("--force", action="store_true", help="train every run again, even those that are current")
+    p.add_argument("--export", action="store_true",
+                   help="also copy the PDF to report/<profile>.pdf and the figures to figures/<profile>/")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML copies of the executed notebooks")
+    _data_args(p)
+    p.set_defaults(func=cmd_all)
+
+    p = sub.add_parser("report", help="build the PDF from a profile's finished runs")
+    _profile_args(p)
+    p.add_argument("--export", action="store_true", help="also copy it to report/<profile>.pdf and figures/<profile>/")
     _data_args(p)
     p.set_defaults(func=cmd_report)
 

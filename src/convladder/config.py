@@ -113,22 +113,22 @@ def get_profile(name: str) -> Profile:
 class TrainConfig:
     """Everything that decides the outcome of one training run."""
 
-    model: str
-    epochs: int
-    lr: float = 1e-3
-    batch_size: int = 128
+    model: str  # the model's name in the registry (A to G, GAP)
+    epochs: int  # total epochs; a run continued with more epochs goes on from its checkpoint
+    lr: float = 1e-3  # learning rate (the study's 0.001); with schedule onecycle, the peak
+    batch_size: int = 128  # images per optimisation step
     optimizer: str = "adam"  # the study states only lr 0.001; our ladder assumes Adam
     momentum: float = 0.9  # SGD only; 0 is plain SGD (PyTorch's default)
     nesterov: bool = True  # SGD only: Nesterov momentum (needs momentum > 0)
-    seed: int = 0
+    seed: int = 0  # seeds the initial weights, the batch order and the augmentation
     split_seed: int = 42  # fixes the 42,000 / 8,000 train/validation split
-    train_size: int | None = None
-    val_size: int | None = None
-    test_size: int | None = None
-    study_softmax: bool = False  # True: softmax in the model, then cross-entropy (the study's setup)
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # or "onecycle": warm up to lr, then anneal, over the run's epochs
-    label_smoothing: float = 0.0
+    train_size: int | None = None  # training images; None: the whole split
+    val_size: int | None = None  # validation images; None: the whole split
+    test_size: int | None = None  # test images; None: all 10,000
+    study_softmax: bool = False  # softmax in the model, then cross-entropy (the study's setup)
+    weight_decay: float = 0.0  # L2 penalty on every weight, as the optimizer applies it
+    schedule: str = "constant"  # constant, or onecycle: warm up to lr, then anneal, over the run's epochs
+    label_smoothing: float = 0.0  # of the training loss (evaluation uses plain cross-entropy)
     augment: bool = False  # random crop and horizontal flip; off in the study's recipe
     crop_pad: int = 4  # the random crop's window moves up to this many pixels each way (with augment)
     # With augment: every image mirrored in every other epoch (from a random first epoch) instead
@@ -137,10 +137,10 @@ class TrainConfig:
     # Fraction of the epochs trained on smaller images first (progressive resizing, for models that
     # take any size): the side grows through PROGRESSIVE_SIDES, then the rest of the run is at 32.
     progressive: float = 0.0
-    channels_last: bool = True
+    channels_last: bool = True  # channels-last memory format (faster convolutions on CPU and GPU)
     amp: bool = True  # bfloat16 autocast where the hardware supports it (CPU with AVX512-BF16, CUDA)
     compile: bool = False  # torch.compile the model
-    profile: str = "custom"
+    profile: str = "custom"  # the profile the run belongs to (recorded, not used in training)
 
     def __post_init__(self) -> None:
         check_model_name(self.model)

@@ -348,3 +348,19 @@ def get_splits(
     }
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     return {name: split.subset(sizes[name], seed=split_seed) for name, split in full.items()}
+
+
+def data_facts(dataset: Cifar10, splits: dict[str, Split]) -> dict:
+    """What the data notebook records and the report's data section reads: checksum, class names,
+    class counts, split sizes, and the per-channel mean and standard deviation of the training
+    pixels in [0, 1] (facts only: the models are fed pixels divided by 255, not normalised)."""
+    pixels = dataset.train.images.float().div(255)
+    return {
+        "checksum": dataset.checksum,
+        "class_names": list(dataset.class_names),
+        "all_train": len(dataset.train), "all_test": len(dataset.test),
+        "train_counts": dataset.train.class_counts(), "test_counts": dataset.test.class_counts(),
+        "split_sizes": {name: len(split) for name, split in splits.items()},
+        "train_mean": pixels.mean(dim=(0, 2, 3)).tolist(),
+        "train_std": pixels.std(dim=(0, 2, 3)).tolist(),
+    }

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill to the terminal
 
 from convladder.config import TrainConfig
 from convladder.data import get_splits, load_cifar10
+from convladder.paths import DIAGNOSIS_FILE
 from convladder.io import atomic_write_json, read_json
 from convladder.models import create_model
 from convladder.runs import code_version
 from convladder.training import Trainer
 
-RESULTS = "diagnosis.json"
 LEARNED = 0.2  # validation accuracy above which a variant counts as having learned (chance is 0.1)
 
 
@@ -135,7 +135,7 @@ def diagnose(
                 "batch_size": batch_size, "data_checksum": dataset.checksum,
                 "code_version": code_version() + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16],
                 "variants": [repr(v) for v in E_VARIANTS]}
-    path = Path(out_dir) / RESULTS
+    path = Path(out_dir) / DIAGNOSIS_FILE
     if path.exists():
         try:
             previous = read_json(path)

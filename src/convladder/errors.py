@@ -11,12 +11,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from convladder.augment import resize
 from convladder.data import Split, get_splits, load_cifar10
+from convladder.paths import ERRORS_FILE, RESULTS_FILE, RunLayout
 from convladder.io import atomic_write_json
 from convladder.models import predict_proba
 from convladder.predict import load_trained_model
-from convladder.results import RESULTS as RUN_RESULTS
 
-RESULTS = "errors.json"
 NUM_CLASSES = 10
 
 
@@ -56,9 +55,9 @@ def confident_mistakes(proba: torch.Tensor, labels: torch.Tensor, count: int) ->
 def seed_folders(run_folder: str | os.PathLike) -> list[Path]:
     """A run's finished seed folders in seed order (or the folder itself for a single run)."""
     run_folder = Path(run_folder)
-    if (run_folder / RUN_RESULTS).exists():
+    if (run_folder / RESULTS_FILE).exists():
         return [run_folder]
-    found = sorted(run_folder.glob(f"seed*/{RUN_RESULTS}"), key=lambda p: int(p.parent.name[4:] or 0))
+    found = sorted(run_folder.glob(f"seed*/{RESULTS_FILE}"), key=lambda p: int(p.parent.name[4:] or 0))
     if not found:
         raise FileNotFoundError(f"{run_folder} holds no finished run: train it first")
     return [p.parent for p in found]
@@ -99,6 +98,6 @@ def error_analysis(
         analysis["runs"][name] = {"seeds": seeds}
         analysis.update(class_names=results["data"]["class_names"], test_images=len(test),
                         test_size=results["config"]["test_size"], split_seed=results["config"]["split_seed"])
-    out_dir = Path(out_dir) if out_dir else run_dir / "errors"
-    atomic_write_json(analysis, out_dir / RESULTS)
+    out_dir = Path(out_dir) if out_dir else RunLayout(run_dir).errors_dir
+    atomic_write_json(analysis, out_dir / ERRORS_FILE)
     return analysis

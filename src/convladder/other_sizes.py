@@ -9,27 +9,30 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill to the terminal
 
 from convladder.augment import resize
 from convladder.errors import accuracy, analysis_test_split, predict_split, seed_folders
+from convladder.paths import ASSETS_DIR, OTHER_SIZES_FILE
 from convladder.io import atomic_write_json
 from convladder.models import predict_proba
 from convladder.predict import load_trained_model
 
 # (width, height), as the study wrote them: a 32x20 cat and a 32x18 frog.
 STUDY_SIZES = ((32, 20), (32, 18))
-RESULTS = "other_sizes.json"
 # Squares from 16 to 64 pixels per side, then other aspect ratios (width x height).
 SQUARE_SIDES = (16, 20, 24, 28, 32, 40, 48, 56, 64)
 CURVE_SIZES = tuple((s, s) for s in SQUARE_SIDES) + ((32, 24), (32, 16), (24, 32), (16, 32), (48, 32), (64, 32))
 
 
 def chelsea() -> torch.Tensor:
-    """scikit-image's cat photo as float (3, H, W) in [0, 1]."""
-    from skimage import data
+    """The cat photo of scikit-image's sample data (Chelsea, 451x300, CC0 by Stefan van der Walt),
+    as float (3, H, W) in [0, 1]; a copy ships in `assets/chelsea.png`."""
+    import numpy as np
 
-    return torch.from_numpy(data.chelsea()).permute(2, 0, 1).float() / 255
+    with Image.open(ASSETS_DIR / "chelsea.png") as img:
+        pixels = np.asarray(img.convert("RGB"))
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255
 
 
 def _save_png(image: torch.Tensor, path: Path, scale: int = 4) -> None:
@@ -83,5 +86,5 @@ def other_sizes_study(
         curve.append({"seed": seed_results["config"]["seed"], "accuracy": accuracy_by_size})
     study = {"gap_run": results["name"], "class_names": names, "images": items, "curve": curve,
              "curve_images": len(curve_test), "sizes": [f"{w}x{h}" for w, h in sizes]}
-    atomic_write_json(study, out_dir / RESULTS)
+    atomic_write_json(study, out_dir / OTHER_SIZES_FILE)
     return study

@@ -1,10 +1,28 @@
-"""Where things live: the repository's notebooks and report template, and run folders."""
+"""Where things live: the one place that names files and folders.
+
+`RunLayout` says where every file of one profile's runs lives (runs, seed folders, checkpoints,
+results, the analyses, the report, the HTML copies of the executed notebooks); the functions
+below name the repository's own folders (notebooks, the report template, the exported PDFs).
+Every module and notebook asks here instead of joining paths itself.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR / "assets"
+
+# The files of one seed of a run.
+RESULTS_FILE = "results.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+# What the analyses write into their folders.
+OTHER_SIZES_FILE = "other_sizes.json"
+ERRORS_FILE = "errors.json"
+DIAGNOSIS_FILE = "diagnosis.json"
 
 
 def project_root() -> Path:
@@ -23,5 +41,108 @@ def report_template() -> Path:
     return project_root() / "report" / "report.tex"
 
 
-def default_run_dir(profile: str) -> Path:
-    return project_root() / "runs" / profile
+def exported_pdf(profile: str) -> Path:
+    """The exported report of a profile, kept in the repository (`report/<profile>.pdf`)."""
+    return project_root() / "report" / f"{profile}.pdf"
+
+
+def exported_figures(profile: str) -> Path:
+    return project_root() / "figures" / profile
+
+
+def benchmark_json() -> Path:
+    """What benchmarks/epoch_time.py measured; the report's training-cost section reads it."""
+    return project_root() / "runs" / "benchmark" / "epoch_time.json"
+
+
+def seed_dir(run_folder: str | os.PathLike, seed: int) -> Path:
+    """The folder of one seed of a run."""
+    return Path(run_folder) / f"seed{seed}"
+
+
+def is_seed_dir(folder: str | os.PathLike) -> bool:
+    return re.fullmatch(r"seed\d+", Path(folder).name) is not None
+
+
+def run_name_of(folder: str | os.PathLike) -> str:
+    """The run name of a run folder or of one of its seed folders (`runs/quick/GAP/seed2` -> "GAP")."""
+    path = Path(folder)
+    return path.parent.name if is_seed_dir(path) else path.name
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one profile's runs, under `root` (`runs/<profile>` unless chosen)."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, profile: str, run_dir: str | os.PathLike | None = None) -> "RunLayout":
+        return cls(Path(run_dir) if run_dir else project_root() / "runs" / profile)
+
+    # runs and their seeds
+    def run(self, name: str) -> Path:
+        return self.root / name
+
+    def seed(self, name: str, seed: int) -> Path:
+        return seed_dir(self.run(name), seed)
+
+    def results(self, name: str, seed: int) -> Path:
+        return self.seed(name, seed) / RESULTS_FILE
+
+    def checkpoint(self, name: str, seed: int) -> Path:
+        return self.seed(name, seed) / CHECKPOINT_FILE
+
+    def train_notebook(self, name: str) -> Path:
+        """The executed copy of `10_train` for one run."""
+        return self.run(name) / "train.ipynb"
+
+    def notebook(self, stem: str) -> Path:
+        """The executed copy of one of the profile's other notebooks."""
+        return self.root / f"{stem}.ipynb"
+
+    # what the analyses write
+    @property
+    def data_facts(self) -> Path:
+        return self.root / "data.json"
+
+    @property
+    def other_sizes_dir(self) -> Path:
+        return self.root / "other_sizes"
+
+    @property
+    def other_sizes_results(self) -> Path:
+        return self.other_sizes_dir / OTHER_SIZES_FILE
+
+    @property
+    def errors_dir(self) -> Path:
+        return self.root / "errors"
+
+    @property
+    def errors_results(self) -> Path:
+        return self.errors_dir / ERRORS_FILE
+
+    @property
+    def diagnosis_dir(self) -> Path:
+        return self.root / "diagnosis"
+
+    @property
+    def diagnosis_results(self) -> Path:
+        return self.diagnosis_dir / DIAGNOSIS_FILE
+
+    # the report and the browsable copies
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def pdf(self) -> Path:
+        return self.report_dir / "report.pdf"
+
+    @property
+    def html_dir(self) -> Path:
+        return self.root / "html"

@@ -14,7 +14,8 @@ from convladder.augment import resize
 from convladder.config import TrainConfig
 from convladder.models import accepts_any_size, create_model, predict_proba
 from convladder.io import CheckpointError, load_checkpoint_file
-from convladder.results import RESULTS, load_results, resolve_run_folder
+from convladder.paths import RESULTS_FILE
+from convladder.results import load_results, resolve_run_folder
 from convladder.training import CHECKPOINT
 
 # GAP pools three times by 2 before its global average: smaller sides leave nothing to pool.
@@ -45,7 +46,7 @@ def load_trained_model(run_dir: str | os.PathLike) -> tuple[torch.nn.Module, dic
     except RuntimeError:
         raise CheckpointError(
             f"{path} holds the weights of another model ({saved_model or 'other layers'}), not of model "
-            f"{config.model} that {RESULTS} names; the run folder is mixed up: train it again"
+            f"{config.model} that {RESULTS_FILE} names; the run folder is mixed up: train it again"
         ) from None
     return model.eval(), results
 

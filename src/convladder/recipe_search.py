@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from convladder.config import STUDY_EPOCHS, TrainConfig
-from convladder.paths import project_root
-from convladder.results import RESULTS, seed_dir
+from convladder.paths import RESULTS_FILE, project_root, seed_dir
 
 # The study's numbers for the runs searched here: epoch at which validation accuracy began to
 # climb (read from its text: "around"), and validation accuracy after 150 epochs.
@@ -75,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             for optimizer, output in grid:
                 name = f"{model}-{candidate_name(optimizer, output, batch_size)}"
                 folder = seed_dir(out_dir / name, args.seed)
-                if (folder / RESULTS).exists():
-                    print(f"{name}: finished, kept ({folder / RESULTS})", flush=True)
+                if (folder / RESULTS_FILE).exists():
+                    print(f"{name}: finished, kept ({folder / RESULTS_FILE})", flush=True)
                     continue
                 config = candidate_config(model, optimizer, output, batch_size, args.seed)
                 results = train_run(config, folder, data_dir=args.data_dir, name=name)

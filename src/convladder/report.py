@@ -1,10 +1,9 @@
 """The PDF report: LaTeX inputs and figures written from results files, compiled with latexmk.
 
-`build_report(run_dir, report_root)` reads every `results.json` under `run_dir` (plus
-`data.json` and `other_sizes/other_sizes.json` when present), writes
-`report_root/figures/*` and `report_root/report/generated/*.tex`, copies the template
-`report/report.tex` there when `report_root` is not the repository, and compiles
-`report_root/report/report.pdf`. No number in the report is typed by hand.
+`build_report(layout)` reads every `results.json` of a profile's runs (plus what the analyses
+wrote beside them, where `RunLayout` says), writes the figures and `generated/*.tex` into the
+profile's `report/` and `figures/` folders, copies the template `report/report.tex` there, and
+compiles `report.pdf`. No number in the report is typed by hand.
 """
 
 from __future__ import annotations
@@ -22,12 +21,11 @@ from convladder.config import (
     FP32_SUFFIX, PROGRESSIVE_SIDES, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, TTA_SHIFTS, TrainConfig, get_profile,
 )
 from convladder.data import get_splits, load_cifar10
-from convladder.diagnosis import RESULTS as DIAGNOSIS_RESULTS
-from convladder.errors import RESULTS as ERRORS_RESULTS, analysis_test_split
+from convladder.errors import analysis_test_split
 from convladder.io import atomic_write_text, read_json
 from convladder.models import DESCRIPTIONS, MODEL_NAMES, count_parameters, create_model
-from convladder.other_sizes import RESULTS as OTHER_SIZES_RESULTS, STUDY_SIZES
-from convladder.paths import project_root, report_template
+from convladder.other_sizes import STUDY_SIZES
+from convladder.paths import RunLayout, benchmark_json, report_template
 from convladder.plots import (
     plot_compare, plot_confusion, plot_gradient_norms, plot_history, plot_ladder, plot_mistakes, plot_per_class,
     plot_proba, plot_samples, plot_size_curve, plot_variants, save,
@@ -253,8 +251,8 @@ def ladder_figure(runs: dict[str, list[dict]], figures: Path) -> str:
     )
 
 
-def data_section(run_dir: Path, figures: Path, data_dir) -> str:
-    facts_path = run_dir / "data.json"
+def data_section(layout: RunLayout, figures: Path, data_dir) -> str:
+    facts_path = layout.data_facts
     dataset = load_cifar10(data_dir)
     splits = get_splits(dataset)
     pick = torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(0))[:32]
@@ -297,8 +295,8 @@ def worst_size(study: dict) -> tuple[str, float]:
     return worst, means["32x32"] - means[worst]
 
 
-def other_sizes_section(run_dir: Path, figures: Path) -> str:
-    path = run_dir / "other_sizes" / OTHER_SIZES_RESULTS
+def other_sizes_section(layout: RunLayout, figures: Path) -> str:
+    path = layout.other_sizes_results
     if not path.exists():
         return "\\emph{The other-sizes notebook was not run for this report.}\n"
     study = read_json(path)
@@ -562,8 +560,8 @@ def gradients_section(diagnosis: dict | None, figures: Path) -> str:
     )
 
 
-def errors_section(run_dir: Path, figures: Path, data_dir) -> str:
-    path = run_dir / "errors" / ERRORS_RESULTS
+def errors_section(layout: RunLayout, figures: Path, data_dir) -> str:
+    path = layout.errors_results
     if not path.exists():
         return "\\emph{The errors notebook was not run for this report.}\n"
     errors = read_json(path)
@@ -620,7 +618,7 @@ def _compare(runs: dict[str, list[dict]], low: str, high: str) -> tuple[float, f
     return ma, mb, mb > ma, mb - ma > 2 * max(sa, sb, 0.005)
 
 
-def conclusions_section(runs: dict[str, list[dict]], run_dir: Path, diagnosis: dict | None) -> str:
+def conclusions_section(runs: dict[str, list[dict]], layout: RunLayout, diagnosis: dict | None) -> str:
     """The study's conclusions, each set beside what this run measured (means over seeds)."""
     val = {name: mean_of(seeds, "val_acc") for name, seeds in runs.items()}
     items = []
@@ -674,7 +672,7 @@ def conclusions_section(runs: dict[str, list[dict]], run_dir: Path, diagnosis: d
                      f"{fmt_ms(gap_g)} for G (dropout); validation accuracy {fmt_ms(finals(runs['F'], 'val_acc'))} against "
                      f"{fmt_ms(finals(runs['G'], 'val_acc'))}: {verdict}. With few epochs F has not yet overfitted much, so "
                      "the gap the study saw (0.978 train against 0.75 validation) has less room to show.")
-    path = run_dir / "other_sizes" / OTHER_SIZES_RESULTS
+    path = layout.other_sizes_results
     if path.exists():
         study = read_json(path)
         curve = size_means(study)
@@ -873,19 +871,15 @@ def macros(runs: dict[str, list[dict]]) -> str:
 
 # --- building ---------------------------------------------------------------------------
 
-def default_benchmark() -> Path:
-    return project_root() / "runs" / "benchmark" / "epoch_time.json"
-
-
-def write_sources(run_dir: Path, report_root: Path, data_dir=None, benchmark: Path | None = None) -> Path:
+def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = None) -> Path:
     """Write figures and generated LaTeX; returns the report folder holding report.tex."""
-    run_dir, report_root = Path(run_dir), Path(report_root)
-    benchmark = Path(benchmark) if benchmark else default_benchmark()
+    run_dir = layout.root
+    benchmark = Path(benchmark) if benchmark else benchmark_json()
     damaged: list[str] = []
     runs = collect_runs(run_dir, damaged)
     if not runs:
         raise ReportError(f"no finished runs (results.json) under {run_dir}: train some models first")
-    report_dir, figures = report_root / "report", report_root / "figures"
+    report_dir, figures = layout.report_dir, layout.figures_dir
     generated = report_dir / "generated"
     generated.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
@@ -896,19 +890,19 @@ def write_sources(run_dir: Path, report_root: Path, data_dir=None, benchmark: Pa
     if not ordered:
         raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
     extra = {name: seeds for name, seeds in runs.items() if name not in ordered}
-    diagnosis_path = run_dir / "diagnosis" / DIAGNOSIS_RESULTS
+    diagnosis_path = layout.diagnosis_results
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
     pieces = {
         "macros": macros(ordered),
-        "data": data_section(run_dir, figures, data_dir),
+        "data": data_section(layout, figures, data_dir),
         "summary": summary_table(ordered) + ladder_figure(ordered, figures),
-        "other_sizes": other_sizes_section(run_dir, figures),
-        "errors": errors_section(run_dir, figures, data_dir),
+        "other_sizes": other_sizes_section(layout, figures),
+        "errors": errors_section(layout, figures, data_dir),
         "double_softmax": softmax_section(runs, figures),
         "model_e": model_e_section(diagnosis, ordered, figures),
         "parameters": parameters_section(),
         "gradients": gradients_section(diagnosis, figures),
-        "conclusions": conclusions_section(runs, run_dir, diagnosis),
+        "conclusions": conclusions_section(runs, layout, diagnosis),
         "provenance": provenance({**ordered, **extra}, damaged),
         "training_cost": training_cost_section(benchmark, runs),
     }
@@ -931,9 +925,9 @@ def compile_pdf(report_dir: Path) -> Path:
     return report_dir / "report.pdf"
 
 
-def build_report(run_dir: str | os.PathLike, report_root: str | os.PathLike, data_dir=None, benchmark=None) -> Path:
-    """Write the report's sources from the runs under `run_dir` and compile the PDF.
+def build_report(layout: RunLayout, data_dir=None, benchmark=None) -> Path:
+    """Write the report's sources from a profile's runs and compile its PDF (`layout.pdf`).
 
     `benchmark`: the JSON of benchmarks/epoch_time.py (default runs/benchmark/epoch_time.json).
     """
-    return compile_pdf(write_sources(Path(run_dir), Path(report_root), data_dir, benchmark))
+    return compile_pdf(write_sources(layout, data_dir, benchmark))

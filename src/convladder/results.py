@@ -9,7 +9,6 @@ these files.
 from __future__ import annotations
 
 import os
-import re
 import platform
 import subprocess
 import sys
@@ -18,9 +17,7 @@ from pathlib import Path
 import torch
 
 from convladder.io import atomic_write_json, read_json
-
-RESULTS = "results.json"
-
+from convladder.paths import RESULTS_FILE, run_name_of, seed_dir  # noqa: F401 (seed_dir, run_name_of: re-exported)
 
 def git_commit() -> str:
     try:
@@ -64,7 +61,7 @@ def environment(device: torch.device) -> dict:
 
 
 def write_results(results: dict, run_dir: Path) -> Path:
-    path = Path(run_dir) / RESULTS
+    path = Path(run_dir) / RESULTS_FILE
     atomic_write_json(results, path)
     return path
 
@@ -78,7 +75,7 @@ REQUIRED_KEYS = ("name", "config", "history", "final", "data")
 
 
 def load_results(run_dir: str | os.PathLike) -> dict:
-    path = Path(run_dir) / RESULTS
+    path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the training for this run folder first")
     try:
@@ -104,25 +101,14 @@ def summarize(values: list[float]) -> tuple[float, float]:
     return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
 
 
-def seed_dir(run_folder: str | os.PathLike, seed: int) -> Path:
-    """The folder of one seed of a run."""
-    return Path(run_folder) / f"seed{seed}"
-
-
-def run_name_of(folder: str | os.PathLike) -> str:
-    """The run name of a run folder or of one of its seed folders (`runs/quick/GAP/seed2` -> "GAP")."""
-    path = Path(folder)
-    return path.parent.name if re.fullmatch(r"seed\d+", path.name) else path.name
-
-
 def resolve_run_folder(path: str | os.PathLike) -> Path:
     """`path` itself when it holds a finished run, else its lowest seed's folder."""
     path = Path(path)
-    if (path / RESULTS).exists():
+    if (path / RESULTS_FILE).exists():
         return path
-    seeds = sorted(path.glob(f"seed*/{RESULTS}"), key=lambda p: int(p.parent.name[4:] or 0))
+    seeds = sorted(path.glob(f"seed*/{RESULTS_FILE}"), key=lambda p: int(p.parent.name[4:] or 0))
     if not seeds:
-        raise FileNotFoundError(f"{path} holds no finished run ({RESULTS}, or seed*/{RESULTS}): train it first")
+        raise FileNotFoundError(f"{path} holds no finished run ({RESULTS_FILE}, or seed*/{RESULTS_FILE}): train it first")
     return seeds[0].parent
 
 
@@ -134,7 +120,7 @@ def collect_runs(runs_dir: str | os.PathLike, damaged: list[str] | None = None) 
     `damaged` when a list is given, so that a report can say which run is missing."""
     runs: dict[str, list[dict]] = {}
     root = Path(runs_dir)
-    for path in sorted(root.glob(f"*/{RESULTS}")) + sorted(root.glob(f"*/seed*/{RESULTS}")):
+    for path in sorted(root.glob(f"*/{RESULTS_FILE}")) + sorted(root.glob(f"*/seed*/{RESULTS_FILE}")):
         try:
             results = load_results(path.parent)
         except DamagedResults as err:

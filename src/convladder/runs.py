@@ -7,6 +7,7 @@ training into one folder at once.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -22,23 +23,38 @@ from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import load_cifar10, get_splits
 from convladder.models import count_parameters, create_model, predict_proba
 from convladder.io import CheckpointError, load_checkpoint_file, read_json
-from convladder.results import RESULTS, environment, seed_dir, write_results
+from convladder.paths import RESULTS_FILE as RESULTS, seed_dir
+from convladder.results import environment, write_results
 from convladder.training import CHECKPOINT, Trainer
 
 PROBE_INDEX = 0  # the test image whose probability vector is shown before and after training
 
 
-# The modules whose source decides a training result: a change to any of them makes a
-# finished run stale for `run_all`; a change to the report or the plots does not.
-TRAINING_SOURCES = ("augment.py", "blocks.py", "config.py", "data.py", "io.py", "models.py", "runs.py", "training.py")
+def training_modules() -> list[str]:
+    """The package's modules whose source decides a training result: this one and every module it
+    imports, directly or through others (read from the sources, so no list is kept by hand). A
+    change to any of them makes a finished run stale; a change to the report or the plots does not."""
+    package = Path(__file__).resolve().parent
+    found, todo = set(), ["runs"]
+    while todo:
+        name = todo.pop()
+        if name in found or not (package / f"{name}.py").exists():
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("convladder."):
+                todo.append(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("convladder.")]
+    return sorted(found)
 
 
 def code_version() -> str:
-    """A digest of the training code's source."""
+    """A digest of the training code's source (`training_modules`)."""
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    for name in TRAINING_SOURCES:
-        digest.update(name.encode() + (package / name).read_bytes())
+    for name in training_modules():
+        digest.update(name.encode() + (package / f"{name}.py").read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -227,9 +243,8 @@ def train_run(
                 target = staging_dir(run_dir)
                 if restart or run_state(target, config, dataset.checksum).kind == "stale":
                     shutil.rmtree(target, ignore_errors=True)
-                print(f"{run_dir}: training again from epoch 0 in {target} "
-                      f"({state.reason or 'restart asked for'}); the old run stays until the new one has finished",
-                      flush=True)
+                print(f"{run_dir}: {state.reason or 'a restart was asked for'}; training again from epoch 0 in "
+                      f"{target}, the old run stays until the new one has finished", flush=True)
         target.mkdir(parents=True, exist_ok=True)
         if resume_from is not None and not (target / CHECKPOINT).exists():
             source = Path(resume_from) / CHECKPOINT

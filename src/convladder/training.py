@@ -17,15 +17,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they stream through papermill to the terminal
 
 from convladder.augment import augment_batch, resize, shift
 from convladder.config import PROGRESSIVE_SIDES, TrainConfig
 from convladder.data import Split
 from convladder.io import atomic_torch_save, load_checkpoint_file
+from convladder.paths import CHECKPOINT_FILE
 from convladder.models import ends_in_softmax
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = CHECKPOINT_FILE  # the name every module uses for a seed's checkpoint
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds")
 
 

@@ -1,0 +1,83 @@
+"""The command line generated from TrainConfig, the one run-folder layout, the pipeline's export."""
+
+import dataclasses
+
+import pytest
+
+from convladder import paths
+from convladder.cli import config_flags, field_help, main
+from convladder.config import TrainConfig
+from convladder.paths import RunLayout
+from convladder.pipeline import export_report
+from convladder.runs import training_modules
+
+
+def test_every_config_field_is_a_flag_with_help():
+    flags = dict(config_flags())
+    helps = field_help()
+    for field in dataclasses.fields(TrainConfig):
+        assert helps.get(field.name), f"TrainConfig.{field.name} needs a comment"
+        if field.name not in ("model", "profile"):
+            assert field.name in flags and flags[field.name]["help"], field.name
+
+
+def test_boolean_fields_have_on_and_off_flags(tiny_cifar, tmp_path):
+    seed_folder = tmp_path / "A"
+    assert main(["train", "A", "--profile", "smoke", "--epochs", "1", "--no-amp", "--no-channels-last", "--augment",
+                 "--train-size", "40", "--val-size", "8", "--test-size", "10", "--data-dir", str(tiny_cifar),
+                 "--seed-dir", str(seed_folder)]) == 0
+    import json
+
+    config = json.loads((seed_folder / "results.json").read_text())["config"]
+    assert config["amp"] is False and config["channels_last"] is False and config["augment"] is True
+    assert config["crop_pad"] == TrainConfig(model="A", epochs=1).crop_pad  # not given: the default
+
+
+def test_the_layout_names_every_file_of_a_profile(tmp_path):
+    layout = RunLayout.of("quick", tmp_path)
+    assert layout.seed("GAP+", 2) == tmp_path / "GAP+" / "seed2"
+    assert layout.results("A", 0) == tmp_path / "A" / "seed0" / "results.json"
+    assert layout.checkpoint("A", 0).name == "checkpoint.pt"
+    assert layout.train_notebook("G") == tmp_path / "G" / "train.ipynb"
+    assert layout.pdf == tmp_path / "report" / "report.pdf" and layout.html_dir == tmp_path / "html"
+    assert {layout.errors_results.parent, layout.diagnosis_results.parent, layout.other_sizes_results.parent} == {
+        tmp_path / "errors", tmp_path / "diagnosis", tmp_path / "other_sizes"}
+    assert RunLayout.of("smoke").root == paths.project_root() / "runs" / "smoke"
+
+
+def test_exporting_one_profile_leaves_another_profiles_pdf(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "project_root", lambda: tmp_path)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "quick.pdf").write_bytes(b"the quick report")
+    (tmp_path / "figures" / "quick").mkdir(parents=True)
+    (tmp_path / "figures" / "quick" / "ladder.pdf").write_bytes(b"quick figure")
+    layout = RunLayout(tmp_path / "runs" / "smoke")
+    layout.report_dir.mkdir(parents=True)
+    layout.pdf.write_bytes(b"the smoke report")
+    layout.figures_dir.mkdir()
+    (layout.figures_dir / "ladder.pdf").write_bytes(b"smoke figure")
+    assert export_report("smoke", layout) == tmp_path / "report" / "smoke.pdf"
+    assert (tmp_path / "report" / "smoke.pdf").read_bytes() == b"the smoke report"
+    assert (tmp_path / "report" / "quick.pdf").read_bytes() == b"the quick report"
+    assert (tmp_path / "figures" / "quick" / "ladder.pdf").read_bytes() == b"quick figure"
+    assert (tmp_path / "figures" / "smoke" / "ladder.pdf").read_bytes() == b"smoke figure"
+
+
+def test_staleness_covers_every_module_training_imports():
+    modules = set(training_modules())
+    assert {"runs", "training", "augment", "data", "models", "blocks", "config", "io", "paths"} <= modules
+    assert not {"report", "plots", "pipeline", "cli"} & modules
+
+
+@pytest.mark.slow
+def test_convladder_all_runs_a_profile_and_ends_with_the_pdf(full_size_cifar, tmp_path, capfd):
+    assert main(["all", "--profile", "smoke", "--models", "A", "--no-html", "--run-dir", str(tmp_path / "runs"),
+                 "--data-dir", str(full_size_cifar)]) in (0, 2)  # 2: no LaTeX here
+    out = capfd.readouterr()  # the kernels' own output too
+    for noise in ("running over TCP without encryption", "IProgress not found", "KeyboardInterrupt caught"):
+        assert noise not in out.out + out.err, noise
+    assert "epoch 1" in out.err and "val_acc=" in out.err  # the training's progress bar, streamed
+    assert "[1/4] data facts" in out.out and "train A (1 epoch, seed 0)" in out.out
+    assert (tmp_path / "runs" / "A" / "seed0" / "results.json").exists()
+    if "latexmk / pdflatex not found" not in out.err:
+        assert f"report: {tmp_path / 'runs' / 'report' / 'report.pdf'} (total" in out.out
