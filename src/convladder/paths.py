@@ -70,6 +70,26 @@ def run_name_of(folder: str | os.PathLike) -> str:
     return path.parent.name if is_seed_dir(path) else path.name
 
 
+def lock_path(seed_folder: Path) -> Path:
+    """The lock of a seed folder: beside it, not in it, since a retrained run replaces the folder."""
+    return seed_folder.with_name(f".{seed_folder.name}.lock")
+
+
+def staging_dir(seed_folder: Path) -> Path:
+    """Where a stale run trains again while the old one stays in place."""
+    return seed_folder.with_name(f".{seed_folder.name}.retrain")
+
+
+def replaced_dir(seed_folder: Path) -> Path:
+    """Where the old run waits while a retrained one takes its place (gone when the swap is done)."""
+    return seed_folder.with_name(f".{seed_folder.name}.old")
+
+
+def results_archive(name: str) -> Path:
+    """A folder of archived results of long runs, committed to the repository (`results/<name>`)."""
+    return project_root() / "results" / name
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """The files of one profile's runs, under `root` (`runs/<profile>` unless chosen)."""

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from convladder.config import STUDY_EPOCHS, TrainConfig
-from convladder.paths import RESULTS_FILE, project_root, seed_dir
+from convladder.paths import RESULTS_FILE, results_archive, seed_dir
 
 # The study's numbers for the runs searched here: epoch at which validation accuracy began to
 # climb (read from its text: "around"), and validation accuracy after 150 epochs.
@@ -50,7 +50,7 @@ def take_off_epoch(val_acc: list[float], threshold: float = TAKE_OFF_ACC) -> int
 
 
 def default_out_dir() -> Path:
-    return project_root() / "results" / "recipe-search"
+    return results_archive("recipe-search")
 
 
 def main(argv: list[str] | None = None) -> int:

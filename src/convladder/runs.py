@@ -23,7 +23,7 @@ from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import load_cifar10, get_splits
 from convladder.models import count_parameters, create_model, predict_proba
 from convladder.io import CheckpointError, load_checkpoint_file, read_json
-from convladder.paths import RESULTS_FILE as RESULTS, seed_dir
+from convladder.paths import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
 from convladder.results import environment, write_results
 from convladder.training import CHECKPOINT, Trainer
 
@@ -130,20 +130,6 @@ class RunLocked(RuntimeError):
     """Another process is training into the same run folder."""
 
 
-def lock_path(run_dir: Path) -> Path:
-    # Beside the run folder, not in it: a retrained run replaces the whole folder.
-    return run_dir.with_name(f".{run_dir.name}.lock")
-
-
-def staging_dir(run_dir: Path) -> Path:
-    """Where a stale run is trained again while the old one stays in place."""
-    return run_dir.with_name(f".{run_dir.name}.retrain")
-
-
-def _old_dir(run_dir: Path) -> Path:
-    return run_dir.with_name(f".{run_dir.name}.old")
-
-
 @contextmanager
 def run_lock(run_dir: Path):
     """Hold the run folder's lock (an OS file lock, released by the system if the process dies)."""
@@ -172,7 +158,7 @@ def run_lock(run_dir: Path):
 
 def _tidy(run_dir: Path) -> None:
     """Finish or undo a folder swap a crash interrupted, and drop half-written temporary files."""
-    old, staging = _old_dir(run_dir), staging_dir(run_dir)
+    old, staging = replaced_dir(run_dir), staging_dir(run_dir)
     if old.exists() and not run_dir.exists():
         os.replace(staging if (staging / RESULTS).exists() else old, run_dir)
     if old.exists():
@@ -185,7 +171,7 @@ def _tidy(run_dir: Path) -> None:
 def _replace_run(run_dir: Path, new: Path) -> None:
     """Put the finished `new` run folder in place of `run_dir`; a crash between the two renames is
     finished by `_tidy` on the next start."""
-    old = _old_dir(run_dir)
+    old = replaced_dir(run_dir)
     if run_dir.exists():
         os.replace(run_dir, old)
     os.replace(new, run_dir)
