@@ -14,7 +14,7 @@ from convladder.errors import confident_mistakes, confusion, error_analysis, pre
 from convladder.models import MODEL_NAMES, count_parameters, create_model
 from convladder.other_sizes import other_sizes_study
 from convladder.plots import plot_history
-from convladder.report import _formula, fmt_ms, parameters_section, within_spread
+from convladder.report import _formula, fmt_ms, parameters_section, within_interval
 from convladder.results import collect_runs, resolve_run_folder, seed_dir, summarize
 from convladder.runs import train_run
 from convladder.training import Trainer
@@ -173,6 +173,6 @@ def test_parameters_section_sets_the_true_count_beside_the_study_formula():
 def test_spread_helpers():
     assert fmt_ms([0.5]) == "0.500"
     assert "\\pm" in fmt_ms([0.5, 0.7])
-    assert within_spread([0.80, 0.82, 0.81], 0.83) == "yes"
-    assert within_spread([0.80, 0.801, 0.802], 0.83) == "no"
-    assert within_spread([0.8], 0.83) == "--" and within_spread([0.8, 0.9], None) == "--"
+    assert within_interval([0.80, 0.82, 0.81], 0.83) == "yes"
+    assert within_interval([0.80, 0.801, 0.802], 0.83) == "no"
+    assert within_interval([0.8, 0.82], 0.81) == "--" and within_interval([0.8, 0.9, 0.85], None) == "--"

@@ -88,7 +88,7 @@ def test_train_run_writes_results_and_continues_gap(tiny_cifar, tmp_path):
     config = TrainConfig(model="GAP", epochs=1, batch_size=32)
     first = train_run(config, tmp_path / "GAP", data_dir=tiny_cifar, progress=False)
     assert first["name"] == "GAP" and first["parameters"] == 461_150
-    assert set(first["final"]) == {"train_acc", "train_loss", "val_acc", "val_loss", "test_acc", "test_loss"}
+    assert set(first["final"]) == {"train_acc", "train_acc_eval", "train_loss", "val_acc", "val_loss", "test_acc", "test_loss"}
     assert len(first["proba_before"]) == 10 and abs(sum(first["proba_after"]) - 1) < 1e-5
     assert first["data"]["sizes"] == {"train": 84, "val": 16, "test": 20}
     assert first["environment"]["device"] == "cpu" and first["data"]["checksum"]

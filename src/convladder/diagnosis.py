@@ -70,13 +70,21 @@ def weight_layers(model: nn.Module) -> dict[str, nn.Parameter]:
 
 @torch.no_grad()
 def logit_std(model: nn.Module, images: torch.Tensor) -> float:
-    """Standard deviation of the last linear layer's outputs (before any softmax) on `images`."""
-    model.eval()
+    """Standard deviation of the last linear layer's outputs (before any softmax) on `images`, as
+    training sees them: in training mode, so that batch norm normalises with the batch's statistics
+    (in evaluation mode fresh batch-norm layers are near the identity). Dropout is switched off."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.eval()
+    saved = {name: buf.clone() for name, buf in model.named_buffers()}  # the batch must not move the running statistics
     last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     seen = []
     handle = last.register_forward_hook(lambda _m, _i, out: seen.append(out.float()))
     model(images.float() / 255)
     handle.remove()
+    for name, buf in model.named_buffers():
+        buf.copy_(saved[name])
     model.train()
     return float(seen[0].std())
 

@@ -16,13 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from convladder.analysis import take_off_epoch
 from convladder.config import STUDY_EPOCHS, TrainConfig
 from convladder.paths import RESULTS_FILE, results_archive, seed_dir
 
 # The study's numbers for the runs searched here: epoch at which validation accuracy began to
 # climb (read from its text: "around"), and validation accuracy after 150 epochs.
 STUDY_CURVES = {"A": {"take_off": 140, "val_acc": 0.18}, "B": {"take_off": 110, "val_acc": 0.28}}
-TAKE_OFF_ACC = 0.15  # a run has "taken off" at the first epoch whose validation accuracy exceeds this
 
 OPTIMIZER_CANDIDATES = {
     "adam": dict(optimizer="adam"),
@@ -42,11 +42,6 @@ def candidate_config(model: str, optimizer: str, output: str, batch_size: int, s
         model=model, epochs=STUDY_EPOCHS[model], lr=1e-3, batch_size=batch_size, seed=seed, profile="recipe-search",
         **OPTIMIZER_CANDIDATES[optimizer], **OUTPUT_CANDIDATES[output],
     )
-
-
-def take_off_epoch(val_acc: list[float], threshold: float = TAKE_OFF_ACC) -> int | None:
-    """The first epoch (1-based) whose validation accuracy exceeds `threshold`; None if none did."""
-    return next((epoch for epoch, acc in enumerate(val_acc, start=1) if acc > threshold), None)
 
 
 def default_out_dir() -> Path:

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import torch
 
+from convladder.analysis import (
+    MIN_SEEDS, TAKE_OFF_ACC, Comparison, compare, dropout_verdict, generalisation_gaps, gradient_ratio,
+    ladder_verdicts, study_within, take_off_epoch,
+)
 from convladder.config import (
     FP32_SUFFIX, PROGRESSIVE_SIDES, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, TTA_SHIFTS, TrainConfig, get_profile,
 )
@@ -39,7 +43,6 @@ FAST_TARGET_ACC = 0.89
 FAST_TARGET_MINUTES = 20
 TTA_VIEWS = 2 * len(TTA_SHIFTS)  # test-time views: each shifted window, as it is and mirrored
 SIZE_LOSS = 0.1  # an accuracy loss at some input size beyond this: "classifies well only near the training scale"
-LEFT_CHANCE = 0.15  # validation accuracy that counts as having left chance level (0.1)
 STUDY_RECIPE = TrainConfig(model="A", epochs=1)  # the defaults: the study's training settings
 TEX_INSTALL_HINT = (
     "Install TeX Live to compile it, e.g. `sudo apt-get install latexmk texlive-latex-base "
@@ -199,12 +202,20 @@ def model_section(seeds: list[dict], figures: Path) -> str:
     return "".join(parts)
 
 
-def within_spread(values: list[float], reference: float | None) -> str:
-    """Whether the study's number lies within two standard deviations of our mean."""
-    if reference is None or len(values) < 2:
-        return "--"
-    mean, std = summarize(values)
-    return "yes" if abs(mean - reference) <= 2 * std else "no"
+def within_interval(values: list[float], reference: float | None) -> str:
+    """Whether the study's number lies in the 95% interval of our mean (analysis.study_within)."""
+    inside = study_within(values, reference)
+    return "--" if inside is None else ("yes" if inside else "no")
+
+
+def comparison_text(c: Comparison, high: str, low: str) -> str:
+    """One sentence for a comparison drawn by analysis.compare: the difference, its 95% interval, the verdict."""
+    interval = "" if c.ci_low is None else f" (95\\% interval {c.ci_low:+.3f} to {c.ci_high:+.3f})"
+    if c.verdict == "inconclusive":
+        return (f"The difference, {high} minus {low}, is {c.difference:+.3f}{interval}: inconclusive "
+                f"({c.reason}; {c.n_high} against {c.n_low} seeds).")
+    word = "higher" if c.verdict == "higher" else "lower"
+    return f"The difference, {high} minus {low}, is {c.difference:+.3f}{interval}: {high} is {word} ({c.n_high} against {c.n_low} seeds)."
 
 
 def summary_table(runs: dict[str, list[dict]]) -> str:
@@ -218,20 +229,22 @@ def summary_table(runs: dict[str, list[dict]]) -> str:
             f"{study.get('epochs') or '--'} & {len(seeds)} & {fmt_ms(finals(seeds, 'train_acc'))} & {fmt_ms(val)} & "
             f"{fmt_ms(finals(seeds, 'test_acc'))} & {fmt_acc(study.get('train_acc'))} & {fmt_acc(study.get('val_acc'))} & "
             f"{fmt_acc(study.get('test_acc'))} & {'--' if diff is None else f'{diff:+.3f}'} & "
-            f"{within_spread(val, study.get('val_acc'))} \\\\"
+            f"{within_interval(val, study.get('val_acc'))} \\\\"
         )
     return (
         "\\begin{table}[H]\\centering\\footnotesize\\setlength{\\tabcolsep}{3pt}\n"
         "\\begin{tabular}{@{}lrrrrrrrrrrr@{}}\n\\toprule\n"
         " & & epochs & & \\multicolumn{3}{c}{ours (mean $\\pm$ s.d. over seeds)} & \\multicolumn{3}{c}{study} & val. & within \\\\\n"
         "\\cmidrule(lr){5-7}\\cmidrule(lr){8-10}\n"
-        "model & parameters & ours / study & seeds & train & val. & test & train & val. & test & ours$-$study & 2 s.d. \\\\\n"
+        "model & parameters & ours / study & seeds & train & val. & test & train & val. & test & ours$-$study & 95\\% CI \\\\\n"
         "\\midrule\n" + "\n".join(rows) + "\n\\bottomrule\n\\end{tabular}\n"
         "\\caption{Accuracy of every model after its last epoch, ours (mean and standard deviation over seeds) "
         "beside the study's single runs. Train accuracy is the mean over the last epoch's batches (in training mode, "
         "as the study measured it); validation and test accuracy are measured in evaluation mode after the epoch. "
-        "`Within 2 s.d.': whether the study's validation accuracy lies within two standard deviations of our mean. "
-        "A dash: the study reported no number, or one seed only.}\n"
+        f"`Within 95\\% CI': whether the study's validation accuracy lies in the 95\\% t-interval of our mean; a dash: the "
+        f"study reported no number, or we have fewer than {MIN_SEEDS} seeds. Our epochs are mostly far fewer than the "
+        "study's (second column): where they differ, the comparison says what our budget reaches, not whether the "
+        "study's result holds at its own.}\n"
         "\\label{tab:summary}\n\\end{table}\n"
     )
 
@@ -270,7 +283,9 @@ def data_section(layout: RunLayout, figures: Path, data_dir) -> str:
     if facts:
         mean = ", ".join(f"{v:.4f}" for v in facts["train_mean"])
         std = ", ".join(f"{v:.4f}" for v in facts["train_std"])
-        text += f"Per-channel mean of the training pixels ({mean}), standard deviation ({std}).\n"
+        text += (f"Per-channel mean of the training pixels in $[0, 1]$ ({mean}) and standard deviation ({std}), "
+                 "given as facts only: as in the study, the models are fed the pixels divided by 255, not normalised "
+                 "with these.\n")
     text += (
         "\\begin{figure}[H]\\centering\n\\includegraphics[width=\\textwidth]{samples.png}\n"
         "\\caption{Random training samples with their labels (the study's Figure 1).}\n\\end{figure}\n"
@@ -288,7 +303,7 @@ def size_means(study: dict) -> dict[str, float]:
     return {size: summarize([seed["accuracy"][size] for seed in study["curve"]])[0] for size in study["sizes"]}
 
 
-def worst_size(study: dict) -> tuple[str, float]:
+def size_verdict(study: dict) -> tuple[str, float]:
     """The input size with the lowest mean accuracy, and how far below the 32x32 accuracy it lies."""
     means = size_means(study)
     worst = min(means, key=means.get)
@@ -320,7 +335,7 @@ def other_sizes_section(layout: RunLayout, figures: Path) -> str:
     best = ordered[0]
     study_sizes = ", ".join(f"{w}x{h}: {fmt_ms(curve[f'{w}x{h}'])}" for w, h in STUDY_SIZES)
     within5 = [size for size in ordered if summarize(curve[size])[0] >= at32 - 0.05]
-    worst, drop = worst_size(study)
+    worst, drop = size_verdict(study)
     scale_text = (
         f"The model runs on every size, as the study said, but it classifies well only near the scale it was trained "
         f"on: at {worst} it loses {drop:.3f}." if drop > SIZE_LOSS else
@@ -351,8 +366,8 @@ def other_sizes_section(layout: RunLayout, figures: Path) -> str:
 
 
 def _left_chance(history: dict) -> int | None:
-    """The first epoch whose validation accuracy exceeds LEFT_CHANCE, or None."""
-    return next((e for e, acc in zip(history["epoch"], history["val_acc"]) if acc > LEFT_CHANCE), None)
+    """The first epoch whose validation accuracy exceeds TAKE_OFF_ACC, or None."""
+    return take_off_epoch(history["val_acc"])
 
 
 def _left_chance_text(seeds: list[dict]) -> str:
@@ -361,14 +376,25 @@ def _left_chance_text(seeds: list[dict]) -> str:
 
 
 def softmax_verdict(plain: list[dict], soft: list[dict], name: str) -> str:
-    mp, ms = mean_of(plain, "val_acc"), mean_of(soft, "val_acc")
-    spread = max(summarize(finals(plain, "val_acc"))[1], summarize(finals(soft, "val_acc"))[1], 0.01)
-    if ms < mp - 2 * spread:
-        return (f"the double softmax costs model {name} {mp - ms:.3f} of validation accuracy after the same epochs "
-                f"({ms:.3f} against {mp:.3f} with logits)")
-    if ms > mp + 2 * spread:
-        return f"model {name} does better with the double softmax here ({ms:.3f} against {mp:.3f} with logits)"
-    return f"the double softmax makes no clear difference to model {name} ({ms:.3f} against {mp:.3f} with logits)"
+    """Logits against the study's softmax + cross-entropy for one model, by the one rule, and whether
+    the softmax run reproduces the study's late take-off."""
+    epochs = plain[0]["history"]["epoch"][-1]
+    c = compare(finals(plain, "val_acc"), finals(soft, "val_acc"))
+    take_off = [take_off_epoch(r["history"]["val_acc"]) for r in soft]
+    study = STUDY_RESULTS.get(name, {})
+    stall = ""
+    if name == "A":
+        left = [t for t in take_off if t is not None]
+        stall = (f" With the softmax, model {name} left chance (validation above {TAKE_OFF_ACC:g}) at epoch "
+                 f"{', '.join(map(str, left))} of {epochs}" if left else
+                 f" With the softmax, model {name} stayed at chance for all {epochs} epochs")
+        stall += (f", while the study's A stayed near chance until about epoch 140 of {study.get('epochs')}: "
+                  + ("the double softmax alone does not reproduce the study's stall with our optimizer (Adam); the "
+                     "recipe search (results/recipe-search) tests which unstated setting does." if left else
+                     "consistent with the study's stall so far, but our run is shorter than the study's."))
+    return (f"After {epochs} epochs, model {name} reaches {fmt_ms(finals(plain, 'val_acc'))} validation accuracy with "
+            f"logits and {fmt_ms(finals(soft, 'val_acc'))} with the study's softmax + cross-entropy. "
+            + comparison_text(c, "softmax", "logits") + stall + ".")
 
 
 def softmax_section(all_runs: dict[str, list[dict]], figures: Path) -> str:
@@ -395,7 +421,7 @@ def softmax_section(all_runs: dict[str, list[dict]], figures: Path) -> str:
         "ways, same epochs and seeds otherwise.\n"
         "\\begin{table}[H]\\centering\\footnotesize\\setlength{\\tabcolsep}{4pt}\n\\begin{tabular}{@{}lrrrrrrll@{}}\n\\toprule\n"
         " & & \\multicolumn{2}{c}{logits + CE} & \\multicolumn{2}{c}{softmax + CE (study)} & study & "
-        f"\\multicolumn{{2}}{{c}}{{first epoch above {LEFT_CHANCE:g}}} \\\\\n"
+        f"\\multicolumn{{2}}{{c}}{{first epoch above {TAKE_OFF_ACC:g}}} \\\\\n"
         "\\cmidrule(lr){3-4}\\cmidrule(lr){5-6}\\cmidrule(lr){8-9}\n"
         "model & epochs & val. & seeds & val. & seeds & val. & logits & softmax \\\\\n\\midrule\n"
         + "\n".join(rows) + "\n\\bottomrule\n\\end{tabular}\n"
@@ -404,7 +430,7 @@ def softmax_section(all_runs: dict[str, list[dict]], figures: Path) -> str:
         "\\begin{figure}[H]\\centering\n\\includegraphics[width=0.8\\textwidth]{double_softmax.pdf}\n"
         "\\caption{Validation accuracy per epoch with logits + cross-entropy and with the study's softmax + "
         "cross-entropy (mean over seeds, band: range).}\n\\end{figure}\n"
-        "Measured: " + "; ".join(verdicts) + ".\n"
+        + " ".join(verdicts) + "\n"
     )
 
 
@@ -531,8 +557,7 @@ def gradients_section(diagnosis: dict | None, figures: Path) -> str:
             first = [statistics.median(s["norms"][layer][:steps]) for s in seeds]
             last = [statistics.median(s["norms"][layer][-steps:]) for s in seeds]
             rows.append(f"{name} & \\texttt{{{tex_escape(layer)}}} & {summarize(first)[0]:.2e} & {summarize(last)[0]:.2e} \\\\")
-        ratios[name] = summarize([statistics.median(s["norms"][layers[0]][:steps]) / statistics.median(s["norms"][layers[-1]][:steps])
-                                  for s in seeds])[0]
+        ratios[name] = summarize([gradient_ratio(s["norms"], s["layers"], steps) for s in seeds])[0]
         ratios[name + "_acc"] = summarize([s["val_acc"][-1] for s in seeds])[0]
     text = ""
     if {"C", "D"} <= diagnosis["gradients"].keys():
@@ -567,8 +592,9 @@ def errors_section(layout: RunLayout, figures: Path, data_dir) -> str:
     errors = read_json(path)
     classes = errors["class_names"]
     parts = [
-        f"Measured on {errors['test_images']:,} test images with torchmetrics, for every seed. Rows of a confusion "
-        "matrix are the true class, normalised to 1; the matrices are summed over the seeds.\n"
+        f"Measured with torchmetrics on a fixed subset of {errors['test_images']:,} of the test images (the accuracy "
+        "table uses all of them, so the accuracies here differ from it by the subset's sampling error), for every "
+        "seed. Rows of a confusion matrix are the true class, normalised to 1; the matrices are summed over the seeds.\n"
     ]
     for name, run in errors["runs"].items():
         stem = file_stem(name)
@@ -586,7 +612,7 @@ def errors_section(layout: RunLayout, figures: Path, data_dir) -> str:
         row_total = sum(matrix[pair[0]])
         best, worst = max(range(len(classes)), key=per.__getitem__), min(range(len(classes)), key=per.__getitem__)
         sentences.append(
-            f"{tex_escape(name)}: accuracy {fmt_ms([s['acc'] for s in run['seeds']])}; best class {classes[best]} "
+            f"{tex_escape(name)}: accuracy on this subset {fmt_ms([s['acc'] for s in run['seeds']])}; best class {classes[best]} "
             f"({per[best]:.3f}), worst {classes[worst]} ({per[worst]:.3f}); the most frequent confusion is "
             f"{classes[pair[0]]} taken for {classes[pair[1]]} ({matrix[pair[0]][pair[1]] / max(1, row_total):.1%} of the "
             f"{classes[pair[0]]} images)."
@@ -607,76 +633,60 @@ def errors_section(layout: RunLayout, figures: Path, data_dir) -> str:
     return "".join(parts)
 
 
-def _verdict(better: bool, clearly: bool) -> str:
-    return "confirmed" if better and clearly else ("weakly supported (within the seeds' spread)" if better else "not confirmed by this run")
-
-
-def _compare(runs: dict[str, list[dict]], low: str, high: str) -> tuple[float, float, bool, bool]:
-    """Mean validation accuracies of two runs, whether `high` is better, and whether by more than 2 s.d."""
-    a, b = finals(runs[low], "val_acc"), finals(runs[high], "val_acc")
-    (ma, sa), (mb, sb) = summarize(a), summarize(b)
-    return ma, mb, mb > ma, mb - ma > 2 * max(sa, sb, 0.005)
+def _epochs_text(verdict, runs) -> str:
+    """The epoch budgets of a comparison, beside the study's where it stated them."""
+    low, high = verdict.step.low, verdict.step.high
+    ours = (f"both after {verdict.epochs_low} epochs" if verdict.same_epochs
+            else f"{low} after {verdict.epochs_low} epochs, {high} after {verdict.epochs_high}")
+    study = [f"{n} {STUDY_RESULTS[n]['epochs']}" for n in (low, high) if STUDY_RESULTS.get(n, {}).get("epochs")]
+    return ours + (f"; the study trained {' and '.join(study)} epochs" if study else "")
 
 
 def conclusions_section(runs: dict[str, list[dict]], layout: RunLayout, diagnosis: dict | None) -> str:
-    """The study's conclusions, each set beside what this run measured (means over seeds)."""
-    val = {name: mean_of(seeds, "val_acc") for name, seeds in runs.items()}
+    """The study's questions, each answered only from a pair of models that differ in one ingredient
+    (analysis.LADDER_STEPS), with the 95% interval of the difference and the epochs it rests on."""
     items = []
-    shallow = max((n for n in ("A", "B") if n in val), key=val.get, default=None)
-    deep = max((n for n in ("D", "E", "F", "G", "GAP", "GAP+") if n in val), key=val.get, default=None)
-    if shallow and deep:
-        ma, mb, better, clearly = _compare(runs, shallow, deep)
-        items.append(f"\\item \\textbf{{Depth.}} The best shallow model ({shallow}) reaches {fmt_ms(finals(runs[shallow], 'val_acc'))} "
-                     f"validation accuracy, the best deeper one ({tex_escape(deep)}) {fmt_ms(finals(runs[deep], 'val_acc'))}: "
-                     f"{_verdict(better, clearly)}.")
-    if {"C", "D"} <= val.keys():
-        ma, mb, better, clearly = _compare(runs, "C", "D")
-        grad = ""
-        if diagnosis and {"C", "D"} <= diagnosis.get("gradients", {}).keys():
+    for v in ladder_verdicts(runs):
+        low, high = v.step.low, v.step.high
+        items.append(
+            f"\\item \\textbf{{{tex_escape(v.step.question)}}} {low} against {high} (only change: "
+            f"{tex_escape(v.step.changes)}), {_epochs_text(v, runs)}: validation accuracy "
+            f"{fmt_ms(finals(runs[low], 'val_acc'))} against {fmt_ms(finals(runs[high], 'val_acc'))}. "
+            + comparison_text(v.comparison, high, low)
+        )
+        if (low, high) == ("C", "D") and diagnosis and {"C", "D"} <= diagnosis.get("gradients", {}).keys():
             steps = diagnosis["steps_per_epoch"]
-            ratio = {}
-            for name in ("C", "D"):
-                s = diagnosis["gradients"][name][0]
-                ratio[name] = statistics.median(s["norms"][s["layers"][0]][:steps]) / statistics.median(s["norms"][s["layers"][-1]][:steps])
-            grad = (f" Measured gradients: in the first epoch C's first layer gets {ratio['C']:.1e} of its last layer's "
-                    f"gradient norm, D's {ratio['D']:.1e}" + (" --- the vanishing gradient the study assumed." if ratio["D"] > 2 * ratio["C"] else "."))
-        items.append(f"\\item \\textbf{{ReLU instead of sigmoid.}} Model C (sigmoid) reaches {fmt_ms(finals(runs['C'], 'val_acc'))}, "
-                     f"model D (ReLU, the same layers otherwise) {fmt_ms(finals(runs['D'], 'val_acc'))}: {_verdict(better, clearly)}.{grad}")
-    if {"E", "F"} <= val.keys():
-        ma, mb, better, clearly = _compare(runs, "E", "F")
-        verdict = _verdict(better, clearly)
-        if val["E"] > 0.2:
-            verdict += "; qualified: without batch norm model E also learns here"
-        extra = ""
-        if diagnosis:
-            by = {v["label"]: v for v in diagnosis["variants"]}
-            study_e = by.get("E, softmax + CE (the study's)")
-            study_f = by.get("F, softmax + CE (the study's)")
-            if study_e and study_f:
-                le = sum(s["learned"] for s in study_e["seeds"])
-                lf = sum(s["learned"] for s in study_f["seeds"])
-                extra = (f" Under the study's softmax + cross-entropy, E learned in {le} of {len(study_e['seeds'])} seed(s) of "
-                         f"the diagnosis and F in {lf} of {len(study_f['seeds'])}: batch norm "
-                         + ("rescues the study's setup." if lf > le else "is not what decides it here."))
-        items.append(f"\\item \\textbf{{Batch norm lets the deeper model fit.}} Model E (no batch norm) reaches "
-                     f"{fmt_ms(finals(runs['E'], 'val_acc'))}, model F (batch norm) {fmt_ms(finals(runs['F'], 'val_acc'))}: "
-                     f"{verdict}. The study's 0.01 for E is below what a one-class predictor scores (about 0.1; see the "
-                     f"diagnosis).{extra}")
-    if {"F", "G"} <= runs.keys():
-        gap_f = [r["final"]["train_acc"] - r["final"]["val_acc"] for r in runs["F"]]
-        gap_g = [r["final"]["train_acc"] - r["final"]["val_acc"] for r in runs["G"]]
-        ma, mb, better, clearly = _compare(runs, "F", "G")
-        smaller_gap = summarize(gap_g)[0] < summarize(gap_f)[0]
-        verdict = "confirmed" if smaller_gap and better else ("qualified" if smaller_gap or better else "not confirmed by this run")
-        items.append(f"\\item \\textbf{{Dropout generalises better.}} The train$-$validation gap is {fmt_ms(gap_f)} for F and "
-                     f"{fmt_ms(gap_g)} for G (dropout); validation accuracy {fmt_ms(finals(runs['F'], 'val_acc'))} against "
-                     f"{fmt_ms(finals(runs['G'], 'val_acc'))}: {verdict}. With few epochs F has not yet overfitted much, so "
-                     "the gap the study saw (0.978 train against 0.75 validation) has less room to show.")
+            ratio = {n: summarize([gradient_ratio(s["norms"], s["layers"], steps) for s in diagnosis["gradients"][n]])[0]
+                     for n in ("C", "D")}
+            items[-1] += (f" Measured gradients (first epoch, {diagnosis['train_images']:,} images): C's first layer gets "
+                          f"{ratio['C']:.1e} of its last layer's gradient norm, D's {ratio['D']:.1e}.")
+        if (low, high) == ("E", "F") and diagnosis:
+            by = {d["label"]: d for d in diagnosis["variants"]}
+            pair = [by.get("E, logits + CE, lr 0.01"), by.get("F, logits + CE, lr 0.01")]
+            if all(pair):
+                accs = [fmt_ms([s["final_val_acc"] for s in d["seeds"]]) for d in pair]
+                items[-1] += (f" At a ten times larger learning rate (0.01, diagnosis: {diagnosis['epochs']} epochs on "
+                              f"{diagnosis['train_images']:,} images) E reaches {accs[0]} and F {accs[1]}: there batch "
+                              "norm is what lets the deeper model learn.")
+        if (low, high) == ("F", "G"):
+            gap = dropout_verdict(runs)
+            if gap is None:
+                items[-1] += (" The generalisation gap cannot be judged from these results: they record the train "
+                              "accuracy only in training mode (dropout active).")
+            else:
+                items[-1] += (f" Generalisation gap (train minus validation, both in evaluation mode): "
+                              f"{fmt_ms(generalisation_gaps(runs['F']))} for F, {fmt_ms(generalisation_gaps(runs['G']))} "
+                              f"for G. " + comparison_text(gap, "G's gap", "F's"))
+    present = {v.step.low + v.step.high for v in ladder_verdicts(runs)}
+    if "DE" not in present:
+        items.append("\\item \\textbf{Depth.} Only D and E differ in depth alone, and this report lacks one of them; "
+                     "A and B differ in width, and B to C changes depth, width and pooling at once, so they answer no "
+                     "question about depth.")
     path = layout.other_sizes_results
     if path.exists():
         study = read_json(path)
         curve = size_means(study)
-        worst, drop = worst_size(study)
+        worst, drop = size_verdict(study)
         items.append(
             "\\item \\textbf{Global average pooling takes other sizes.} The GAP model classifies images of every size "
             f"tried ({len(curve)} sizes from {min(study['sizes'], key=_area)} to {max(study['sizes'], key=_area)}) without "
@@ -685,12 +695,13 @@ def conclusions_section(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
                 f"{curve[worst]:.3f}." if drop > SIZE_LOSS else
                 f"Its accuracy holds: {curve['32x32']:.3f} at 32x32, {curve[worst]:.3f} at the worst size ({worst})."))
     if "A" in runs and "A" + SOFTMAX_SUFFIX in runs:
-        items.append(f"\\item \\textbf{{Beyond the study: the double softmax.}} Model A reaches {fmt_ms(finals(runs['A'], 'val_acc'))} "
-                     f"with logits and {fmt_ms(finals(runs['A' + SOFTMAX_SUFFIX], 'val_acc'))} with the study's softmax + "
-                     f"cross-entropy after the same epochs: {softmax_verdict(runs['A'], runs['A' + SOFTMAX_SUFFIX], 'A')}.")
+        items.append("\\item \\textbf{Beyond the study: the double softmax.} " + softmax_verdict(runs["A"], runs["A" + SOFTMAX_SUFFIX], "A"))
     if not items:
         return "\\emph{Too few models were trained in this run to test the study's conclusions.}\n"
-    return "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n"
+    return ("Each question is answered from the two models of the ladder that differ in one ingredient, by "
+            f"Welch's t-test on the validation accuracy of their seeds; a difference is called only when its 95\\% "
+            f"interval excludes zero and each model has at least {MIN_SEEDS} seeds.\n"
+            "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n")
 
 
 def provenance(runs: dict[str, list[dict]], damaged: list[str] | None = None) -> str:
@@ -816,14 +827,13 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
     if fp32 in runs and "G" in runs:
         amp, plain = runs["G"], runs[fp32]
         epoch = lambda seeds: statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]])  # noqa: E731
-        within = within_spread(finals(amp, "test_acc"), mean_of(plain, "test_acc"))
+        diff = compare(finals(plain, "test_acc"), finals(amp, "test_acc"))
         parts.append(
             f"\n\\textbf{{Does bfloat16 keep the accuracy?}} Model G trained with bfloat16 autocast (the default, "
             f"{seeds_text(amp)}) reaches {fmt_ms(finals(amp, 'test_acc'))} test accuracy at a median "
             f"{epoch(amp):.1f}\\,s per epoch; the same run in plain fp32 ({seeds_text(plain)}) reaches "
-            f"{fmt_ms(finals(plain, 'test_acc'))} at {epoch(plain):.1f}\\,s per epoch"
-            + (f". The fp32 accuracy {'lies' if within == 'yes' else 'does not lie'} within two standard deviations of "
-               f"the bfloat16 seeds." if within != "--" else ".")
+            f"{fmt_ms(finals(plain, 'test_acc'))} at {epoch(plain):.1f}\\,s per epoch, both after "
+            f"{amp[0]['history']['epoch'][-1]} epochs. " + comparison_text(diff, "bfloat16", "fp32")
             + "\n"
         )
     return "".join(parts)

@@ -270,6 +270,9 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
     }
     test = trainer.evaluate(splits["test"])
     final.update(test_acc=test["acc"], test_loss=test["loss"])
+    # train_acc is the mean over the last epoch's batches in training mode (dropout on), as the study
+    # measured it; the generalisation gap needs the train split measured as validation is
+    final["train_acc_eval"] = trainer.evaluate(splits["train"])["acc"]
     if config.augment:  # trained with flips and crops: also the accuracy with test-time augmentation
         final["test_acc_flip"] = trainer.evaluate_tta(splits["test"])
         final["test_acc_tta"] = trainer.evaluate_tta(splits["test"], TTA_SHIFTS)

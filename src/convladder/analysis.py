@@ -1,0 +1,169 @@
+"""The report's numbers and verdicts, as pure functions of the runs' recorded results.
+
+One rule decides every "better than": Welch's t-test on the per-seed values of two runs, with
+the 95% confidence interval of the difference of their means. A difference is called only when
+that interval excludes zero and each run has at least `MIN_SEEDS` seeds; otherwise the verdict
+is "inconclusive", and the reason says why. The study's questions are answered from pairs of
+models that differ in one ingredient (`LADDER_STEPS`); a question without such a pair says so.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from scipy import stats
+
+MIN_SEEDS = 3  # fewer seeds than this on either side: no verdict is drawn
+CONFIDENCE = 0.95
+TAKE_OFF_ACC = 0.15  # a run has left chance level (0.1) at the first epoch whose validation accuracy exceeds this
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`high` against `low`: difference of means with its 95% interval (Welch), and the verdict:
+    "higher", "lower" or "inconclusive" (`reason` says why when inconclusive)."""
+
+    low_mean: float
+    high_mean: float
+    difference: float  # high - low
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n_low: int
+    n_high: int
+    verdict: str
+    reason: str = ""
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("no values")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def mean_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The t-interval of the mean; None below two values."""
+    if len(values) < 2:
+        return None
+    mean, sd = mean_sd(values)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
+    return mean - half, mean + half
+
+
+def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE) -> Comparison:
+    """The one rule for "better than" (see the module's docstring)."""
+    (ml, sl), (mh, sh) = mean_sd(low), mean_sd(high)
+    n_low, n_high = len(low), len(high)
+    base = dict(low_mean=ml, high_mean=mh, difference=mh - ml, n_low=n_low, n_high=n_high)
+    if n_low < 2 or n_high < 2:
+        return Comparison(**base, ci_low=None, ci_high=None, p_value=None, verdict="inconclusive",
+                          reason=f"fewer than {MIN_SEEDS} seeds")
+    var_low, var_high = sl**2 / n_low, sh**2 / n_high
+    se = math.sqrt(var_low + var_high)
+    if se == 0:
+        ci, p = (mh - ml, mh - ml), (0.0 if mh != ml else 1.0)
+    else:
+        dof = (var_low + var_high) ** 2 / (var_low**2 / (n_low - 1) + var_high**2 / (n_high - 1))
+        half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * se
+        ci = (mh - ml - half, mh - ml + half)
+        p = float(2 * stats.t.sf(abs(mh - ml) / se, dof))
+    if min(n_low, n_high) < MIN_SEEDS:
+        verdict, reason = "inconclusive", f"fewer than {MIN_SEEDS} seeds"
+    elif ci[0] > 0:
+        verdict, reason = "higher", ""
+    elif ci[1] < 0:
+        verdict, reason = "lower", ""
+    else:
+        verdict, reason = "inconclusive", f"the {confidence:.0%} interval of the difference includes 0"
+    return Comparison(**base, ci_low=ci[0], ci_high=ci[1], p_value=p, verdict=verdict, reason=reason)
+
+
+def study_within(values: list[float], reference: float | None) -> bool | None:
+    """Whether the study's number lies in the 95% interval of our mean; None when there is no
+    reference or fewer than MIN_SEEDS seeds."""
+    if reference is None or len(values) < MIN_SEEDS:
+        return None
+    low, high = mean_interval(values)
+    return bool(low <= reference <= high)
+
+
+def take_off_epoch(val_acc: list[float], threshold: float = TAKE_OFF_ACC) -> int | None:
+    """The first epoch (1-based) whose validation accuracy exceeds `threshold`; None if none did."""
+    return next((epoch for epoch, acc in enumerate(val_acc, start=1) if acc > threshold), None)
+
+
+def gradient_ratio(norms: dict[str, list[float]], layers: list[str], steps: int) -> float:
+    """How much of the last layer's gradient reaches the first: the median gradient norm of the
+    first weight layer over the first `steps` steps, divided by the last layer's."""
+    return statistics.median(norms[layers[0]][:steps]) / statistics.median(norms[layers[-1]][:steps])
+
+
+# --- the study's questions, from pairs of models that differ in one ingredient ------------
+
+@dataclass(frozen=True)
+class LadderStep:
+    question: str  # what the study concluded, as a question
+    low: str  # the model without the ingredient
+    high: str  # the model with it
+    changes: str  # what differs between them (only this)
+
+
+LADDER_STEPS = (
+    LadderStep("Does a wider minimal model learn better?", "A", "B", "5 to 20 filters per convolution"),
+    LadderStep("Does ReLU instead of sigmoid let the model learn?", "C", "D", "sigmoid to ReLU"),
+    LadderStep("Does more depth help?", "D", "E", "two more conv blocks (80 and 160 channels)"),
+    LadderStep("Does batch norm let the deeper model fit?", "E", "F", "batch norm in every block"),
+    LadderStep("Does dropout help the model generalise?", "F", "G", "dropout 0.1 to 0.4 after the blocks"),
+    LadderStep("Does global average pooling do as well as flatten + linear?", "G", "GAP",
+               "flatten + linear replaced by global average pooling + linear"),
+)
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    step: LadderStep
+    epochs_low: int
+    epochs_high: int
+    comparison: Comparison  # validation accuracy after the last epoch, high against low
+
+    @property
+    def same_epochs(self) -> bool:
+        return self.epochs_low == self.epochs_high
+
+
+def final_values(seeds: list[dict], key: str) -> list[float]:
+    return [r["final"][key] for r in seeds]
+
+
+def ladder_verdicts(runs: dict[str, list[dict]], key: str = "val_acc") -> list[StepVerdict]:
+    """A verdict for every ladder step whose two runs are present."""
+    verdicts = []
+    for step in LADDER_STEPS:
+        if step.low in runs and step.high in runs:
+            verdicts.append(StepVerdict(
+                step, runs[step.low][0]["history"]["epoch"][-1], runs[step.high][0]["history"]["epoch"][-1],
+                compare(final_values(runs[step.low], key), final_values(runs[step.high], key)),
+            ))
+    return verdicts
+
+
+def generalisation_gaps(seeds: list[dict]) -> list[float] | None:
+    """Train minus validation accuracy per seed, both measured in evaluation mode (dropout off); None
+    for results that recorded only the training-mode train accuracy."""
+    if not all("train_acc_eval" in r["final"] for r in seeds):
+        return None
+    return [r["final"]["train_acc_eval"] - r["final"]["val_acc"] for r in seeds]
+
+
+def dropout_verdict(runs: dict[str, list[dict]]) -> Comparison | None:
+    """G's generalisation gap against F's ("lower" means dropout narrowed it); None when not measurable."""
+    if not {"F", "G"} <= runs.keys():
+        return None
+    gap_f, gap_g = generalisation_gaps(runs["F"]), generalisation_gaps(runs["G"])
+    if gap_f is None or gap_g is None:
+        return None
+    return compare(gap_f, gap_g)

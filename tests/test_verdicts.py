@@ -1,0 +1,77 @@
+"""analysis.py: every verdict on small hand-made results."""
+
+import pytest
+
+from convladder.analysis import (
+    LADDER_STEPS, MIN_SEEDS, compare, dropout_verdict, gradient_ratio, ladder_verdicts, mean_interval,
+    study_within, take_off_epoch,
+)
+
+
+def _run(name, val, epochs=3, train_eval=None):
+    """Hand-made results of one run: one entry per seed."""
+    return [{"name": name, "history": {"epoch": list(range(1, epochs + 1))},
+             "final": {"val_acc": v, **({} if train_eval is None else {"train_acc_eval": train_eval[i]})}}
+            for i, v in enumerate(val)]
+
+
+def test_a_clear_difference_with_three_seeds_each_is_called():
+    result = compare([0.50, 0.51, 0.49], [0.60, 0.61, 0.59])
+    assert result.verdict == "higher" and result.ci_low > 0 and result.difference == pytest.approx(0.10)
+    assert compare([0.60, 0.61, 0.59], [0.50, 0.51, 0.49]).verdict == "lower"
+
+
+def test_overlapping_seeds_are_inconclusive_and_say_why():
+    result = compare([0.50, 0.55, 0.45], [0.52, 0.47, 0.57])
+    assert result.verdict == "inconclusive" and result.ci_low < 0 < result.ci_high
+    assert "interval of the difference includes 0" in result.reason
+
+
+@pytest.mark.parametrize("low, high", [([0.1, 0.1], [0.9, 0.9]), ([0.1], [0.9, 0.91, 0.92]), ([0.1, 0.11], [0.9])])
+def test_fewer_than_three_seeds_never_give_a_verdict(low, high):
+    result = compare(low, high)
+    assert result.verdict == "inconclusive" and result.reason == f"fewer than {MIN_SEEDS} seeds"
+
+
+def test_the_welch_interval_matches_a_textbook_example():
+    # means 0.6 and 0.5, sample s.d. 0.01 each, 3 seeds: se = 0.01 * sqrt(2/3), dof = 4, t(0.975, 4) = 2.776
+    result = compare([0.49, 0.50, 0.51], [0.59, 0.60, 0.61])
+    half = 2.7764 * 0.01 * (2 / 3) ** 0.5
+    assert result.ci_low == pytest.approx(0.1 - half, abs=1e-4) and result.ci_high == pytest.approx(0.1 + half, abs=1e-4)
+
+
+def test_the_study_number_is_within_our_interval_only_with_enough_seeds():
+    assert study_within([0.80, 0.82, 0.84], 0.83) is True
+    assert study_within([0.80, 0.82, 0.84], 0.90) is False
+    assert study_within([0.80, 0.82], 0.81) is None
+    assert study_within([0.80, 0.82, 0.84], None) is None
+    low, high = mean_interval([0.80, 0.82, 0.84])
+    assert low < 0.82 < high
+
+
+def test_take_off_epoch():
+    assert take_off_epoch([0.1, 0.12, 0.16, 0.3]) == 3
+    assert take_off_epoch([0.1, 0.1]) is None
+
+
+def test_gradient_ratio_is_first_layer_over_last_in_the_first_steps():
+    norms = {"0": [1.0, 3.0, 100.0], "9": [10.0, 10.0, 0.1]}
+    assert gradient_ratio(norms, ["0", "9"], steps=2) == pytest.approx(2.0 / 10.0)
+
+
+def test_ladder_verdicts_use_only_pairs_that_differ_in_one_ingredient():
+    runs = {"C": _run("C", [0.10, 0.10, 0.11]), "D": _run("D", [0.55, 0.57, 0.56]),
+            "F": _run("F", [0.70, 0.71, 0.72], epochs=5), "G": _run("G", [0.69, 0.73, 0.71], epochs=3)}
+    verdicts = {v.step.low + v.step.high: v for v in ladder_verdicts(runs)}
+    assert set(verdicts) == {"CD", "FG"}
+    assert verdicts["CD"].comparison.verdict == "higher" and verdicts["CD"].same_epochs
+    assert verdicts["FG"].comparison.verdict == "inconclusive" and not verdicts["FG"].same_epochs
+    assert all(len(step.changes) > 0 for step in LADDER_STEPS)
+
+
+def test_dropout_verdict_needs_the_gap_measured_in_evaluation_mode():
+    runs = {"F": _run("F", [0.70, 0.71, 0.72], train_eval=[0.95, 0.96, 0.97]),
+            "G": _run("G", [0.72, 0.73, 0.74], train_eval=[0.80, 0.81, 0.82])}
+    assert dropout_verdict(runs).verdict == "lower"  # G's gap (0.08) is below F's (0.25)
+    runs["G"] = _run("G", [0.72, 0.73, 0.74])  # training-mode train accuracy only
+    assert dropout_verdict(runs) is None
