@@ -28,7 +28,7 @@ seed: int = 0  # which random samples are shown
 # %%
 import matplotlib.pyplot as plt
 import torch
-from convladder.config import get_profile
+from convladder.profiles import get_profile
 from convladder.data import data_facts, get_splits, load_cifar10
 from convladder.io import atomic_write_json
 from convladder.paths import RunLayout

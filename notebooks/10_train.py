@@ -36,7 +36,7 @@ retrain_stale: bool = False  # True: a seed that cannot be continued (other code
 
 # %%
 import matplotlib.pyplot as plt
-from convladder.config import config_from_parameters
+from convladder.profiles import config_from_parameters
 from convladder.paths import RunLayout
 from convladder.plots import plot_history, plot_proba
 from convladder.results import collect_runs, summarize

@@ -32,7 +32,7 @@ curve_images: Optional[int] = None  # test images per point of the size curve; N
 
 # %%
 import matplotlib.pyplot as plt
-from convladder.config import get_profile
+from convladder.profiles import get_profile
 from convladder.other_sizes import other_sizes_study
 from convladder.paths import RunLayout
 from convladder.plots import plot_proba, plot_size_curve

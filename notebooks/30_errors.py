@@ -29,7 +29,7 @@ images: Optional[int] = None  # test images to use; None: the profile's
 
 # %%
 import matplotlib.pyplot as plt
-from convladder.config import get_profile
+from convladder.profiles import get_profile
 from convladder.errors import error_analysis
 from convladder.paths import RunLayout
 from convladder.plots import plot_confusion, plot_per_class

@@ -30,7 +30,7 @@ seeds: Optional[list] = None  # None: range(the profile's extra_seeds)
 
 # %%
 import matplotlib.pyplot as plt
-from convladder.config import get_profile
+from convladder.profiles import get_profile
 from convladder.diagnosis import diagnose
 from convladder.paths import RunLayout
 from convladder.plots import plot_gradient_norms, plot_variants

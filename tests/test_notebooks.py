@@ -7,7 +7,7 @@ import subprocess
 import papermill as pm
 import pytest
 
-from convladder.config import ladder
+from convladder.profiles import ladder
 from convladder.paths import notebooks_dir
 
 pytestmark = pytest.mark.slow

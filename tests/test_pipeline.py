@@ -1,6 +1,7 @@
 """The command line generated from TrainConfig, the one run-folder layout, the pipeline's export."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -66,7 +67,24 @@ def test_exporting_one_profile_leaves_another_profiles_pdf(tmp_path, monkeypatch
 def test_staleness_covers_every_module_training_imports():
     modules = set(training_modules())
     assert {"runs", "training", "augment", "data", "models", "blocks", "config", "io", "paths"} <= modules
-    assert not {"report", "plots", "pipeline", "cli"} & modules
+    assert not {"report", "plots", "pipeline", "cli", "profiles", "analysis"} & modules
+
+
+def test_code_version_ignores_comments_and_docstrings(tmp_path, monkeypatch):
+    import shutil
+
+    from convladder import runs
+
+    package = tmp_path / "convladder"
+    shutil.copytree(Path(runs.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__", "assets"))
+    monkeypatch.setattr(runs, "__file__", str(package / "runs.py"))
+    before = runs.code_version()
+    config = package / "config.py"
+    text = config.read_text()
+    config.write_text(text.replace('"""', '"""Edited docstring. ', 1) + "\n# a comment\n")
+    assert runs.code_version() == before
+    config.write_text(text.replace("lr: float = 1e-3", "lr: float = 2e-3"))
+    assert runs.code_version() != before
 
 
 @pytest.mark.slow

@@ -111,6 +111,35 @@ def test_fewer_epochs_than_the_checkpoint_holds_are_refused(tiny_cifar, tmp_path
     assert json.loads((run_dir / RESULTS).read_text())["history"]["epoch"] == [1]
 
 
+def test_an_interrupted_restart_is_continued_not_wiped(tiny_cifar, tmp_path):
+    run_dir = tmp_path / "A"
+    _train(tiny_cifar, run_dir, epochs=2)
+    _train(tiny_cifar, staging_dir(run_dir), epochs=1)  # a restart that stopped after one of two epochs
+    state = torch.load(staging_dir(run_dir) / CHECKPOINT, weights_only=True)
+    state["config"]["epochs"] = 2
+    state["history"]["train_loss"][0] = 123.0
+    torch.save(state, staging_dir(run_dir) / CHECKPOINT)
+    (staging_dir(run_dir) / RESULTS).unlink()
+    results = _train(tiny_cifar, run_dir, epochs=2, restart=True)
+    assert results["history"]["train_loss"][0] == 123.0 and results["history"]["epoch"] == [1, 2]
+    assert not staging_dir(run_dir).exists()
+
+
+def test_continuing_from_an_unfinished_run_is_refused(tiny_cifar, tmp_path):
+    source = tmp_path / "GAP"
+    _train(tiny_cifar, source)
+    (source / RESULTS).unlink()  # interrupted: a checkpoint but no results
+    with pytest.raises(FileNotFoundError, match="not a finished run"):
+        _train(tiny_cifar, tmp_path / "GAP+", epochs=2, resume_from=source)
+
+
+def test_progressive_resizing_cannot_be_extended(tiny_cifar, tmp_path):
+    config = dict(model="GAP", batch_size=32, progressive=0.5)
+    first = train_run(TrainConfig(epochs=2, **config), tmp_path / "G", data_dir=tiny_cifar, progress=False)
+    state = run_state(tmp_path / "G", TrainConfig(epochs=4, **config), first["data"]["checksum"])
+    assert state.kind == "stale" and "progressive resizing" in state.reason
+
+
 # --- 2. the lock ---------------------------------------------------------------------------
 
 def _contend(run_dir, marker, barrier, doubles):

@@ -3,7 +3,8 @@ import os
 import pytest
 import torch
 
-from convladder.config import TrainConfig, config_from_parameters, get_profile, ladder
+from convladder.config import TrainConfig
+from convladder.profiles import config_from_parameters, get_profile, ladder
 from convladder.data import get_splits, load_cifar10
 from convladder.models import create_model
 from convladder.results import collect_runs, load_results, seed_dir
@@ -106,7 +107,7 @@ def test_train_run_writes_results_and_continues_gap(tiny_cifar, tmp_path):
     cont = train_run(TrainConfig(model="GAP", epochs=2, batch_size=32, seed=1), seed_dir(tmp_path / "S+", 1),
                      data_dir=tiny_cifar, name="S+", resume_from=tmp_path / "S", progress=False)
     assert cont["history"]["epoch"] == [1, 2] and cont["continued_from"].endswith("seed1")
-    with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
+    with pytest.raises(FileNotFoundError, match="not a finished run"):
         train_run(more, tmp_path / "other", data_dir=tiny_cifar, resume_from=tmp_path / "missing", progress=False)
 
 
@@ -131,7 +132,7 @@ def test_profiles_and_ladder():
                                       "G-fp32", "GAP-fast"]
     runs = {r.name: r for r in plan}
     assert runs["GAP+"].continues == "GAP" and runs["GAP+"].epochs == 2 * get_profile("quick").epochs["GAP"]
-    assert runs["A"].seeds == runs["GAP+"].seeds == (0, 1) and runs["GAP-fast"].seeds == (0,)
+    assert runs["A"].seeds == runs["GAP+"].seeds == (0, 1, 2) and runs["GAP-fast"].seeds == (0,)
     assert runs["A-softmax"].config("quick").study_softmax and not runs["A"].config("quick").study_softmax
     assert runs["A-softmax"].epochs == runs["A"].epochs and runs["G-fp32"].config("quick").amp is False
     assert runs["B"].config("quick", seed=1).seed == 1

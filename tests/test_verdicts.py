@@ -42,11 +42,12 @@ def test_the_welch_interval_matches_a_textbook_example():
 
 def test_the_study_number_is_within_our_interval_only_with_enough_seeds():
     assert study_within([0.80, 0.82, 0.84], 0.83) is True
-    assert study_within([0.80, 0.82, 0.84], 0.90) is False
+    assert study_within([0.80, 0.82, 0.84], 0.90) is True  # one draw: the prediction interval is wide
+    assert study_within([0.80, 0.82, 0.84], 0.95) is False
     assert study_within([0.80, 0.82], 0.81) is None
     assert study_within([0.80, 0.82, 0.84], None) is None
     low, high = mean_interval([0.80, 0.82, 0.84])
-    assert low < 0.82 < high
+    assert low < 0.82 < high and high - low < 0.2  # the mean's interval is narrower than a new seed's
 
 
 def test_take_off_epoch():
@@ -75,3 +76,18 @@ def test_dropout_verdict_needs_the_gap_measured_in_evaluation_mode():
     assert dropout_verdict(runs).verdict == "lower"  # G's gap (0.08) is below F's (0.25)
     runs["G"] = _run("G", [0.72, 0.73, 0.74])  # training-mode train accuracy only
     assert dropout_verdict(runs) is None
+
+
+def test_accuracy_at_equal_minutes():
+    from convladder.analysis import accuracy_at_minutes, minutes_curve
+
+    history = {"epoch_seconds": [60.0, 60.0, 120.0], "val_acc": [0.3, 0.5, 0.7]}
+    assert minutes_curve(history) == ([1.0, 2.0, 4.0], [0.3, 0.5, 0.7])
+    assert accuracy_at_minutes(history, 3.0) == 0.5
+    assert accuracy_at_minutes(history, 4.0) == 0.7
+    assert accuracy_at_minutes(history, 0.5) is None
+
+
+def test_identical_seeds_give_no_verdict():
+    result = compare([0.5, 0.5, 0.5], [0.6, 0.6, 0.6])
+    assert result.verdict == "inconclusive" and "no spread" in result.reason

@@ -64,8 +64,10 @@ def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE)
                           reason=f"fewer than {MIN_SEEDS} seeds")
     var_low, var_high = sl**2 / n_low, sh**2 / n_high
     se = math.sqrt(var_low + var_high)
-    if se == 0:
-        ci, p = (mh - ml, mh - ml), (0.0 if mh != ml else 1.0)
+    if se == 0:  # every seed gave the same number on both sides: no spread to judge a difference by
+        reason = (f"fewer than {MIN_SEEDS} seeds" if min(n_low, n_high) < MIN_SEEDS
+                  else "no spread across seeds to judge the difference by")
+        return Comparison(**base, ci_low=mh - ml, ci_high=mh - ml, p_value=None, verdict="inconclusive", reason=reason)
     else:
         dof = (var_low + var_high) ** 2 / (var_low**2 / (n_low - 1) + var_high**2 / (n_high - 1))
         half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * se
@@ -82,12 +84,22 @@ def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE)
     return Comparison(**base, ci_low=ci[0], ci_high=ci[1], p_value=p, verdict=verdict, reason=reason)
 
 
+def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Where one more run (one more seed) would fall with this confidence: mean +- t * s * sqrt(1 + 1/n)."""
+    if len(values) < 2:
+        return None
+    mean, sd = mean_sd(values)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd * math.sqrt(1 + 1 / len(values))
+    return mean - half, mean + half
+
+
 def study_within(values: list[float], reference: float | None) -> bool | None:
-    """Whether the study's number lies in the 95% interval of our mean; None when there is no
-    reference or fewer than MIN_SEEDS seeds."""
+    """Whether the study's single run lies in the 95% prediction interval of one more of our seeds
+    (the study's run is one draw, not a mean); None when there is no reference or fewer than
+    MIN_SEEDS seeds."""
     if reference is None or len(values) < MIN_SEEDS:
         return None
-    low, high = mean_interval(values)
+    low, high = prediction_interval(values)
     return bool(low <= reference <= high)
 
 
@@ -113,13 +125,14 @@ class LadderStep:
 
 
 LADDER_STEPS = (
-    LadderStep("Does a wider minimal model learn better?", "A", "B", "5 to 20 filters per convolution"),
-    LadderStep("Does ReLU instead of sigmoid let the model learn?", "C", "D", "sigmoid to ReLU"),
-    LadderStep("Does more depth help?", "D", "E", "two more conv blocks (80 and 160 channels)"),
+    LadderStep("Does a wider minimal model learn better?", "A", "B", "the filters per convolution, 5 against 20"),
+    LadderStep("Does ReLU instead of sigmoid let the model learn?", "C", "D", "the activation, sigmoid against ReLU"),
+    LadderStep("Does more depth help?", "D", "E", "depth: E adds two conv blocks of 80 and 160 channels"),
     LadderStep("Does batch norm let the deeper model fit?", "E", "F", "batch norm in every block"),
-    LadderStep("Does dropout help the model generalise?", "F", "G", "dropout 0.1 to 0.4 after the blocks"),
+    LadderStep("Does dropout help the model generalise?", "F", "G", "dropout of 0.1 to 0.4 after the blocks"),
     LadderStep("Does global average pooling do as well as flatten + linear?", "G", "GAP",
-               "flatten + linear replaced by global average pooling + linear"),
+               "the head: the last block's 2x2 max-pool and flattening (640 features) against a global "
+               "average pool (160 features), before the same dropout and linear layer"),
 )
 
 
@@ -167,3 +180,21 @@ def dropout_verdict(runs: dict[str, list[dict]]) -> Comparison | None:
     if gap_f is None or gap_g is None:
         return None
     return compare(gap_f, gap_g)
+
+
+# --- accuracy against training time ---------------------------------------------------------
+
+def minutes_curve(history: dict) -> tuple[list[float], list[float]]:
+    """(cumulative training minutes at the end of each epoch, validation accuracy after it)."""
+    minutes, total = [], 0.0
+    for seconds in history["epoch_seconds"]:
+        total += seconds
+        minutes.append(total / 60)
+    return minutes, list(history["val_acc"])
+
+
+def accuracy_at_minutes(history: dict, minutes: float) -> float | None:
+    """Validation accuracy after the last epoch that finished within `minutes` of training; None
+    if none did. Compares runs at equal training time rather than at their own budgets."""
+    done = [acc for spent, acc in zip(*minutes_curve(history)) if spent <= minutes]
+    return done[-1] if done else None

@@ -10,9 +10,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from convladder.config import FAST_GAP_RECIPE, OPTIMIZERS, PROFILES, SCHEDULES, TrainConfig, config_from_parameters
+from convladder.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from convladder.profiles import FAST_GAP_RECIPE, PROFILES, config_from_parameters
 from convladder.data import DATA_ENV, DataError, load_cifar10
-from convladder.io import WriteError
 from convladder.models import MODEL_NAMES
 from convladder.paths import RESULTS_FILE, RunLayout
 from convladder.runs import RunLocked, check_run_name
@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, RunLocked, TrainingDiverged, CommandError, ValueError, FileNotFoundError, WriteError) as err:
+    except (DataError, RunLocked, TrainingDiverged, CommandError, ValueError, OSError) as err:
+        # OSError: a missing file, a folder without write permission, a full disk (WriteError) ...
         print(f"convladder: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

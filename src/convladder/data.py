@@ -97,8 +97,12 @@ def _extract(archive: Path, root: Path) -> None:
             f"{archive} does not have the official md5 {ARCHIVE_MD5}: it is damaged or not "
             f"CIFAR-10. Delete it and download it again from {URL}."
         )
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(root, filter="data")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(root, filter="data")
+    except OSError as err:
+        raise DataError(f"could not extract {archive} into {root} ({err}); extract it yourself, or copy the "
+                        f"archive to a writable folder and point --data-dir there") from None
 
 
 # --- reading the python format safely ---------------------------------------------------

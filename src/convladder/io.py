@@ -27,10 +27,13 @@ class CheckpointError(ValueError):
     """A checkpoint file is damaged or holds something other than tensors and plain values."""
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
 
 
 def _is_disk_full(err: BaseException) -> bool:
@@ -43,7 +46,7 @@ def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from the user's group
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp's 0600 would hide results from the user's group
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convladder.config import ladder
+from convladder.profiles import ladder
 from convladder.paths import RunLayout, exported_figures, exported_pdf, notebooks_dir
 
 
@@ -91,6 +91,8 @@ def execute(step: Step, layout: RunLayout, html: bool = True) -> float:
 
     start = time.perf_counter()
     step.output.parent.mkdir(parents=True, exist_ok=True)
+    from nbclient.exceptions import DeadKernelError
+
     try:
         pm.execute_notebook(
             str(notebooks_dir() / f"{step.notebook}.ipynb"), str(step.output), parameters=step.parameters,
@@ -102,9 +104,17 @@ def execute(step: Step, layout: RunLayout, html: bool = True) -> float:
             f"the executed notebook with the traceback is {step.output}. Finished runs are kept: mend the cause "
             f"and run the same command again"
         ) from None
+    except DeadKernelError:
+        raise StepFailed(
+            f"{step.label}: the notebook's kernel died (out of memory?); finished epochs and runs are kept, and "
+            f"running the same command again continues"
+        ) from None
     finally:
         if html and step.output.exists():
-            export_html(step.output, layout.html_dir / _html_name(step, layout))
+            try:
+                export_html(step.output, layout.html_dir / _html_name(step, layout))
+            except Exception as err:  # a missing HTML copy must not hide the step's own outcome
+                print(f"note: no HTML copy of {step.output} ({err})", file=sys.stderr, flush=True)
     return time.perf_counter() - start
 
 

@@ -7,6 +7,17 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+
+def _epoch_axis(ax) -> None:
+    """Whole epochs only on the x axis."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend_outside(ax, **kwargs) -> None:
+    """The legend to the right of the axes, where it covers no curve."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8, **kwargs)
 
 
 def _band(ax, x, series: list[list[float]], label: str, **style) -> None:
@@ -37,8 +48,10 @@ def plot_history(histories: dict | list[dict], title: str = "") -> Figure:
     seconds = torch.tensor(column("epoch_seconds"), dtype=torch.float64).mean(0).tolist()
     axes[2].bar(epochs, seconds, color="tab:gray")
     axes[2].set(title="epoch time (s)" + (", mean over seeds" if len(histories) > 1 else ""), xlabel="epoch")
+    for ax in axes:
+        _epoch_axis(ax)
     for ax in axes[:2]:
-        ax.legend()
+        ax.legend(fontsize=8, loc="best")
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
@@ -86,7 +99,8 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict) -> Figure:
     curves.axhline(0.1, color="grey", lw=0.8, ls=":")
     curves.set(title="validation accuracy (mean over seeds)", xlabel="epoch", ylim=(0, 1))
     curves.grid(alpha=0.3)
-    curves.legend(ncol=3, fontsize=8)
+    _epoch_axis(curves)
+    _legend_outside(curves)
     names = list(runs)
     x = range(len(names))
     width = 0.27
@@ -98,7 +112,7 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict) -> Figure:
              color="tab:gray")
     bars.set_xticks(list(x), names, rotation=45, fontsize=8)
     bars.set(title="final accuracy", ylim=(0, 1))
-    bars.legend(fontsize=8)
+    bars.legend(fontsize=8, loc="upper left")
     bars.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
@@ -113,7 +127,29 @@ def plot_compare(runs: dict[str, list[dict]], key: str = "val_acc", title: str =
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.set(title=title, xlabel="epoch", ylim=(0, 1))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _epoch_axis(ax)
+    _legend_outside(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "") -> Figure:
+    """Validation accuracy against cumulative training minutes for every run (mean over seeds of
+    the epoch times and accuracies): runs compared at equal time, not at their own budgets."""
+    from convladder.analysis import minutes_curve
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for name, seeds in runs.items():
+        length = min(len(r["history"]["epoch"]) for r in seeds)
+        curves = [minutes_curve(r["history"]) for r in seeds]
+        minutes = torch.tensor([c[0][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
+        acc = torch.tensor([c[1][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
+        ax.plot(minutes, acc, marker="." if length < 40 else None, label=name)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.set(title=title or "validation accuracy against training time", xlabel="training minutes (cumulative)",
+           ylabel="validation accuracy", ylim=(0, 1), xscale="log")
+    ax.grid(alpha=0.3, which="both")
+    _legend_outside(ax)
     fig.tight_layout()
     return fig
 

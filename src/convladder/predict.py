@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from PIL.JpegImagePlugin import JpegImageFile
 
 from convladder.augment import resize
 from convladder.config import TrainConfig
@@ -65,7 +66,7 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> torch.Tenso
             if min(w, h) < 1 or max(w, h) > MAX_ASPECT * min(w, h):
                 raise ValueError(f"{path} is {w}x{h} pixels: its sides differ more than {MAX_ASPECT} times, which "
                                  f"no model here can be fed; crop it first")
-            if img.format == "JPEG":
+            if isinstance(img, JpegImageFile):  # JPEG and its multi-picture variant MPO
                 img.draft(img.mode, (max_side, max_side))  # decoded at 1/2, 1/4 or 1/8 of the size
             if img.size[0] * img.size[1] > MAX_DECODE_PIXELS:
                 raise ValueError(f"{path} is {w}x{h} pixels, too large to decode (at most {MAX_DECODE_PIXELS:,} "

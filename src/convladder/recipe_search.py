@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from convladder.analysis import take_off_epoch
-from convladder.config import STUDY_EPOCHS, TrainConfig
+from convladder.config import TrainConfig
+from convladder.profiles import STUDY_EPOCHS
 from convladder.paths import RESULTS_FILE, results_archive, seed_dir
 
 # The study's numbers for the runs searched here: epoch at which validation accuracy began to

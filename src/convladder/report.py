@@ -19,11 +19,10 @@ import torch
 
 from convladder.analysis import (
     MIN_SEEDS, TAKE_OFF_ACC, Comparison, compare, dropout_verdict, generalisation_gaps, gradient_ratio,
-    ladder_verdicts, study_within, take_off_epoch,
+    accuracy_at_minutes, ladder_verdicts, study_within, take_off_epoch,
 )
-from convladder.config import (
-    FP32_SUFFIX, PROGRESSIVE_SIDES, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, TTA_SHIFTS, TrainConfig, get_profile,
-)
+from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
+from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, get_profile
 from convladder.data import get_splits, load_cifar10
 from convladder.errors import analysis_test_split
 from convladder.io import atomic_write_text, read_json
@@ -31,7 +30,7 @@ from convladder.models import DESCRIPTIONS, MODEL_NAMES, count_parameters, creat
 from convladder.other_sizes import STUDY_SIZES
 from convladder.paths import RunLayout, benchmark_json, report_template
 from convladder.plots import (
-    plot_compare, plot_confusion, plot_gradient_norms, plot_history, plot_ladder, plot_mistakes, plot_per_class,
+    plot_accuracy_minutes, plot_compare, plot_confusion, plot_gradient_norms, plot_history, plot_ladder, plot_mistakes, plot_per_class,
     plot_proba, plot_samples, plot_size_curve, plot_variants, save,
 )
 from convladder.results import collect_runs, run_name_of, summarize
@@ -87,6 +86,10 @@ def mean_of(seeds: list[dict], key: str) -> float:
 def seeds_text(seeds: list[dict]) -> str:
     n = len(seeds)
     return "1 seed" if n == 1 else f"{n} seeds (mean $\\pm$ standard deviation)"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -203,7 +206,8 @@ def model_section(seeds: list[dict], figures: Path) -> str:
 
 
 def within_interval(values: list[float], reference: float | None) -> str:
-    """Whether the study's number lies in the 95% interval of our mean (analysis.study_within)."""
+    """Whether the study's run lies in the 95% prediction interval of one more of our seeds
+    (analysis.study_within)."""
     inside = study_within(values, reference)
     return "--" if inside is None else ("yes" if inside else "no")
 
@@ -236,12 +240,13 @@ def summary_table(runs: dict[str, list[dict]]) -> str:
         "\\begin{tabular}{@{}lrrrrrrrrrrr@{}}\n\\toprule\n"
         " & & epochs & & \\multicolumn{3}{c}{ours (mean $\\pm$ s.d. over seeds)} & \\multicolumn{3}{c}{study} & val. & within \\\\\n"
         "\\cmidrule(lr){5-7}\\cmidrule(lr){8-10}\n"
-        "model & parameters & ours / study & seeds & train & val. & test & train & val. & test & ours$-$study & 95\\% CI \\\\\n"
+        "model & parameters & ours / study & seeds & train & val. & test & train & val. & test & ours$-$study & in 95\\% PI \\\\\n"
         "\\midrule\n" + "\n".join(rows) + "\n\\bottomrule\n\\end{tabular}\n"
         "\\caption{Accuracy of every model after its last epoch, ours (mean and standard deviation over seeds) "
         "beside the study's single runs. Train accuracy is the mean over the last epoch's batches (in training mode, "
         "as the study measured it); validation and test accuracy are measured in evaluation mode after the epoch. "
-        f"`Within 95\\% CI': whether the study's validation accuracy lies in the 95\\% t-interval of our mean; a dash: the "
+        f"`In 95\\% PI': whether the study's validation accuracy (one run) lies in the 95\\% prediction interval "
+        f"of one more of our seeds, $\\bar x \\pm t\\,s\\sqrt{{1 + 1/n}}$; a dash: the "
         f"study reported no number, or we have fewer than {MIN_SEEDS} seeds. Our epochs are mostly far fewer than the "
         "study's (second column): where they differ, the comparison says what our budget reaches, not whether the "
         "study's result holds at its own.}\n"
@@ -255,12 +260,20 @@ def _count_range(counts: list[int]) -> str:
 
 
 def ladder_figure(runs: dict[str, list[dict]], figures: Path) -> str:
-    save(plot_ladder(runs, STUDY_RESULTS), figures / "ladder.pdf")
+    """The ladder's runs on the study's recipe (GAP-fast, with its own recipe and many more epochs,
+    has its own figures), so that their few epochs are not squashed beside it."""
+    ladder = {name: seeds for name, seeds in runs.items() if is_study_recipe(seeds[0]["config"])}
+    if not ladder:
+        return "\\emph{No run of this report uses the study's recipe, so the ladder figure is left out.}\n"
+    save(plot_ladder(ladder, STUDY_RESULTS), figures / "ladder.pdf")
+    epochs = sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder.values()})
+    profile = next(iter(ladder.values()))[0]["config"]["profile"]
     return (
         "\\begin{figure}[H]\\centering\n\\includegraphics[width=\\textwidth]{ladder.pdf}\n"
-        "\\caption{Left: validation accuracy of every run per epoch (mean over seeds, band: range). Right: final "
-        "validation and test accuracy (mean, error bar: standard deviation over seeds) beside the study's validation "
-        "accuracy.}\n\\end{figure}\n"
+        "\\caption{The ladder on the study's recipe (profile \\texttt{" + tex_escape(profile) + "}, "
+        + ", ".join(map(str, epochs)) + " epochs). Left: validation accuracy of every run per epoch (mean over seeds, "
+        "band: range). Right: final validation and test accuracy (mean, error bar: standard deviation over seeds) "
+        "beside the study's validation accuracy after its own, longer training.}\n\\end{figure}\n"
     )
 
 
@@ -636,8 +649,8 @@ def errors_section(layout: RunLayout, figures: Path, data_dir) -> str:
 def _epochs_text(verdict, runs) -> str:
     """The epoch budgets of a comparison, beside the study's where it stated them."""
     low, high = verdict.step.low, verdict.step.high
-    ours = (f"both after {verdict.epochs_low} epochs" if verdict.same_epochs
-            else f"{low} after {verdict.epochs_low} epochs, {high} after {verdict.epochs_high}")
+    ours = (f"both after {plural(verdict.epochs_low, 'epoch')}" if verdict.same_epochs
+            else f"{low} after {plural(verdict.epochs_low, 'epoch')}, {high} after {verdict.epochs_high}")
     study = [f"{n} {STUDY_RESULTS[n]['epochs']}" for n in (low, high) if STUDY_RESULTS.get(n, {}).get("epochs")]
     return ours + (f"; the study trained {' and '.join(study)} epochs" if study else "")
 
@@ -649,8 +662,8 @@ def conclusions_section(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
     for v in ladder_verdicts(runs):
         low, high = v.step.low, v.step.high
         items.append(
-            f"\\item \\textbf{{{tex_escape(v.step.question)}}} {low} against {high} (only change: "
-            f"{tex_escape(v.step.changes)}), {_epochs_text(v, runs)}: validation accuracy "
+            f"\\item \\textbf{{{tex_escape(v.step.question)}}} {low} against {high}, which differ only in "
+            f"{tex_escape(v.step.changes)}; {_epochs_text(v, runs)}. Validation accuracy "
             f"{fmt_ms(finals(runs[low], 'val_acc'))} against {fmt_ms(finals(runs[high], 'val_acc'))}. "
             + comparison_text(v.comparison, high, low)
         )
@@ -665,9 +678,18 @@ def conclusions_section(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
             pair = [by.get("E, logits + CE, lr 0.01"), by.get("F, logits + CE, lr 0.01")]
             if all(pair):
                 accs = [fmt_ms([s["final_val_acc"] for s in d["seeds"]]) for d in pair]
-                items[-1] += (f" At a ten times larger learning rate (0.01, diagnosis: {diagnosis['epochs']} epochs on "
-                              f"{diagnosis['train_images']:,} images) E reaches {accs[0]} and F {accs[1]}: there batch "
-                              "norm is what lets the deeper model learn.")
+                learned = [sum(s["learned"] for s in d["seeds"]) for d in pair]
+                n = len(pair[0]["seeds"])
+                if learned[1] > learned[0]:
+                    reading = "there batch norm is what lets the deeper model learn"
+                elif learned[0] > learned[1]:
+                    reading = "there the model without batch norm did better"
+                else:
+                    reading = "batch norm makes no difference to whether they learn there"
+                items[-1] += (f" At a ten times larger learning rate (0.01; diagnosis: {plural(diagnosis['epochs'], 'epoch')} "
+                              f"on {diagnosis['train_images']:,} images, {plural(n, 'seed')}) E reaches {accs[0]} and "
+                              f"F {accs[1]}, learning (validation above {diagnosis['learned_threshold']:g}) in "
+                              f"{learned[0]} and {learned[1]} of {n} seeds: {reading}.")
         if (low, high) == ("F", "G"):
             gap = dropout_verdict(runs)
             if gap is None:
@@ -700,7 +722,9 @@ def conclusions_section(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
         return "\\emph{Too few models were trained in this run to test the study's conclusions.}\n"
     return ("Each question is answered from the two models of the ladder that differ in one ingredient, by "
             f"Welch's t-test on the validation accuracy of their seeds; a difference is called only when its 95\\% "
-            f"interval excludes zero and each model has at least {MIN_SEEDS} seeds.\n"
+            f"interval excludes zero and each model has at least {MIN_SEEDS} seeds. With {len(items)} questions "
+            "tested at 95\\% each and no correction for multiple comparisons, one called difference in twenty "
+            "may be chance.\n"
             "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n")
 
 
@@ -744,7 +768,7 @@ def provenance(runs: dict[str, list[dict]], damaged: list[str] | None = None) ->
     )
 
 
-def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
+def training_cost_section(benchmark: Path | None, runs: dict[str, list[dict]], figures: Path | None = None) -> str:
     """Seconds per epoch of the study's pipeline against ours, from benchmarks/epoch_time.py's JSON."""
     parts = []
     if benchmark is not None and benchmark.exists():
@@ -800,15 +824,31 @@ def training_cost_section(benchmark: Path | None, runs: dict[str, dict]) -> str:
             )
     else:
         parts.append("\\emph{The epoch-time benchmark (benchmarks/epoch\\_time.py) was not run for this report.}\n")
+    if runs and figures is not None:
+        save(plot_accuracy_minutes(runs), figures / "accuracy_minutes.pdf")
+        parts.append(
+            "\n\\textbf{Accuracy against training time.} Every run's validation accuracy after each epoch, against the "
+            "training minutes spent until then (mean over seeds), so that runs are compared at equal time rather than at "
+            "their own budgets.\n\\begin{figure}[H]\\centering\n\\includegraphics[width=0.9\\textwidth]{accuracy_minutes.pdf}\n"
+            "\\caption{Validation accuracy against cumulative training minutes (log scale), every run of this report "
+            f"(profile \\texttt{{{tex_escape(next(iter(runs.values()))[0]['config']['profile'])}}}).}}\n\\end{{figure}}\n"
+        )
     if "GAP-fast" in runs and "GAP+" in runs:
         fast, slow = runs["GAP-fast"], runs["GAP+"]
+        slow_minutes = summarize([r["train_seconds"] for r in slow])[0] / 60
+        at_equal = [accuracy_at_minutes(r["history"], slow_minutes) for r in fast]
+        equal = ("" if any(a is None for a in at_equal) else
+                 f" Within the {slow_minutes:.1f} minutes that GAP+ trained, GAP-fast had reached "
+                 f"{fmt_ms(at_equal)} validation accuracy, against {fmt_ms(finals(slow, 'val_acc'))} for GAP+.")
         parts.append(
-            f"\n\\textbf{{Accuracy per CPU-minute.}} The GAP layers trained with the GAP-fast recipe "
-            f"({recipe_text(fast[0]['config'])}, {fast[0]['history']['epoch'][-1]} epochs, {seeds_text(fast)}) reach "
-            f"{fmt_ms(finals(fast, 'test_acc'))} test accuracy in {fmt_seconds(summarize([r['train_seconds'] for r in fast])[0])} "
-            f"of training; the study's recipe (run GAP+, {slow[0]['history']['epoch'][-1]} epochs) reaches "
-            f"{fmt_ms(finals(slow, 'test_acc'))} in {fmt_seconds(summarize([r['train_seconds'] for r in slow])[0])}, and the "
-            f"study reported {fmt_acc(STUDY_RESULTS['GAP+']['test_acc'])} after {STUDY_RESULTS['GAP+']['epochs']} epochs."
+            f"\n\\textbf{{The fast recipe.}} The target we set the GAP layers, trained with a recipe that is not the "
+            f"study's: {FAST_TARGET_ACC:.2f} test accuracy within {FAST_TARGET_MINUTES} minutes of training on this CPU. "
+            f"GAP-fast ({recipe_text(fast[0]['config'])}, {fast[0]['history']['epoch'][-1]} epochs, {seeds_text(fast)}) "
+            f"reaches {fmt_ms(finals(fast, 'test_acc'))} test accuracy in "
+            f"{fmt_seconds(summarize([r['train_seconds'] for r in fast])[0])} of training; the study's recipe (run GAP+, "
+            f"{slow[0]['history']['epoch'][-1]} epochs) reaches {fmt_ms(finals(slow, 'test_acc'))} in "
+            f"{fmt_seconds(summarize([r['train_seconds'] for r in slow])[0])}, and the study reported "
+            f"{fmt_acc(STUDY_RESULTS['GAP+']['test_acc'])} after {STUDY_RESULTS['GAP+']['epochs']} epochs.{equal}"
         )
         flip = [r["final"]["test_acc_flip"] for r in fast if "test_acc_flip" in r["final"]]
         if flip:
@@ -914,7 +954,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         "gradients": gradients_section(diagnosis, figures),
         "conclusions": conclusions_section(runs, layout, diagnosis),
         "provenance": provenance({**ordered, **extra}, damaged),
-        "training_cost": training_cost_section(benchmark, runs),
+        "training_cost": training_cost_section(benchmark, runs, figures),
     }
     for name, seeds in ordered.items():
         pieces[f"model_{file_stem(name)}"] = model_section(seeds, figures)

@@ -41,7 +41,7 @@ def training_modules() -> list[str]:
         if name in found or not (package / f"{name}.py").exists():
             continue
         found.add(name)
-        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
+        for node in ast.parse((package / f"{name}.py").read_text()).body:  # imports inside functions are lazy extras
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("convladder."):
                 todo.append(node.module.split(".")[1])
             elif isinstance(node, ast.Import):
@@ -50,11 +50,18 @@ def training_modules() -> list[str]:
 
 
 def code_version() -> str:
-    """A digest of the training code's source (`training_modules`)."""
+    """A digest of the training code (`training_modules`): of its syntax tree without docstrings, so
+    that comments, docstrings and formatting do not make finished runs stale."""
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for name in training_modules():
-        digest.update(name.encode() + (package / f"{name}.py").read_bytes())
+        tree = ast.parse((package / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        digest.update(name.encode() + ast.dump(tree).encode())
     return digest.hexdigest()[:16]
 
 
@@ -101,9 +108,10 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
     if done > config.epochs:
         return RunState("stale", f"it holds {done} finished epochs, more than the {config.epochs} asked for "
                                  f"(ask for at least {done})", done)
-    if config.schedule != "constant" and saved["epochs"] != config.epochs:
-        return RunState("stale", f"its {config.schedule} schedule spans {saved['epochs']} epochs, not "
-                                 f"{config.epochs}; a schedule cannot be extended", done)
+    if (config.schedule != "constant" or config.progressive) and saved["epochs"] != config.epochs:
+        plan = f"{config.schedule} schedule" if config.schedule != "constant" else "progressive resizing"
+        return RunState("stale", f"its {plan} spans {saved['epochs']} epochs, not {config.epochs}, and cannot be "
+                                 f"extended", done)
     try:
         finished = read_json(results)
         if (
@@ -227,15 +235,17 @@ def train_run(
                 )
             if state.kind != "new":
                 target = staging_dir(run_dir)
-                if restart or run_state(target, config, dataset.checksum).kind == "stale":
+                # a retrain that a crash interrupted (or finished but did not swap in) is continued
+                if run_state(target, config, dataset.checksum).kind == "stale":
                     shutil.rmtree(target, ignore_errors=True)
                 print(f"{run_dir}: {state.reason or 'a restart was asked for'}; training again from epoch 0 in "
                       f"{target}, the old run stays until the new one has finished", flush=True)
         target.mkdir(parents=True, exist_ok=True)
         if resume_from is not None and not (target / CHECKPOINT).exists():
             source = Path(resume_from) / CHECKPOINT
-            if not source.exists():
-                raise FileNotFoundError(f"cannot continue from {resume_from}: it has no {CHECKPOINT}; train it first")
+            if not source.exists() or not (Path(resume_from) / RESULTS).exists():
+                raise FileNotFoundError(f"cannot continue from {resume_from}: it is not a finished run (no {RESULTS}); "
+                                        f"train it to the end first")
             shutil.copyfile(source, target / CHECKPOINT)
             if run_state(target, config, dataset.checksum).kind == "stale":
                 (target / CHECKPOINT).unlink()

@@ -305,7 +305,7 @@ class Trainer:
                 f"{path} holds a checkpoint of model {state['config']['model']}, not {self.config.model}; "
                 f"use another run folder"
             )
-        if self.scheduler is not None and state["config"]["epochs"] != self.config.epochs:
+        if (self.scheduler is not None or self.config.progressive) and state["config"]["epochs"] != self.config.epochs:
             raise ValueError(
                 f"{path} follows a {self.config.schedule} schedule over {state['config']['epochs']} epochs; "
                 f"it cannot be extended to {self.config.epochs}. Train a new run with the longer schedule."

@@ -1,0 +1,165 @@
+"""The profiles that size the work, and the ladder's runs: how much data, how many epochs and
+seeds each model gets. Notebooks, the CLI, the pipeline and the tests read profiles from here.
+A profile decides which configs are trained, not what a config yields, so it stays outside the
+training code's version (`runs.code_version`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from convladder.config import TrainConfig
+from convladder.models import MODEL_NAMES, check_model_name
+
+# Epochs the study trained for. Where the study is silent (D to G) we chose a value and
+# the report says so: `STUDY_EPOCHS_STATED` lists the models whose count is the study's.
+STUDY_EPOCHS = {"A": 150, "B": 150, "C": 16, "D": 16, "E": 16, "F": 30, "G": 30, "GAP": 120}
+STUDY_EPOCHS_STATED = {"A", "B", "C", "GAP"}
+# GAP was trained for 120 epochs, then continued for 120 more ("GAP+" is the continuation).
+STUDY_CONTINUATION_EPOCHS = 120
+
+
+# Not the study's: a recipe that trains the GAP layers, unchanged, to high accuracy in few
+# CPU minutes. One-cycle SGD with Nesterov momentum, label smoothing, flip + crop (each image
+# mirrored in every other epoch, crops moved by up to 2 pixels), and the first half of the epochs
+# on smaller images (a 16-pixel epoch costs about a third of a 32-pixel one).
+FAST_GAP_RECIPE = dict(
+    optimizer="sgd", lr=0.2, batch_size=256, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, augment=True,
+    crop_pad=2, alternating_flip=True, progressive=0.5,
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work one run of the whole ladder does."""
+
+    name: str
+    train_size: int | None  # None: the whole split (42,000 / 8,000 / 10,000)
+    val_size: int | None
+    test_size: int | None
+    epochs: dict[str, int]  # per model name
+    continuation_epochs: int  # extra epochs for "GAP+"
+    fast_gap_epochs: int  # epochs of "GAP-fast", the GAP layers with FAST_GAP_RECIPE
+    description: str
+    batch_size: int = 128
+    seeds: int = 1  # seeds per model of the ladder (A ... GAP+): tables show mean and spread
+    extra_seeds: int = 1  # seeds of the runs beyond the ladder (double-softmax runs, GAP-fast)
+    # Diagnosis experiments (model E's failure, gradient norms) train on this many images for
+    # `diagnosis_epochs`; the error analysis and the size curve use `analysis_images` test images.
+    diagnosis_train_size: int | None = None
+    diagnosis_epochs: int = 1
+    analysis_images: int | None = None
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        train_size=256,
+        val_size=128,
+        test_size=128,
+        epochs={name: 1 for name in MODEL_NAMES},
+        continuation_epochs=1,
+        fast_gap_epochs=1,
+        batch_size=64,
+        diagnosis_train_size=128,
+        analysis_images=128,
+        description="a few hundred images, one epoch per model: checks that everything runs (CI)",
+    ),
+    "quick": Profile(
+        name="quick",
+        train_size=None,
+        val_size=None,
+        test_size=None,
+        # Sized so that everything, GAP-fast's 20 minutes included, takes under an hour on a 2-core CPU.
+        epochs={"A": 10, "B": 3, "C": 3, "D": 3, "E": 3, "F": 3, "G": 3, "GAP": 2},
+        continuation_epochs=2,
+        fast_gap_epochs=35,  # about 18.5 minutes on a 2-core CPU: within the fast recipe's 20-minute budget
+        seeds=3,  # the fewest from which the report draws a verdict (analysis.MIN_SEEDS)
+        diagnosis_train_size=8_000,
+        diagnosis_epochs=3,
+        analysis_images=2_000,
+        description="full splits, few epochs, 3 seeds, sized for a 2-core CPU (the provenance section gives the time measured)",
+    ),
+    "full": Profile(
+        name="full",
+        train_size=None,
+        val_size=None,
+        test_size=None,
+        epochs=dict(STUDY_EPOCHS),
+        continuation_epochs=STUDY_CONTINUATION_EPOCHS,
+        fast_gap_epochs=60,
+        seeds=5,
+        extra_seeds=5,
+        diagnosis_epochs=5,
+        description="the study's epoch counts, 5 seeds (a GPU is advised)",
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of the ladder: a run name, its model, total epochs, seeds, the run it continues.
+
+    Each seed trains into its own folder, `<run folder>/seed<k>`."""
+
+    name: str
+    model: str
+    epochs: int
+    seeds: tuple[int, ...] = (0,)
+    continues: str | None = None
+    recipe: dict = field(default_factory=dict)  # TrainConfig overrides (hyper-parameters only)
+
+    def config(self, profile: str, seed: int = 0) -> "TrainConfig":
+        return config_from_parameters(profile, self.model, epochs=self.epochs, seed=seed, **self.recipe)
+
+
+# The study's setup for the double-softmax diagnosis: softmax in the model, then cross-entropy.
+STUDY_SOFTMAX_RUNS = ("A", "D")
+SOFTMAX_SUFFIX = "-softmax"
+FP32_SUFFIX = "-fp32"
+
+
+def ladder(profile: str | Profile, models: list[str] | None = None) -> list[PlannedRun]:
+    """The runs a profile makes: every model, then GAP continued ("GAP+"), as in the study;
+    beyond the study, A and D with the study's softmax + cross-entropy ("A-softmax", "D-softmax"),
+    G without bfloat16 autocast ("G-fp32") and the GAP layers with a fast recipe ("GAP-fast")."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    chosen = list(MODEL_NAMES) if models is None else list(models)
+    for name in chosen:
+        check_model_name(name)
+    seeds, extra = tuple(range(prof.seeds)), tuple(range(prof.extra_seeds))
+    runs = [PlannedRun(name, name, prof.epochs[name], seeds) for name in chosen]
+    if "GAP" in chosen:
+        runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs, seeds, continues="GAP"))
+    runs += [
+        PlannedRun(name + SOFTMAX_SUFFIX, name, prof.epochs[name], extra, recipe={"study_softmax": True})
+        for name in STUDY_SOFTMAX_RUNS if name in chosen
+    ]
+    if "G" in chosen:  # does bfloat16 autocast keep the accuracy? G trained in plain fp32
+        runs.append(PlannedRun("G" + FP32_SUFFIX, "G", prof.epochs["G"], extra, recipe={"amp": False}))
+    if "GAP" in chosen:
+        runs.append(PlannedRun("GAP-fast", "GAP", prof.fast_gap_epochs, extra, recipe=dict(FAST_GAP_RECIPE)))
+    return runs
+
+
+def config_from_parameters(profile: str, model: str, **parameters) -> TrainConfig:
+    """A TrainConfig from notebook or CLI parameters; None means "the profile's value"."""
+    overrides = {k: v for k, v in parameters.items() if v is not None}
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    values = dict(
+        model=model,
+        epochs=prof.epochs[check_model_name(model)],
+        batch_size=prof.batch_size,
+        train_size=prof.train_size,
+        val_size=prof.val_size,
+        test_size=prof.test_size,
+        profile=prof.name,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
