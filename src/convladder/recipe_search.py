@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name}: finished, kept ({folder / RESULTS_FILE})", flush=True)
                     continue
                 config = candidate_config(model, optimizer, output, batch_size, args.seed)
-                results = train_run(config, folder, data_dir=args.data_dir, name=name)
+                results = train_run(config, folder, data_dir=args.data_dir, name=name, retrain_stale=True)
                 val = results["history"]["val_acc"]
                 print(f"{name}: take-off epoch {take_off_epoch(val)}, validation {val[-1]:.3f} after {len(val)} "
                       f"epochs ({results['train_seconds'] / 60:.1f} min)", flush=True)
