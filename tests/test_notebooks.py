@@ -128,3 +128,23 @@ def test_notebooks_are_committed_without_outputs():
                 assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
         params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(params) == 1, f"{path.name} needs exactly one parameters cell"
+
+
+def test_saving_in_jupyterlab_updates_the_paired_script(tmp_path):
+    """A save through the contents manager JupyterLab uses (with jupytext's pairing) writes the .py too."""
+    import asyncio
+
+    jupytext_cm = pytest.importorskip("jupytext.async_contentsmanager")
+    largefile = pytest.importorskip("jupyter_server.services.contents.largefilemanager")
+    for suffix in (".py", ".ipynb"):
+        shutil.copyfile(notebooks_dir() / f"30_errors{suffix}", tmp_path / f"30_errors{suffix}")
+    manager = jupytext_cm.build_async_jupytext_contents_manager_class(largefile.AsyncLargeFileManager)(
+        root_dir=str(tmp_path))
+
+    async def edit_and_save():
+        model = await manager.get("30_errors.ipynb")
+        model["content"].cells[-1].source += "\nprint('edited in JupyterLab')"
+        await manager.save({"type": "notebook", "content": model["content"]}, "30_errors.ipynb")
+
+    asyncio.run(edit_and_save())
+    assert "print('edited in JupyterLab')" in (tmp_path / "30_errors.py").read_text()
