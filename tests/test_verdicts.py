@@ -91,3 +91,14 @@ def test_accuracy_at_equal_minutes():
 def test_identical_seeds_give_no_verdict():
     result = compare([0.5, 0.5, 0.5], [0.6, 0.6, 0.6])
     assert result.verdict == "inconclusive" and "no spread" in result.reason
+
+
+def test_the_latex_template_language(tmp_path):
+    from convladder.latex import render
+
+    (tmp_path / "t.tex.j2").write_text(
+        "\\section{\\VAR{title|e}}\n\\BLOCK{for v in values}\\VAR{v|acc} \\BLOCK{endfor}\n"
+        "\\#{ a comment }\\VAR{n|plural('seed')}, \\VAR{seeds|ms}, \\VAR{d|signed}, 100\\% {braces}\n")
+    text = render(tmp_path / "t.tex.j2", dict(title="A_1 & 50%", values=[0.5, None], n=1, seeds=[0.5, 0.7], d=0.1))
+    assert text.startswith("\\section{A\\_1 \\& 50\\%}\n0.500 -- ")
+    assert "1 seed, 0.600\\,{\\scriptsize$\\pm$0.141}, +0.100, 100\\% {braces}" in text and "comment" not in text

@@ -38,7 +38,8 @@ def notebooks_dir() -> Path:
 
 
 def report_template() -> Path:
-    return project_root() / "report" / "report.tex"
+    """The report's Jinja2 template; rendered into a profile's report folder as report.tex."""
+    return project_root() / "report" / "report.tex.j2"
 
 
 def exported_pdf(profile: str) -> Path:

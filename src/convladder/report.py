@@ -2,7 +2,7 @@
 
 `build_report(layout)` reads every `results.json` of a profile's runs (plus what the analyses
 wrote beside them, where `RunLayout` says), writes the figures and `generated/*.tex` into the
-profile's `report/` and `figures/` folders, copies the template `report/report.tex` there, and
+profile's `report/` and `figures/` folders, renders the template `report/report.tex.j2` there, and
 compiles `report.pdf`. No number in the report is typed by hand.
 """
 
@@ -26,6 +26,7 @@ from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED
 from convladder.data import get_splits, load_cifar10
 from convladder.errors import analysis_test_split
 from convladder.io import atomic_write_text, read_json
+from convladder.latex import fmt_acc, fmt_ms, plural, render, tex_escape
 from convladder.models import DESCRIPTIONS, MODEL_NAMES, count_parameters, create_model
 from convladder.other_sizes import STUDY_SIZES
 from convladder.paths import RunLayout, benchmark_json, report_template
@@ -55,26 +56,6 @@ class ReportError(RuntimeError):
 
 # --- small LaTeX helpers ----------------------------------------------------------------
 
-def tex_escape(text: str) -> str:
-    replacements = {
-        "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    }
-    return "".join(replacements.get(ch, ch) for ch in str(text))
-
-
-def fmt_acc(value: float | None) -> str:
-    return "--" if value is None else f"{value:.3f}"
-
-
-def fmt_ms(values: list[float], digits: int = 3) -> str:
-    """Mean $\\pm$ standard deviation over seeds; the single value for one seed."""
-    mean, std = summarize(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f}\\,{{\\scriptsize$\\pm${std:.{digits}f}}}"
-
-
 def finals(seeds: list[dict], key: str) -> list[float]:
     return [r["final"][key] for r in seeds]
 
@@ -86,10 +67,6 @@ def mean_of(seeds: list[dict], key: str) -> float:
 def seeds_text(seeds: list[dict]) -> str:
     n = len(seeds)
     return "1 seed" if n == 1 else f"{n} seeds (mean $\\pm$ standard deviation)"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -646,86 +623,51 @@ def errors_section(layout: RunLayout, figures: Path, data_dir) -> str:
     return "".join(parts)
 
 
-def _epochs_text(verdict, runs) -> str:
-    """The epoch budgets of a comparison, beside the study's where it stated them."""
-    low, high = verdict.step.low, verdict.step.high
-    ours = (f"both after {plural(verdict.epochs_low, 'epoch')}" if verdict.same_epochs
-            else f"{low} after {plural(verdict.epochs_low, 'epoch')}, {high} after {verdict.epochs_high}")
-    study = [f"{n} {STUDY_RESULTS[n]['epochs']}" for n in (low, high) if STUDY_RESULTS.get(n, {}).get("epochs")]
-    return ours + (f"; the study trained {' and '.join(study)} epochs" if study else "")
-
-
-def conclusions_section(runs: dict[str, list[dict]], layout: RunLayout, diagnosis: dict | None) -> str:
-    """The study's questions, each answered only from a pair of models that differ in one ingredient
-    (analysis.LADDER_STEPS), with the 95% interval of the difference and the epochs it rests on."""
-    items = []
+def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosis: dict | None) -> dict:
+    """The numbers and verdicts the template's conclusions are worded from: one entry per ladder step
+    (analysis.LADDER_STEPS) whose two runs are present, plus the size curve and the double softmax."""
+    steps = []
     for v in ladder_verdicts(runs):
         low, high = v.step.low, v.step.high
-        items.append(
-            f"\\item \\textbf{{{tex_escape(v.step.question)}}} {low} against {high}, which differ only in "
-            f"{tex_escape(v.step.changes)}; {_epochs_text(v, runs)}. Validation accuracy "
-            f"{fmt_ms(finals(runs[low], 'val_acc'))} against {fmt_ms(finals(runs[high], 'val_acc'))}. "
-            + comparison_text(v.comparison, high, low)
+        entry = dict(
+            question=v.step.question, low=low, high=high, changes=v.step.changes, c=v.comparison,
+            epochs_low=v.epochs_low, epochs_high=v.epochs_high, same_epochs=v.same_epochs,
+            study_epochs=[f"{n} {STUDY_RESULTS[n]['epochs']}" for n in (low, high) if STUDY_RESULTS.get(n, {}).get("epochs")],
+            low_val=finals(runs[low], "val_acc"), high_val=finals(runs[high], "val_acc"),
+            gradients=None, large_lr=None, gap=None,
         )
         if (low, high) == ("C", "D") and diagnosis and {"C", "D"} <= diagnosis.get("gradients", {}).keys():
-            steps = diagnosis["steps_per_epoch"]
-            ratio = {n: summarize([gradient_ratio(s["norms"], s["layers"], steps) for s in diagnosis["gradients"][n]])[0]
-                     for n in ("C", "D")}
-            items[-1] += (f" Measured gradients (first epoch, {diagnosis['train_images']:,} images): C's first layer gets "
-                          f"{ratio['C']:.1e} of its last layer's gradient norm, D's {ratio['D']:.1e}.")
+            steps_per_epoch = diagnosis["steps_per_epoch"]
+            entry["gradients"] = dict(images=diagnosis["train_images"], **{
+                n: summarize([gradient_ratio(s["norms"], s["layers"], steps_per_epoch) for s in diagnosis["gradients"][n]])[0]
+                for n in ("C", "D")})
         if (low, high) == ("E", "F") and diagnosis:
             by = {d["label"]: d for d in diagnosis["variants"]}
-            pair = [by.get("E, logits + CE, lr 0.01"), by.get("F, logits + CE, lr 0.01")]
-            if all(pair):
-                accs = [fmt_ms([s["final_val_acc"] for s in d["seeds"]]) for d in pair]
-                learned = [sum(s["learned"] for s in d["seeds"]) for d in pair]
-                n = len(pair[0]["seeds"])
-                if learned[1] > learned[0]:
-                    reading = "there batch norm is what lets the deeper model learn"
-                elif learned[0] > learned[1]:
-                    reading = "there the model without batch norm did better"
-                else:
-                    reading = "batch norm makes no difference to whether they learn there"
-                items[-1] += (f" At a ten times larger learning rate (0.01; diagnosis: {plural(diagnosis['epochs'], 'epoch')} "
-                              f"on {diagnosis['train_images']:,} images, {plural(n, 'seed')}) E reaches {accs[0]} and "
-                              f"F {accs[1]}, learning (validation above {diagnosis['learned_threshold']:g}) in "
-                              f"{learned[0]} and {learned[1]} of {n} seeds: {reading}.")
+            e, f = by.get("E, logits + CE, lr 0.01"), by.get("F, logits + CE, lr 0.01")
+            if e and f:
+                entry["large_lr"] = dict(
+                    epochs=diagnosis["epochs"], images=diagnosis["train_images"], seeds=len(e["seeds"]),
+                    threshold=f"{diagnosis['learned_threshold']:g}",
+                    e=[s["final_val_acc"] for s in e["seeds"]], f=[s["final_val_acc"] for s in f["seeds"]],
+                    e_learned=sum(s["learned"] for s in e["seeds"]), f_learned=sum(s["learned"] for s in f["seeds"]),
+                )
         if (low, high) == ("F", "G"):
             gap = dropout_verdict(runs)
-            if gap is None:
-                items[-1] += (" The generalisation gap cannot be judged from these results: they record the train "
-                              "accuracy only in training mode (dropout active).")
-            else:
-                items[-1] += (f" Generalisation gap (train minus validation, both in evaluation mode): "
-                              f"{fmt_ms(generalisation_gaps(runs['F']))} for F, {fmt_ms(generalisation_gaps(runs['G']))} "
-                              f"for G. " + comparison_text(gap, "G's gap", "F's"))
-    present = {v.step.low + v.step.high for v in ladder_verdicts(runs)}
-    if "DE" not in present:
-        items.append("\\item \\textbf{Depth.} Only D and E differ in depth alone, and this report lacks one of them; "
-                     "A and B differ in width, and B to C changes depth, width and pooling at once, so they answer no "
-                     "question about depth.")
-    path = layout.other_sizes_results
-    if path.exists():
-        study = read_json(path)
+            if gap is not None:
+                entry["gap"] = dict(f=generalisation_gaps(runs["F"]), g=generalisation_gaps(runs["G"]), c=gap)
+        steps.append(entry)
+    size = None
+    if layout.other_sizes_results.exists():
+        study = read_json(layout.other_sizes_results)
         curve = size_means(study)
         worst, drop = size_verdict(study)
-        items.append(
-            "\\item \\textbf{Global average pooling takes other sizes.} The GAP model classifies images of every size "
-            f"tried ({len(curve)} sizes from {min(study['sizes'], key=_area)} to {max(study['sizes'], key=_area)}) without "
-            f"any change: confirmed that it runs. " + (
-                f"It classifies well only near the training scale: {curve['32x32']:.3f} at 32x32, {worst} worst at "
-                f"{curve[worst]:.3f}." if drop > SIZE_LOSS else
-                f"Its accuracy holds: {curve['32x32']:.3f} at 32x32, {curve[worst]:.3f} at the worst size ({worst})."))
+        size = dict(count=len(curve), smallest=min(study["sizes"], key=_area), largest=max(study["sizes"], key=_area),
+                    at32=curve["32x32"], worst=worst, at_worst=curve[worst], drop=drop, limit=SIZE_LOSS)
+    softmax = None
     if "A" in runs and "A" + SOFTMAX_SUFFIX in runs:
-        items.append("\\item \\textbf{Beyond the study: the double softmax.} " + softmax_verdict(runs["A"], runs["A" + SOFTMAX_SUFFIX], "A"))
-    if not items:
-        return "\\emph{Too few models were trained in this run to test the study's conclusions.}\n"
-    return ("Each question is answered from the two models of the ladder that differ in one ingredient, by "
-            f"Welch's t-test on the validation accuracy of their seeds; a difference is called only when its 95\\% "
-            f"interval excludes zero and each model has at least {MIN_SEEDS} seeds. With {len(items)} questions "
-            "tested at 95\\% each and no correction for multiple comparisons, one called difference in twenty "
-            "may be chance.\n"
-            "\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}\n")
+        softmax = softmax_verdict(runs["A"], runs["A" + SOFTMAX_SUFFIX], "A")
+    return dict(steps=steps, depth_pair=any((s["low"], s["high"]) == ("D", "E") for s in steps), size=size,
+                softmax=softmax)
 
 
 def provenance(runs: dict[str, list[dict]], damaged: list[str] | None = None) -> str:
@@ -899,27 +841,26 @@ def fast_target_text(fast: list[dict]) -> str:
     return f"{target} {verdict}.\n"
 
 
-def macros(runs: dict[str, list[dict]]) -> str:
+def document_context(runs: dict[str, list[dict]], written: set[str]) -> dict:
+    """What the template's front matter and section scaffolding read."""
     first = next(iter(runs.values()))[0]
     profile = first["config"]["profile"]
     try:
         description = get_profile(profile).description
     except ValueError:
         description = "custom settings"
-    lines = [
-        f"\\newcommand{{\\profilename}}{{{tex_escape(profile)}}}",
-        f"\\newcommand{{\\profiledescription}}{{{tex_escape(description)}}}",
-        f"\\newcommand{{\\studyparamsA}}{{{STUDY_PARAMS_A}}}",
-        f"\\newcommand{{\\studyparamsAformula}}{{\\texttt{{{tex_escape(STUDY_PARAMS_A_FORMULA)}}}}}",
-        f"\\newcommand{{\\epochsstated}}{{{', '.join(sorted(STUDY_EPOCHS_STATED))}}}",
-        f"\\newcommand{{\\seedcount}}{{{max(len(seeds) for seeds in runs.values())}}}",
-    ]
-    for name in MODEL_NAMES:
-        lines.append(f"\\newcommand{{\\params{macro_name(name)}}}{{{count_parameters(create_model(name)):,}}}")
-    return "\n".join(lines) + "\n"
 
+    def model_section(name: str) -> str:
+        piece = f"model_{file_stem(name)}"
+        return f"\\input{{generated/{piece}.tex}}" if piece in written else "\\emph{Not trained for this report.}"
 
-# --- building ---------------------------------------------------------------------------
+    return dict(
+        profile=profile, profile_description=description, study_params_A=STUDY_PARAMS_A,
+        study_params_A_formula=STUDY_PARAMS_A_FORMULA, epochs_stated=sorted(STUDY_EPOCHS_STATED),
+        seed_count=max(len(seeds) for seeds in runs.values()), min_seeds=MIN_SEEDS,
+        params={name: count_parameters(create_model(name)) for name in MODEL_NAMES}, model_section=model_section,
+    )
+
 
 def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = None) -> Path:
     """Write figures and generated LaTeX; returns the report folder holding report.tex."""
@@ -933,9 +874,6 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     generated = report_dir / "generated"
     generated.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
-    template = report_template()
-    if template.resolve() != (report_dir / "report.tex").resolve():
-        shutil.copyfile(template, report_dir / "report.tex")
     ordered = _ordered(runs)
     if not ordered:
         raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
@@ -943,7 +881,6 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     diagnosis_path = layout.diagnosis_results
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
     pieces = {
-        "macros": macros(ordered),
         "data": data_section(layout, figures, data_dir),
         "summary": summary_table(ordered) + ladder_figure(ordered, figures),
         "other_sizes": other_sizes_section(layout, figures),
@@ -952,7 +889,6 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         "model_e": model_e_section(diagnosis, ordered, figures),
         "parameters": parameters_section(),
         "gradients": gradients_section(diagnosis, figures),
-        "conclusions": conclusions_section(runs, layout, diagnosis),
         "provenance": provenance({**ordered, **extra}, damaged),
         "training_cost": training_cost_section(benchmark, runs, figures),
     }
@@ -960,6 +896,8 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         pieces[f"model_{file_stem(name)}"] = model_section(seeds, figures)
     for name, text in pieces.items():
         atomic_write_text(text, generated / f"{name}.tex")
+    context = {**document_context(ordered, set(pieces)), "conclusions": conclusions_context(runs, layout, diagnosis)}
+    atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir
 
 

@@ -1,0 +1,64 @@
+"""The report's LaTeX: a Jinja2 environment with LaTeX-safe delimiters, and the filters the
+template words numbers with. The template (`report/report.tex.j2`) holds the document and the
+prose of the sections moved into it so far (the conclusions); Python hands it numbers and
+verdicts. The other sections are still written as generated/*.tex by convladder.report.
+
+Delimiters: `\\VAR{x}` prints a value, `\\BLOCK{for ...}` / `\\BLOCK{endfor}` are statements, and
+`\\#{...}` a comment, so that LaTeX's own braces and percent signs stay untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from convladder.results import summarize
+
+
+def tex_escape(text) -> str:
+    """Text with LaTeX's special characters escaped."""
+    replacements = {
+        "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    }
+    return "".join(replacements.get(ch, ch) for ch in str(text))
+
+
+def fmt_acc(value: float | None) -> str:
+    return "--" if value is None else f"{value:.3f}"
+
+
+def fmt_ms(values: list[float], digits: int = 3) -> str:
+    """Mean $\\pm$ standard deviation over seeds; the single value for one seed."""
+    mean, std = summarize(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f}\\,{{\\scriptsize$\\pm${std:.{digits}f}}}"
+
+
+def fmt_signed(value: float | None) -> str:
+    return "--" if value is None else f"{value:+.3f}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def environment(folder: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        block_start_string=r"\BLOCK{", block_end_string="}",
+        variable_start_string=r"\VAR{", variable_end_string="}",
+        comment_start_string=r"\#{", comment_end_string="}",
+        trim_blocks=True, lstrip_blocks=True, autoescape=False, undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(e=tex_escape, acc=fmt_acc, ms=fmt_ms, signed=fmt_signed, plural=plural,
+                       thousands=lambda n: f"{n:,}")
+    return env
+
+
+def render(template: Path, context: dict) -> str:
+    """The template at `template`, filled in with `context`."""
+    return environment(template.parent).get_template(template.name).render(**context)
