@@ -199,36 +199,19 @@ def comparison_text(c: Comparison, high: str, low: str) -> str:
     return f"The difference, {high} minus {low}, is {c.difference:+.3f}{interval}: {high} is {word} ({c.n_high} against {c.n_low} seeds)."
 
 
-def summary_table(runs: dict[str, list[dict]]) -> str:
+def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
+    """One row of the summary table per run: our final accuracies per seed beside the study's."""
     rows = []
     for name, seeds in runs.items():
-        study = STUDY_RESULTS.get(name, {})
+        study = {"epochs": None, "train_acc": None, "val_acc": None, "test_acc": None, **STUDY_RESULTS.get(name, {})}
         val = finals(seeds, "val_acc")
-        diff = (summarize(val)[0] - study["val_acc"]) if study.get("val_acc") is not None else None
-        rows.append(
-            f"{tex_escape(name)} & {seeds[0]['parameters']:,} & {seeds[0]['history']['epoch'][-1]} / "
-            f"{study.get('epochs') or '--'} & {len(seeds)} & {fmt_ms(finals(seeds, 'train_acc'))} & {fmt_ms(val)} & "
-            f"{fmt_ms(finals(seeds, 'test_acc'))} & {fmt_acc(study.get('train_acc'))} & {fmt_acc(study.get('val_acc'))} & "
-            f"{fmt_acc(study.get('test_acc'))} & {'--' if diff is None else f'{diff:+.3f}'} & "
-            f"{within_interval(val, study.get('val_acc'))} \\\\"
-        )
-    return (
-        "\\begin{table}[H]\\centering\\footnotesize\\setlength{\\tabcolsep}{3pt}\n"
-        "\\begin{tabular}{@{}lrrrrrrrrrrr@{}}\n\\toprule\n"
-        " & & epochs & & \\multicolumn{3}{c}{ours (mean $\\pm$ s.d. over seeds)} & \\multicolumn{3}{c}{study} & val. & within \\\\\n"
-        "\\cmidrule(lr){5-7}\\cmidrule(lr){8-10}\n"
-        "model & parameters & ours / study & seeds & train & val. & test & train & val. & test & ours$-$study & in 95\\% PI \\\\\n"
-        "\\midrule\n" + "\n".join(rows) + "\n\\bottomrule\n\\end{tabular}\n"
-        "\\caption{Accuracy of every model after its last epoch, ours (mean and standard deviation over seeds) "
-        "beside the study's single runs. Train accuracy is the mean over the last epoch's batches (in training mode, "
-        "as the study measured it); validation and test accuracy are measured in evaluation mode after the epoch. "
-        f"`In 95\\% PI': whether the study's validation accuracy (one run) lies in the 95\\% prediction interval "
-        f"of one more of our seeds, $\\bar x \\pm t\\,s\\sqrt{{1 + 1/n}}$; a dash: the "
-        f"study reported no number, or we have fewer than {MIN_SEEDS} seeds. Our epochs are mostly far fewer than the "
-        "study's (second column): where they differ, the comparison says what our budget reaches, not whether the "
-        "study's result holds at its own.}\n"
-        "\\label{tab:summary}\n\\end{table}\n"
-    )
+        rows.append(dict(
+            name=name, parameters=seeds[0]["parameters"], epochs=seeds[0]["history"]["epoch"][-1], seeds=len(seeds),
+            train=finals(seeds, "train_acc"), val=val, test=finals(seeds, "test_acc"), study=study,
+            difference=None if study["val_acc"] is None else summarize(val)[0] - study["val_acc"],
+            within=within_interval(val, study["val_acc"]),
+        ))
+    return rows
 
 
 def _count_range(counts: list[int]) -> str:
@@ -857,7 +840,7 @@ def document_context(runs: dict[str, list[dict]], written: set[str]) -> dict:
     return dict(
         profile=profile, profile_description=description, study_params_A=STUDY_PARAMS_A,
         study_params_A_formula=STUDY_PARAMS_A_FORMULA, epochs_stated=sorted(STUDY_EPOCHS_STATED),
-        seed_count=max(len(seeds) for seeds in runs.values()), min_seeds=MIN_SEEDS,
+        seed_count=max(len(seeds) for seeds in runs.values()), min_seeds=MIN_SEEDS, sizes=first["data"]["sizes"],
         params={name: count_parameters(create_model(name)) for name in MODEL_NAMES}, model_section=model_section,
     )
 
@@ -882,7 +865,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
     pieces = {
         "data": data_section(layout, figures, data_dir),
-        "summary": summary_table(ordered) + ladder_figure(ordered, figures),
+        "ladder": ladder_figure(ordered, figures),
         "other_sizes": other_sizes_section(layout, figures),
         "errors": errors_section(layout, figures, data_dir),
         "double_softmax": softmax_section(runs, figures),
@@ -896,7 +879,8 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         pieces[f"model_{file_stem(name)}"] = model_section(seeds, figures)
     for name, text in pieces.items():
         atomic_write_text(text, generated / f"{name}.tex")
-    context = {**document_context(ordered, set(pieces)), "conclusions": conclusions_context(runs, layout, diagnosis)}
+    context = {**document_context(ordered, set(pieces)), "summary": summary_rows(ordered),
+               "conclusions": conclusions_context(runs, layout, diagnosis)}
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir
 
