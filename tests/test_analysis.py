@@ -15,7 +15,8 @@ from convladder.models import MODEL_NAMES, count_parameters, create_model
 from convladder.other_sizes import other_sizes_study
 from convladder.plots import plot_history
 from convladder.report import _formula, fmt_ms, parameters_section, within_interval
-from convladder.results import collect_runs, resolve_run_folder, seed_dir, summarize
+from convladder.paths import seed_dir
+from convladder.results import collect_runs, resolve_run_folder, summarize
 from convladder.runs import train_run
 from convladder.training import Trainer
 

@@ -5,7 +5,6 @@ prediction, damaged files named in one line, nothing finished lost."""
 import json
 import multiprocessing
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from PIL import Image
 from convladder import runs
 from convladder.cli import main
 from convladder.config import TrainConfig
-from convladder.io import CheckpointError, atomic_write_json
-from convladder.predict import MAX_ASPECT, load_image, predict_file
+from convladder.io import atomic_write_json
+from convladder.predict import MAX_ASPECT, load_image
 from convladder.paths import RESULTS_FILE as RESULTS, seed_dir
 from convladder.results import collect_runs
 from convladder.runs import StaleRun, is_current, run_lock, run_state, staging_dir, train_run

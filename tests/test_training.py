@@ -7,7 +7,8 @@ from convladder.config import TrainConfig
 from convladder.profiles import config_from_parameters, get_profile, ladder
 from convladder.data import get_splits, load_cifar10
 from convladder.models import create_model
-from convladder.results import collect_runs, load_results, seed_dir
+from convladder.paths import seed_dir
+from convladder.results import collect_runs, load_results
 from convladder.runs import RunLocked, run_lock, train_run
 from convladder.training import CHECKPOINT, Trainer, TrainingDiverged
 

@@ -61,8 +61,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_all(args) -> int:
-    from papermill.exceptions import PapermillExecutionError  # noqa: F401 (papermill present before any work)
-
     from convladder.pipeline import StepFailed, run_pipeline
 
     try:

@@ -6,9 +6,9 @@ run stale, a change here does.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
-from convladder.models import ANY_SIZE_MODELS, MODEL_NAMES, accepts_any_size, check_model_name
+from convladder.models import ANY_SIZE_MODELS, accepts_any_size, check_model_name
 
 # Progressive resizing: the sides of the training images before the full 32 (see TrainConfig.progressive).
 PROGRESSIVE_SIDES = (16, 20, 24, 28)

@@ -8,7 +8,6 @@ compiles `report.pdf`. No number in the report is typed by hand.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import statistics
@@ -26,7 +25,7 @@ from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED
 from convladder.data import get_splits, load_cifar10
 from convladder.errors import analysis_test_split
 from convladder.io import atomic_write_text, read_json
-from convladder.latex import fmt_acc, fmt_ms, plural, render, tex_escape
+from convladder.latex import fmt_acc, fmt_ms, render, tex_escape
 from convladder.models import DESCRIPTIONS, MODEL_NAMES, count_parameters, create_model
 from convladder.other_sizes import STUDY_SIZES
 from convladder.paths import RunLayout, benchmark_json, report_template
@@ -34,7 +33,8 @@ from convladder.plots import (
     plot_accuracy_minutes, plot_compare, plot_confusion, plot_gradient_norms, plot_history, plot_ladder, plot_mistakes, plot_per_class,
     plot_proba, plot_samples, plot_size_curve, plot_variants, save,
 )
-from convladder.results import collect_runs, run_name_of, summarize
+from convladder.paths import run_name_of
+from convladder.results import collect_runs, summarize
 from convladder.study import STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 
 RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
@@ -338,73 +338,35 @@ def other_sizes_section(layout: RunLayout, figures: Path) -> str:
     )
 
 
-def _left_chance(history: dict) -> int | None:
-    """The first epoch whose validation accuracy exceeds TAKE_OFF_ACC, or None."""
-    return take_off_epoch(history["val_acc"])
+def softmax_rows(all_runs: dict[str, list[dict]]) -> list[dict]:
+    """Each model trained both ways, logits and the study's softmax + cross-entropy: the numbers and the
+    verdict (analysis.compare) the template words."""
+    rows = []
+    for name in MODEL_NAMES:
+        if name not in all_runs or name + SOFTMAX_SUFFIX not in all_runs:
+            continue
+        plain, soft = all_runs[name], all_runs[name + SOFTMAX_SUFFIX]
+        take_off_soft = [take_off_epoch(r["history"]["val_acc"]) for r in soft]
+        rows.append(dict(
+            name=name, epochs=plain[0]["history"]["epoch"][-1], plain=finals(plain, "val_acc"), soft=finals(soft, "val_acc"),
+            study_val=STUDY_RESULTS.get(name, {}).get("val_acc"), study_epochs=STUDY_RESULTS.get(name, {}).get("epochs"),
+            take_off_plain=[_never(take_off_epoch(r["history"]["val_acc"])) for r in plain],
+            take_off_soft=[_never(t) for t in take_off_soft], left=[t for t in take_off_soft if t is not None],
+            c=compare(finals(plain, "val_acc"), finals(soft, "val_acc")),
+        ))
+    return rows
 
 
-def _left_chance_text(seeds: list[dict]) -> str:
-    epochs = [_left_chance(r["history"]) for r in seeds]
-    return ", ".join("never" if e is None else str(e) for e in epochs)
+def _never(epoch: int | None) -> str:
+    return "never" if epoch is None else str(epoch)
 
 
-def softmax_verdict(plain: list[dict], soft: list[dict], name: str) -> str:
-    """Logits against the study's softmax + cross-entropy for one model, by the one rule, and whether
-    the softmax run reproduces the study's late take-off."""
-    epochs = plain[0]["history"]["epoch"][-1]
-    c = compare(finals(plain, "val_acc"), finals(soft, "val_acc"))
-    take_off = [take_off_epoch(r["history"]["val_acc"]) for r in soft]
-    study = STUDY_RESULTS.get(name, {})
-    stall = ""
-    if name == "A":
-        left = [t for t in take_off if t is not None]
-        stall = (f" With the softmax, model {name} left chance (validation above {TAKE_OFF_ACC:g}) at epoch "
-                 f"{', '.join(map(str, left))} of {epochs}" if left else
-                 f" With the softmax, model {name} stayed at chance for all {epochs} epochs")
-        stall += (f", while the study's A stayed near chance until about epoch 140 of {study.get('epochs')}: "
-                  + ("the double softmax alone does not reproduce the study's stall with our optimizer (Adam); the "
-                     "recipe search (results/recipe-search) tests which unstated setting does." if left else
-                     "consistent with the study's stall so far, but our run is shorter than the study's."))
-    return (f"After {epochs} epochs, model {name} reaches {fmt_ms(finals(plain, 'val_acc'))} validation accuracy with "
-            f"logits and {fmt_ms(finals(soft, 'val_acc'))} with the study's softmax + cross-entropy. "
-            + comparison_text(c, "softmax", "logits") + stall + ".")
-
-
-def softmax_section(all_runs: dict[str, list[dict]], figures: Path) -> str:
-    """Models trained as the study did (softmax in the model, then cross-entropy) against logits + cross-entropy."""
-    pairs = [(name, name + SOFTMAX_SUFFIX) for name in MODEL_NAMES if name in all_runs and name + SOFTMAX_SUFFIX in all_runs]
-    if not pairs:
-        return "\\emph{The double-softmax runs were not trained for this report.}\n"
-    save(plot_compare({f"{a}: logits + CE": all_runs[a] for a, _ in pairs} | {f"{a}: softmax + CE": all_runs[b] for a, b in pairs},
-                      title="validation accuracy"), figures / "double_softmax.pdf")
-    rows, verdicts = [], []
-    for plain, soft in pairs:
-        p, s = all_runs[plain], all_runs[soft]
-        study = STUDY_RESULTS.get(plain, {}).get("val_acc")
-        rows.append(
-            f"{plain} & {p[0]['history']['epoch'][-1]} & {fmt_ms(finals(p, 'val_acc'))} & {len(p)} & "
-            f"{fmt_ms(finals(s, 'val_acc'))} & {len(s)} & {fmt_acc(study)} & {_left_chance_text(p)} & "
-            f"{_left_chance_text(s)} \\\\"
-        )
-        verdicts.append(softmax_verdict(p, s, plain))
-    return (
-        "The study's models end in a softmax and were trained with PyTorch's cross-entropy, which applies a "
-        "log-softmax itself. The outputs are then squeezed into $[0, 1]$ before the loss sees them, so the loss can "
-        "never fall below $\\log(1 + 9/e) \\approx 1.46$ and its gradients stay small. We trained models A and D both "
-        "ways, same epochs and seeds otherwise.\n"
-        "\\begin{table}[H]\\centering\\footnotesize\\setlength{\\tabcolsep}{4pt}\n\\begin{tabular}{@{}lrrrrrrll@{}}\n\\toprule\n"
-        " & & \\multicolumn{2}{c}{logits + CE} & \\multicolumn{2}{c}{softmax + CE (study)} & study & "
-        f"\\multicolumn{{2}}{{c}}{{first epoch above {TAKE_OFF_ACC:g}}} \\\\\n"
-        "\\cmidrule(lr){3-4}\\cmidrule(lr){5-6}\\cmidrule(lr){8-9}\n"
-        "model & epochs & val. & seeds & val. & seeds & val. & logits & softmax \\\\\n\\midrule\n"
-        + "\n".join(rows) + "\n\\bottomrule\n\\end{tabular}\n"
-        "\\caption{The double softmax: validation accuracy after the last epoch, and the first epoch whose validation "
-        "accuracy left chance level, per seed.}\n\\end{table}\n"
-        "\\begin{figure}[H]\\centering\n\\includegraphics[width=0.8\\textwidth]{double_softmax.pdf}\n"
-        "\\caption{Validation accuracy per epoch with logits + cross-entropy and with the study's softmax + "
-        "cross-entropy (mean over seeds, band: range).}\n\\end{figure}\n"
-        + " ".join(verdicts) + "\n"
-    )
+def softmax_figure(all_runs: dict[str, list[dict]], figures: Path) -> None:
+    pairs = [(n, n + SOFTMAX_SUFFIX) for n in MODEL_NAMES if n in all_runs and n + SOFTMAX_SUFFIX in all_runs]
+    if pairs:
+        save(plot_compare({f"{a}: logits + CE": all_runs[a] for a, _ in pairs}
+                          | {f"{a}: softmax + CE": all_runs[b] for a, b in pairs}, title="validation accuracy"),
+             figures / "double_softmax.pdf")
 
 
 def model_e_section(diagnosis: dict | None, runs: dict[str, list[dict]], figures: Path) -> str:
@@ -646,11 +608,7 @@ def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
         worst, drop = size_verdict(study)
         size = dict(count=len(curve), smallest=min(study["sizes"], key=_area), largest=max(study["sizes"], key=_area),
                     at32=curve["32x32"], worst=worst, at_worst=curve[worst], drop=drop, limit=SIZE_LOSS)
-    softmax = None
-    if "A" in runs and "A" + SOFTMAX_SUFFIX in runs:
-        softmax = softmax_verdict(runs["A"], runs["A" + SOFTMAX_SUFFIX], "A")
-    return dict(steps=steps, depth_pair=any((s["low"], s["high"]) == ("D", "E") for s in steps), size=size,
-                softmax=softmax)
+    return dict(steps=steps, depth_pair=any((s["low"], s["high"]) == ("D", "E") for s in steps), size=size)
 
 
 def provenance(runs: dict[str, list[dict]], damaged: list[str] | None = None) -> str:
@@ -868,7 +826,6 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         "ladder": ladder_figure(ordered, figures),
         "other_sizes": other_sizes_section(layout, figures),
         "errors": errors_section(layout, figures, data_dir),
-        "double_softmax": softmax_section(runs, figures),
         "model_e": model_e_section(diagnosis, ordered, figures),
         "parameters": parameters_section(),
         "gradients": gradients_section(diagnosis, figures),
@@ -879,7 +836,9 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         pieces[f"model_{file_stem(name)}"] = model_section(seeds, figures)
     for name, text in pieces.items():
         atomic_write_text(text, generated / f"{name}.tex")
+    softmax_figure(runs, figures)
     context = {**document_context(ordered, set(pieces)), "summary": summary_rows(ordered),
+               "softmax": softmax_rows(runs), "take_off_acc": f"{TAKE_OFF_ACC:g}",
                "conclusions": conclusions_context(runs, layout, diagnosis)}
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir

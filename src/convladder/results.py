@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from convladder.io import atomic_write_json, read_json
-from convladder.paths import RESULTS_FILE, run_name_of, seed_dir  # noqa: F401 (seed_dir, run_name_of: re-exported)
+from convladder.paths import RESULTS_FILE
 
 def git_commit() -> str:
     try:
