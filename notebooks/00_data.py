@@ -49,4 +49,6 @@ for key, value in facts.items():
 # %%
 pick = torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(seed))[:32]
 fig = plot_samples(splits["train"].images[pick], splits["train"].labels[pick], dataset.class_names)
+layout.figures_dir.mkdir(parents=True, exist_ok=True)
+fig.savefig(layout.figures_dir / "samples.png", dpi=150, bbox_inches="tight")  # the report's Figure 1 of the study
 plt.show()

@@ -53,7 +53,7 @@ def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
                     "do the gradients vanish", "Does bfloat16 keep the accuracy", "Conclusions", "Provenance"):
         assert section in text, section
     assert "smoke" in text and "Not trained for this report" not in text
-    for figure in ("history_GAPplus.pdf", "confusion_G.pdf", "mistakes.pdf", "size_curve.pdf", "e_variants.pdf",
+    for figure in ("samples.png", "history_GAPplus.pdf", "confusion_G.pdf", "mistakes.pdf", "size_curve.pdf", "e_variants.pdf",
                    "gradient_norms.pdf", "double_softmax.pdf"):
         assert (smoke_run / "runs" / "figures" / figure).exists(), figure
 

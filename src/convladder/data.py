@@ -359,12 +359,14 @@ def data_facts(dataset: Cifar10, splits: dict[str, Split]) -> dict:
     class counts, split sizes, and the per-channel mean and standard deviation of the training
     pixels in [0, 1] (facts only: the models are fed pixels divided by 255, not normalised)."""
     pixels = dataset.train.images.float().div(255)
+    full = get_splits(dataset)
     return {
         "checksum": dataset.checksum,
         "class_names": list(dataset.class_names),
         "all_train": len(dataset.train), "all_test": len(dataset.test),
         "train_counts": dataset.train.class_counts(), "test_counts": dataset.test.class_counts(),
         "split_sizes": {name: len(split) for name, split in splits.items()},
+        "full_split_sizes": {name: len(split) for name, split in full.items()},
         "train_mean": pixels.mean(dim=(0, 2, 3)).tolist(),
         "train_std": pixels.std(dim=(0, 2, 3)).tolist(),
     }

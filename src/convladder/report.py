@@ -14,7 +14,6 @@ import statistics
 import subprocess
 from pathlib import Path
 
-import torch
 
 from convladder.analysis import (
     MIN_SEEDS, TAKE_OFF_ACC, Comparison, compare, dropout_verdict, generalisation_gaps, gradient_ratio,
@@ -22,7 +21,6 @@ from convladder.analysis import (
 )
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, get_profile
-from convladder.data import get_splits, load_cifar10
 from convladder.errors import analysis_test_split
 from convladder.io import atomic_write_text, read_json
 from convladder.latex import fmt_acc, fmt_ms, render, tex_escape
@@ -31,7 +29,7 @@ from convladder.other_sizes import STUDY_SIZES
 from convladder.paths import RunLayout, benchmark_json, report_template
 from convladder.plots import (
     plot_accuracy_minutes, plot_compare, plot_confusion, plot_gradient_norms, plot_history, plot_ladder, plot_mistakes, plot_per_class,
-    plot_proba, plot_samples, plot_size_curve, plot_variants, save,
+    plot_proba, plot_size_curve, plot_variants, save,
 )
 from convladder.paths import run_name_of
 from convladder.results import collect_runs, summarize
@@ -237,33 +235,16 @@ def ladder_figure(runs: dict[str, list[dict]], figures: Path) -> str:
     )
 
 
-def data_section(layout: RunLayout, figures: Path, data_dir) -> str:
-    facts_path = layout.data_facts
-    dataset = load_cifar10(data_dir)
-    splits = get_splits(dataset)
-    pick = torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(0))[:32]
-    save(plot_samples(splits["train"].images[pick], splits["train"].labels[pick], dataset.class_names),
-         figures / "samples.png")
-    facts = read_json(facts_path) if facts_path.exists() else None
-    text = (
-        f"The data folder holds {len(dataset.train):,} training and {len(dataset.test):,} test images of "
-        f"{len(dataset.class_names)} classes ({', '.join(dataset.class_names)}); every class has "
-        f"{_count_range(dataset.train.class_counts())} training images and "
-        f"{_count_range(dataset.test.class_counts())} test images. The training images are split into "
-        f"{len(splits['train']):,} for training and {len(splits['val']):,} for validation with a fixed seed. "
-        f"SHA-256 of the batch files: \\texttt{{{dataset.checksum[:16]}\\ldots}}.\n"
-    )
-    if facts:
-        mean = ", ".join(f"{v:.4f}" for v in facts["train_mean"])
-        std = ", ".join(f"{v:.4f}" for v in facts["train_std"])
-        text += (f"Per-channel mean of the training pixels in $[0, 1]$ ({mean}) and standard deviation ({std}), "
-                 "given as facts only: as in the study, the models are fed the pixels divided by 255, not normalised "
-                 "with these.\n")
-    text += (
-        "\\begin{figure}[H]\\centering\n\\includegraphics[width=\\textwidth]{samples.png}\n"
-        "\\caption{Random training samples with their labels (the study's Figure 1).}\n\\end{figure}\n"
-    )
-    return text
+def data_context(layout: RunLayout) -> dict | None:
+    """What the data notebook recorded (data.json), for the template's data section; None if it did not run."""
+    if not layout.data_facts.exists():
+        return None
+    facts = read_json(layout.data_facts)
+    return {**facts, "train_range": _count_range(facts["train_counts"]), "test_range": _count_range(facts["test_counts"]),
+            "full_split_sizes": facts.get("full_split_sizes"),  # absent from data.json files written before it
+            "mean_text": ", ".join(f"{v:.4f}" for v in facts["train_mean"]),
+            "std_text": ", ".join(f"{v:.4f}" for v in facts["train_std"]),
+            "samples": (layout.figures_dir / "samples.png").exists()}
 
 
 def _area(size: str) -> int:
@@ -822,7 +803,6 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     diagnosis_path = layout.diagnosis_results
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
     pieces = {
-        "data": data_section(layout, figures, data_dir),
         "ladder": ladder_figure(ordered, figures),
         "other_sizes": other_sizes_section(layout, figures),
         "errors": errors_section(layout, figures, data_dir),
@@ -837,7 +817,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     for name, text in pieces.items():
         atomic_write_text(text, generated / f"{name}.tex")
     softmax_figure(runs, figures)
-    context = {**document_context(ordered, set(pieces)), "summary": summary_rows(ordered),
+    context = {**document_context(ordered, set(pieces)), "summary": summary_rows(ordered), "data": data_context(layout),
                "softmax": softmax_rows(runs), "take_off_acc": f"{TAKE_OFF_ACC:g}",
                "conclusions": conclusions_context(runs, layout, diagnosis)}
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
