@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from convladder.results import summarize
+
 MIN_SEEDS = 3  # fewer seeds than this on either side: no verdict is drawn
 CONFIDENCE = 0.95
 TAKE_OFF_ACC = 0.15  # a run has left chance level (0.1) at the first epoch whose validation accuracy exceeds this
@@ -37,26 +39,18 @@ class Comparison:
     reason: str = ""
 
 
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("no values")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def mean_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """The t-interval of the mean; None below two values."""
     if len(values) < 2:
         return None
-    mean, sd = mean_sd(values)
+    mean, sd = summarize(values)
     half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
     return mean - half, mean + half
 
 
 def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE) -> Comparison:
     """The one rule for "better than" (see the module's docstring)."""
-    (ml, sl), (mh, sh) = mean_sd(low), mean_sd(high)
+    (ml, sl), (mh, sh) = summarize(low), summarize(high)
     n_low, n_high = len(low), len(high)
     base = dict(low_mean=ml, high_mean=mh, difference=mh - ml, n_low=n_low, n_high=n_high)
     if n_low < 2 or n_high < 2:
@@ -88,7 +82,7 @@ def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> 
     """Where one more run (one more seed) would fall with this confidence: mean +- t * s * sqrt(1 + 1/n)."""
     if len(values) < 2:
         return None
-    mean, sd = mean_sd(values)
+    mean, sd = summarize(values)
     half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd * math.sqrt(1 + 1 / len(values))
     return mean - half, mean + half
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convladder.io import atomic_torch_save
+from convladder.io import atomic_torch_save, first_line
 
 DATA_ENV = "CONVLADDER_DATA"
 DEFAULT_ROOT = Path("data/cifar10")
@@ -319,13 +319,8 @@ def load_cifar10(
             cache,
         )
     except Exception as err:  # a full disk, a read-only home: the data is simply decoded again next time
-        print(f"note: could not write the dataset cache {cache} ({_one_line(err)}); the data is decoded again next time")
+        print(f"note: could not write the dataset cache {cache} ({first_line(err, type(err).__name__)}); the data is decoded again next time")
     return Cifar10(train, test, class_names, checksum, root)
-
-
-def _one_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def train_val_split(n: int = TRAIN_SIZE + VAL_SIZE, val_size: int = VAL_SIZE, seed: int = 42):

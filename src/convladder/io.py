@@ -104,7 +104,7 @@ def load_checkpoint_file(path: str | os.PathLike, map_location="cpu") -> dict:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError) as err:
         raise CheckpointError(
-            f"{path} is not a readable checkpoint ({type(err).__name__}: {_first_line(err)}); it is truncated or "
+            f"{path} is not a readable checkpoint ({type(err).__name__}: {first_line(err)}); it is truncated or "
             f"damaged: delete it and train again"
         ) from None
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
@@ -112,6 +112,7 @@ def load_checkpoint_file(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException, default: str = "") -> str:
+    """The first line of an exception's message (at most 200 characters), for one-line errors."""
     text = str(err).strip().splitlines()
-    return text[0][:200] if text else ""
+    return text[0][:200] if text else default
