@@ -25,18 +25,16 @@ profile: str = "smoke"  # smoke, quick or full
 data_dir: Optional[str] = None  # folder holding cifar-10-batches-py/; None: $CONVLADDER_DATA, else data/cifar10
 run_dir: Optional[str] = None  # the profile's run folder; None: runs/<profile>
 run_names: list = ["G", "GAP+"]  # the runs analysed
-images: Optional[int] = None  # test images to use; None: the profile's
+images: Optional[int] = None  # test images to use; None: every test image the runs were evaluated on
 
 # %%
 import matplotlib.pyplot as plt
-from convladder.profiles import get_profile
 from convladder.errors import error_analysis
 from convladder.paths import RunLayout
 from convladder.plots import plot_confusion, plot_per_class
 
 layout = RunLayout.of(profile, run_dir)
-count = images if images is not None else get_profile(profile).analysis_images
-errors = error_analysis(layout.root, tuple(run_names), data_dir=data_dir, images=count, out_dir=layout.errors_dir)
+errors = error_analysis(layout.root, tuple(run_names), data_dir=data_dir, images=images, out_dir=layout.errors_dir)
 
 # %%
 for name, run in errors["runs"].items():

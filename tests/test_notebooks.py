@@ -32,10 +32,12 @@ def test_run_all_trains_every_model_and_keeps_one_executed_copy_each(smoke_run):
         assert (smoke_run / "runs" / run.name / "train.ipynb").exists()
     for notebook in ("00_data", "20_other_sizes", "30_errors", "40_diagnosis", "90_report"):
         assert (smoke_run / "runs" / f"{notebook}.ipynb").exists()
-    other = json.loads((smoke_run / "runs" / "other_sizes" / "other_sizes.json").read_text())
-    assert {"32x32", "32x20", "32x18", "16x16", "64x64"} <= set(other["curve"][0]["accuracy"])
+    for gap_run in ("GAP+", "GAP-fast"):  # the study's GAP, and the GAP layers trained on several sizes
+        other = json.loads((smoke_run / "runs" / "other_sizes" / gap_run / "other_sizes.json").read_text())
+        assert {"32x32", "32x20", "32x18", "16x16", "64x64"} <= set(other["curve"][0]["accuracy"])
     errors = json.loads((smoke_run / "runs" / "errors" / "errors.json").read_text())
     assert set(errors["runs"]) == {"G", "GAP+"}
+    assert errors["test_images"] == results["data"]["sizes"]["test"]  # every test image, as the accuracy table
     diagnosis = json.loads((smoke_run / "runs" / "diagnosis" / "diagnosis.json").read_text())
     assert set(diagnosis["gradients"]) == {"C", "D"} and len(diagnosis["variants"]) >= 4
 
@@ -49,8 +51,11 @@ def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
         assert name in text, name
     assert "Accuracy of every model" in text
     assert "ours" in text and "study" in text
-    for section in ("Where G and GAP go wrong", "The double softmax", "Why model E", "Parameter counts",
-                    "do the gradients vanish", "Does bfloat16 keep the accuracy", "Conclusions", "Provenance"):
+    for section in ("Introduction", "Setup", "Results: the study", "Image size", "The double softmax",
+                    "Which unstated setting reproduces", "Why model E", "Parameter counts", "do the gradients vanish",
+                    "Training cost", "Does bfloat16 keep the accuracy", "A fast recipe for the GAP layers",
+                    "Where the models go wrong", "Conclusions",
+                    "Limitations", "How to reproduce this report", "Every run: layers", "Training time of every run"):
         assert section in text, section
     assert "smoke" in text and "Not trained for this report" not in text
     for figure in ("samples.png", "history_GAPplus.pdf", "confusion_G.pdf", "mistakes.pdf", "size_curve.pdf", "e_variants.pdf",

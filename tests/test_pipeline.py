@@ -41,9 +41,12 @@ def test_the_layout_names_every_file_of_a_profile(tmp_path):
     assert layout.checkpoint("A", 0).name == "checkpoint.pt"
     assert layout.train_notebook("G") == tmp_path / "G" / "train.ipynb"
     assert layout.pdf == tmp_path / "report" / "report.pdf" and layout.html_dir == tmp_path / "html"
-    assert {layout.errors_results.parent, layout.diagnosis_results.parent, layout.other_sizes_results.parent} == {
-        tmp_path / "errors", tmp_path / "diagnosis", tmp_path / "other_sizes"}
+    assert {layout.errors_results.parent, layout.diagnosis_results.parent, layout.other_sizes_results("GAP+").parent} == {
+        tmp_path / "errors", tmp_path / "diagnosis", tmp_path / "other_sizes" / "GAP+"}
+    assert layout.mistake_images.parent == tmp_path / "errors"
     assert RunLayout.of("smoke").root == paths.project_root() / "runs" / "smoke"
+    # the study profile's runs take hours: they live in the committed results archive
+    assert RunLayout.of("study").root == paths.project_root() / "results" / "study"
 
 
 def test_exporting_one_profile_leaves_another_profiles_pdf(tmp_path, monkeypatch):

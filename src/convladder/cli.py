@@ -65,7 +65,7 @@ def cmd_all(args) -> int:
 
     try:
         run_pipeline(args.profile, data_dir=args.data_dir, run_dir=args.run_dir, models=args.models, force=args.force,
-                     export=args.export, html=not args.no_html)
+                     export=args.export, html=not args.no_html, retrain_stale=args.retrain_stale)
     except StepFailed as err:
         raise CommandError(str(err)) from None
     return 0
@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_args(p)
     p.add_argument("--models", nargs="+", choices=MODEL_NAMES, help="only these models (default: the whole ladder)")
     p.add_argument("--force", action="store_true", help="train every run again, even those that are current")
+    p.add_argument("--retrain-stale", action="store_true",
+                   help="archived profiles (study): train stale runs again from epoch 0 (hours) instead of reporting them")
     p.add_argument("--export", action="store_true",
                    help="also copy the PDF to report/<profile>.pdf and the figures to figures/<profile>/")
     p.add_argument("--no-html", action="store_true", help="skip the HTML copies of the executed notebooks")

@@ -11,8 +11,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from convladder.augment import resize
 from convladder.data import Split, get_splits, load_cifar10
-from convladder.paths import ERRORS_FILE, RESULTS_FILE, RunLayout
-from convladder.io import atomic_write_json
+from convladder.paths import ERRORS_FILE, MISTAKES_FILE, RESULTS_FILE, RunLayout
+from convladder.io import atomic_torch_save, atomic_write_json
 from convladder.models import predict_proba
 from convladder.predict import load_trained_model
 
@@ -81,10 +81,13 @@ def error_analysis(
     out_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Confusion matrices and per-class accuracy of every seed of each named run under
-    `run_dir`, and the most confident mistakes of each run's first seed; written to
-    `out_dir/errors.json` (default `run_dir/errors`)."""
+    `run_dir` on its test images (`images`: only the first that many), and the most confident
+    mistakes of each run's first seed; written to `out_dir/errors.json` (default
+    `run_dir/errors`), the mistaken images themselves to `out_dir/mistakes.pt` (uint8, by run
+    name), so that the report shows them without loading the dataset."""
     run_dir = Path(run_dir)
     analysis: dict = {"runs": {}}
+    mistaken_images: dict[str, torch.Tensor] = {}
     for name in run_names:
         seeds = []
         for folder in seed_folders(run_dir / name):
@@ -94,10 +97,12 @@ def error_analysis(
             entry = {"seed": results["config"]["seed"], **confusion(proba, test.labels)}
             if not seeds:
                 entry["mistakes"] = confident_mistakes(proba, test.labels, mistakes)
+                mistaken_images[name] = test.images[[m["index"] for m in entry["mistakes"]]].clone()
             seeds.append(entry)
         analysis["runs"][name] = {"seeds": seeds}
         analysis.update(class_names=results["data"]["class_names"], test_images=len(test),
                         test_size=results["config"]["test_size"], split_seed=results["config"]["split_seed"])
     out_dir = Path(out_dir) if out_dir else RunLayout(run_dir).errors_dir
+    atomic_torch_save(mistaken_images, out_dir / MISTAKES_FILE)
     atomic_write_json(analysis, out_dir / ERRORS_FILE)
     return analysis

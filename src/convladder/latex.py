@@ -1,7 +1,7 @@
 """The report's LaTeX: a Jinja2 environment with LaTeX-safe delimiters, and the filters the
-template words numbers with. The template (`report/report.tex.j2`) holds the document and the
-prose of the sections moved into it so far (the conclusions); Python hands it numbers and
-verdicts. The other sections are still written as generated/*.tex by convladder.report.
+template words numbers with. The template (`report/report.tex.j2`, with the sections it includes
+from `report/sections/` and the macros of `report/macros.tex.j2`) holds every sentence and every
+table's markup; Python (convladder.report) hands it numbers, verdicts and recorded strings.
 
 Delimiters: `\\VAR{x}` prints a value, `\\BLOCK{for ...}` / `\\BLOCK{endfor}` are statements, and
 `\\#{...}` a comment, so that LaTeX's own braces and percent signs stay untouched.
@@ -41,6 +41,17 @@ def fmt_signed(value: float | None) -> str:
     return "--" if value is None else f"{value:+.3f}"
 
 
+def fmt_seconds(seconds: float) -> str:
+    """A duration: seconds below two minutes, else minutes."""
+    if seconds < 10:
+        return f"{seconds:.1f}\\,s"
+    return f"{seconds:.0f}\\,s" if seconds < 120 else f"{seconds / 60:.1f}\\,min"
+
+
+def fmt_percent(fraction: float, digits: int = 0) -> str:
+    return f"{100 * fraction:.{digits}f}\\%"
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
@@ -55,7 +66,7 @@ def environment(folder: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(e=tex_escape, acc=fmt_acc, ms=fmt_ms, signed=fmt_signed, plural=plural,
-                       thousands=lambda n: f"{n:,}")
+                       thousands=lambda n: f"{n:,}", seconds=fmt_seconds, percent=fmt_percent)
     return env
 
 

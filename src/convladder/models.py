@@ -147,6 +147,16 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def layer_records(model: nn.Module) -> list[dict]:
+    """Every leaf module of the model, in order: its name, how PyTorch prints it, its parameters
+    (recorded in each run's results.json, so that the report describes the model that was trained)."""
+    return [
+        {"name": name, "module": repr(module), "parameters": count_parameters(module)}
+        for name, module in model.named_modules()
+        if name and not list(module.children())
+    ]
+
+
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Class probabilities for float images in [0, 1] of shape (N, 3, H, W)."""

@@ -18,6 +18,9 @@ from convladder.io import atomic_write_json
 from convladder.models import predict_proba
 from convladder.predict import load_trained_model
 
+# The GAP runs given other sizes: the study's GAP (continued), and GAP-fast, whose first epochs
+# were trained on smaller images (progressive resizing).
+OTHER_SIZES_RUNS = ("GAP+", "GAP-fast")
 # (width, height), as the study wrote them: a 32x20 cat and a 32x18 frog.
 STUDY_SIZES = ((32, 20), (32, 18))
 # Squares from 16 to 64 pixels per side, then other aspect ratios (width x height).

@@ -22,6 +22,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 # What the analyses write into their folders.
 OTHER_SIZES_FILE = "other_sizes.json"
 ERRORS_FILE = "errors.json"
+MISTAKES_FILE = "mistakes.pt"  # the images behind errors.json's most confident mistakes
 DIAGNOSIS_FILE = "diagnosis.json"
 
 
@@ -86,6 +87,11 @@ def replaced_dir(seed_folder: Path) -> Path:
     return seed_folder.with_name(f".{seed_folder.name}.old")
 
 
+# Profiles whose runs take hours on a 2-core CPU: their run folders live in the results archive and
+# are committed, so that their report can be rebuilt anywhere without training them again.
+ARCHIVED_PROFILES = frozenset({"study"})
+
+
 def results_archive(name: str) -> Path:
     """A folder of archived results of long runs, committed to the repository (`results/<name>`)."""
     return project_root() / "results" / name
@@ -99,7 +105,11 @@ class RunLayout:
 
     @classmethod
     def of(cls, profile: str, run_dir: str | os.PathLike | None = None) -> "RunLayout":
-        return cls(Path(run_dir) if run_dir else project_root() / "runs" / profile)
+        """The profile's run folder: `runs/<profile>`, or `results/<profile>` for a profile whose runs
+        take hours and are committed (ARCHIVED_PROFILES); `run_dir` if given."""
+        if run_dir:
+            return cls(Path(run_dir))
+        return cls(results_archive(profile) if profile in ARCHIVED_PROFILES else project_root() / "runs" / profile)
 
     # runs and their seeds
     def run(self, name: str) -> Path:
@@ -131,9 +141,9 @@ class RunLayout:
     def other_sizes_dir(self) -> Path:
         return self.root / "other_sizes"
 
-    @property
-    def other_sizes_results(self) -> Path:
-        return self.other_sizes_dir / OTHER_SIZES_FILE
+    def other_sizes_results(self, run_name: str) -> Path:
+        """What the other-sizes study wrote for one GAP run (its images beside it)."""
+        return self.other_sizes_dir / run_name / OTHER_SIZES_FILE
 
     @property
     def errors_dir(self) -> Path:
@@ -142,6 +152,10 @@ class RunLayout:
     @property
     def errors_results(self) -> Path:
         return self.errors_dir / ERRORS_FILE
+
+    @property
+    def mistake_images(self) -> Path:
+        return self.errors_dir / MISTAKES_FILE
 
     @property
     def diagnosis_dir(self) -> Path:

@@ -16,8 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convladder.other_sizes import OTHER_SIZES_RUNS
 from convladder.profiles import ladder
-from convladder.paths import RunLayout, exported_figures, exported_pdf, notebooks_dir
+from convladder.paths import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
 
 
 # The kernel's own log (a notice that it listens on the loopback interface, a note when it is shut
@@ -50,17 +51,28 @@ class StepFailed(RuntimeError):
     """A notebook failed; finished runs are kept, and running the same command again continues."""
 
 
-def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, force: bool = False) -> list[Step]:
-    """The steps of a profile, the reused runs left out."""
+def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, force: bool = False,
+         retrain_stale: bool = False) -> list[Step]:
+    """The steps of a profile, the reused runs left out. In an archived profile (its runs take hours)
+    a stale run is reported and kept as it is unless `retrain_stale` (or `force`) asks for hours of
+    training; elsewhere a stale run trains again."""
     from convladder.data import load_cifar10
-    from convladder.runs import is_current
+    from convladder.runs import run_state
 
     runs = ladder(profile, models)  # checks the profile and the model names before any work
     common = {"profile": profile, "data_dir": data_dir, "run_dir": str(layout.root)}
     steps = [Step("00_data", layout.notebook("00_data"), common, "data facts")]
     checksum = load_cifar10(data_dir).checksum
+    archived = profile in ARCHIVED_PROFILES
     for run in runs:
-        todo = [s for s in run.seeds if force or not is_current(layout.seed(run.name, s), run.config(profile, s), checksum)]
+        todo = []
+        for seed in run.seeds:
+            state = run_state(layout.seed(run.name, seed), run.config(profile, seed), checksum)
+            if force or state.kind in ("new", "resumable") or (state.kind == "stale" and (retrain_stale or not archived)):
+                todo.append(seed)
+            elif state.kind == "stale":
+                print(f"{run.name}, seed {seed}: archived run is stale ({state.reason}); kept and reported as it is. "
+                      f"To train it again (hours): convladder all --profile {profile} --retrain-stale", flush=True)
         if not todo:
             print(f"{run.name}: seeds {list(run.seeds)} finished and current in {layout.run(run.name)}, reused",
                   flush=True)
@@ -73,8 +85,9 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
             f"{', '.join(map(str, todo))})",
         ))
     names = {run.name for run in runs}
-    if "GAP+" in names:
-        steps.append(Step("20_other_sizes", layout.notebook("20_other_sizes"), {**common, "gap_run": "GAP+"},
+    gap_runs = [name for name in OTHER_SIZES_RUNS if name in names]
+    if gap_runs:
+        steps.append(Step("20_other_sizes", layout.notebook("20_other_sizes"), {**common, "gap_runs": gap_runs},
                           "GAP at other image sizes"))
     if {"G", "GAP+"} & names:
         steps.append(Step("30_errors", layout.notebook("30_errors"),
@@ -157,12 +170,13 @@ def run_pipeline(
     force: bool = False,
     export: bool = False,
     html: bool = True,
+    retrain_stale: bool = False,
 ) -> PipelineResult:
     """Everything a profile makes, ending in its PDF (`runs/<profile>/report/report.pdf`);
     `export` also copies it to `report/<profile>.pdf` of the repository."""
     layout = RunLayout.of(profile, Path(run_dir).resolve() if run_dir else None)
     data_dir = str(Path(data_dir).resolve()) if data_dir else None
-    steps = plan(profile, layout, data_dir, models, force)
+    steps = plan(profile, layout, data_dir, models, force, retrain_stale)
     seconds: dict[str, float] = {}
     for number, step in enumerate(steps, start=1):
         print(f"[{number}/{len(steps)}] {step.label} -> {step.output}", flush=True)

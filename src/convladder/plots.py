@@ -154,29 +154,80 @@ def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "") -> Figur
     return fig
 
 
-def plot_size_curve(study: dict) -> Figure:
-    """GAP test accuracy against input size: squares by side length, other aspect ratios as points."""
-    sizes = study["sizes"]
-    acc = torch.tensor([[seed["accuracy"][s] for s in sizes] for seed in study["curve"]], dtype=torch.float64)
-    mean, low, high = acc.mean(0), acc.min(0).values, acc.max(0).values
-    squares = [i for i, s in enumerate(sizes) if s.split("x")[0] == s.split("x")[1]]
-    squares.sort(key=lambda i: int(sizes[i].split("x")[0]))
-    others = [i for i in range(len(sizes)) if i not in squares]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
-    sides = [int(sizes[i].split("x")[0]) for i in squares]
-    left.plot(sides, mean[squares], marker="o", label="mean over seeds")
-    if len(acc) > 1:
-        left.fill_between(sides, low[squares], high[squares], alpha=0.25, label="range over seeds")
+def plot_size_curve(studies: dict[str, dict]) -> Figure:
+    """Test accuracy of GAP runs against input size (run name -> what other_sizes_study wrote):
+    squares by side length, other aspect ratios as points; mean over seeds, range as band or bar."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    first = next(iter(studies.values()))
+    others = [s for s in first["sizes"] if s.split("x")[0] != s.split("x")[1]]
+    for k, (name, study) in enumerate(studies.items()):
+        sizes = study["sizes"]
+        acc = torch.tensor([[seed["accuracy"][s] for s in sizes] for seed in study["curve"]], dtype=torch.float64)
+        mean, low, high = acc.mean(0), acc.min(0).values, acc.max(0).values
+        squares = sorted((i for i, s in enumerate(sizes) if s.split("x")[0] == s.split("x")[1]),
+                         key=lambda i: int(sizes[i].split("x")[0]))
+        sides = [int(sizes[i].split("x")[0]) for i in squares]
+        seeds = len(acc)
+        line = left.plot(sides, mean[squares], marker="o", label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")[0]
+        if seeds > 1:
+            left.fill_between(sides, low[squares], high[squares], alpha=0.2, color=line.get_color())
+        rows = [sizes.index(s) for s in others]
+        y = torch.arange(len(others), dtype=torch.float64) + (k - (len(studies) - 1) / 2) * 0.25
+        right.errorbar(mean[rows], y, xerr=(mean[rows] - low[rows], high[rows] - mean[rows]), fmt="o", ms=4,
+                       capsize=2, color=line.get_color(), label=name)
+        right.axvline(float(mean[sizes.index("32x32")]), color=line.get_color(), ls=":", lw=0.8)
     left.axvline(32, color="grey", ls=":", lw=0.8)
-    left.set(title="square images", xlabel="side (pixels); trained on 32", ylabel="test accuracy", ylim=(0, 1))
+    left.set(title="square images (band: range over seeds)", xlabel="side (pixels); trained on 32",
+             ylabel="test accuracy", ylim=(0, 1))
     left.grid(alpha=0.3)
     left.legend(fontsize=8)
-    others.sort(key=lambda i: mean[i], reverse=True)
-    right.barh([sizes[i] for i in others], mean[others], xerr=(mean[others] - low[others], high[others] - mean[others]),
-               color="tab:green", capsize=2)
-    right.axvline(float(mean[sizes.index("32x32")]), color="grey", ls=":", lw=0.8, label="32x32")
-    right.set(title="other aspect ratios (width x height)", xlabel="test accuracy", xlim=(0, 1))
+    right.set_yticks(range(len(others)), others)
+    right.set(title="other aspect ratios (dotted: 32x32)", xlabel="test accuracy", xlim=(0, 1))
+    right.grid(alpha=0.3, axis="x")
     right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_stability(result: dict) -> Figure:
+    """One GAP-fast run's validation accuracy after every epoch: as trained, with batch-norm statistics
+    estimated again, with averaged weights; the learning rate and the image side on a second axis."""
+    rows = result["epochs"]
+    epochs = [row["epoch"] for row in rows]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for key, label, style in (("val_acc", "as trained", "-o"), ("val_acc_recalibrated", "batch-norm statistics re-estimated", "-s"),
+                              ("val_acc_ema", f"weights averaged (EMA {result['ema_decay']:g} per step)", "-^")):
+        ax.plot(epochs, [row[key] for row in rows], style, ms=3, label=label)
+    for row in rows:
+        if row["side"] != 32:
+            ax.axvspan(row["epoch"] - 0.5, row["epoch"] + 0.5, color="grey", alpha=0.08, lw=0)
+    ax.set(xlabel="epoch (shaded: trained on images smaller than 32 pixels)", ylabel="validation accuracy", ylim=(0, 1))
+    _epoch_axis(ax)
+    ax.grid(alpha=0.3)
+    lr = ax.twinx()
+    lr.plot(epochs, [row["lr_at_start"] for row in rows], color="black", ls=":", lw=1, label="learning rate (right)")
+    lr.set_ylabel("learning rate at the epoch's start")
+    handles = ax.get_legend_handles_labels()[0] + lr.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure:
+    """Validation accuracy per epoch of every recipe candidate, one panel per model, with the
+    study's take-off epoch (dotted) and its accuracy after 150 epochs (star)."""
+    models = sorted({c["model"] for c in candidates})
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 5.2), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for c in (c for c in candidates if c["model"] == model):
+            label = f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")
+            ax.plot(range(1, c["epochs"] + 1), c["curve"], lw=1, label=label)
+        ax.axvline(study[model]["take_off"], color="grey", ls=":", lw=1)
+        ax.plot([150], [study[model]["val_acc"]], "k*", ms=10, label="the study after 150 epochs")
+        ax.set(title=f"model {model}", xlabel="epoch", ylabel="validation accuracy", ylim=(0, 0.6))
+        _epoch_axis(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: covers no curve
     fig.tight_layout()
     return fig
 

@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 
 from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import load_cifar10, get_splits
-from convladder.models import count_parameters, create_model, predict_proba
+from convladder.models import count_parameters, create_model, layer_records, predict_proba
 from convladder.io import CheckpointError, load_checkpoint_file, read_json
 from convladder.paths import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
 from convladder.results import environment, write_results
@@ -298,6 +298,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
             "sizes": {k: len(v) for k, v in splits.items()},
         },
         "parameters": count_parameters(trainer.model),
+        "layers": layer_records(trainer.model),
         "history": history,
         "final": final,
         "probe_index": PROBE_INDEX,

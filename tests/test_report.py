@@ -1,0 +1,181 @@
+"""The report: context built from hand-made results, sections rendered from the template, and a
+whole report.tex written from tiny synthetic runs (no training, no LaTeX)."""
+
+import json
+import random
+import re
+
+import matplotlib
+import pytest
+
+from convladder.analysis import MIN_SEEDS, architecture, layer_formula
+from convladder.config import TrainConfig
+from convladder.latex import environment
+from convladder.models import MODEL_NAMES, count_parameters, create_model, layer_records
+from convladder.paths import RunLayout, report_template
+from convladder.report import (
+    FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, fast_target, ladder_table, parameters_context,
+    write_sources,
+)
+
+matplotlib.use("Agg")
+
+LADDER = {"A": "A", "B": "B", "C": "C", "D": "D", "E": "E", "F": "F", "G": "G", "GAP": "GAP", "GAP+": "GAP",
+          "GAP-fast": "GAP"}
+
+
+def hand_made(name: str, model: str, seed: int, val: float, epochs: int = 2, profile: str = "tiny", **config) -> dict:
+    """The results.json of one seed of one run, as train_run writes it, with made-up numbers."""
+    rng = random.Random(f"{name}{seed}")
+    layers = layer_records(create_model(model))
+    history = {"epoch": list(range(1, epochs + 1)), "epoch_seconds": [1.5] * epochs,
+               "train_acc": [val] * epochs, "train_loss": [2.0] * epochs, "val_acc": [val] * epochs,
+               "val_loss": [2.0] * epochs}
+    proba = [0.1] * 10
+    return {
+        "name": name, "code_version": "0123456789abcdef", "continued_from": f"/runs/GAP/seed{seed}" if name == "GAP+" else None,
+        "config": {**vars(TrainConfig(model=model, epochs=epochs, seed=seed)), "profile": profile, **config},
+        "data": {"checksum": "ab" * 32, "class_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                                        "horse", "ship", "truck"],
+                 "root": "/data", "sizes": {"train": 40, "val": 20, "test": 20}},
+        "environment": {"cpu": "test cpu", "cpu_count": 2, "device": "cpu", "git_commit": "abc1234", "platform": "linux",
+                        "python": "3.11", "torch": "2.x", "torch_threads": 1},
+        "final": {"train_acc": val, "train_acc_eval": val + 0.05, "val_acc": val + rng.uniform(-0.01, 0.01),
+                  "test_acc": val, "train_loss": 2.0, "val_loss": 2.0, "test_loss": 2.0},
+        "history": history, "layers": layers, "parameters": sum(layer["parameters"] for layer in layers),
+        "proba_before": proba, "proba_after": proba, "probe_index": 0, "probe_label": 8,
+        "train_seconds": 1.5 * epochs, "wall_seconds": 2.0 * epochs,
+    }
+
+
+def write_runs(root, seeds: int) -> RunLayout:
+    """A tiny profile's worth of finished runs: every model of the ladder, `seeds` seeds each."""
+    for i, (name, model) in enumerate(LADDER.items()):
+        for seed in range(seeds):
+            extra = {"optimizer": "sgd", "lr": 0.2, "schedule": "onecycle", "augment": True} if name == "GAP-fast" else {}
+            results = hand_made(name, model, seed, val=0.1 + 0.05 * i, **extra)
+            folder = root / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(results))
+    return RunLayout(root)
+
+
+@pytest.fixture(params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
+def report_tex(request, tmp_path):
+    layout = write_runs(tmp_path / "runs", request.param)
+    report_dir = write_sources(layout, benchmark=tmp_path / "no-benchmark.json")
+    return request.param, report_dir, (report_dir / "report.tex").read_text()
+
+
+def test_the_report_is_rendered_from_the_template_alone(report_tex):
+    seeds, report_dir, tex = report_tex
+    assert not (report_dir / "generated").exists() and "generated/" not in tex  # no LaTeX pieces written by Python
+    assert "\\VAR{" not in tex and "\\BLOCK{" not in tex
+    for heading in ("Introduction", "Setup", "Results: the study's questions", "Diagnoses of the study's anomalies",
+                    "Beyond the study", "Conclusions", "Limitations", "How to reproduce this report"):
+        assert f"\\section{{{heading}}}" in tex, heading
+    assert tex.index("\\appendix") < tex.index("\\begin{longtable}")  # layer tables only in the appendix
+    assert "make report PROFILE=tiny" in tex and "abc1234" in tex
+
+
+def test_the_report_reads_as_written_by_a_person(report_tex):
+    seeds, _, tex = report_tex
+    for phrase in ("seed(s)", "repeat(s)", " of 1 seeds", "1 seeds", "1 epochs", "train --, validation --"):
+        assert phrase not in tex, phrase
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", tex)) if len(s.strip()) > 60]
+    repeated = {s for s in sentences if sentences.count(s) > 1 and "\\" not in s}
+    assert not repeated, repeated
+    if seeds < MIN_SEEDS:
+        assert "no question can be decided here" in tex and "inconclusive" in tex
+
+
+def test_every_table_and_figure_has_a_caption_with_profile_and_epochs(report_tex):
+    _, _, tex = report_tex
+    floats = re.findall(r"\\begin\{(table|figure|longtable)\}(.*?)\\end\{\1\}", tex, re.S)
+    assert len(floats) > 10
+    for kind, body in floats:
+        if re.search(r"\\label\{(tab|fig):(recipes|stability)\}", body):
+            continue  # archived experiments run outside any profile (results/), with their own settings
+        caption = re.search(r"\\caption\{(.*)", body, re.S)
+        assert caption, (kind, body[:200])
+        text = caption.group(1)[:900]
+        assert "\\texttt{tiny}" in text and "epoch" in text, (kind, text[:300])
+
+
+def test_the_ladder_table_is_read_from_the_recorded_layers(report_tex, tmp_path):
+    _, _, tex = report_tex
+    assert "\\label{tab:ladder}" in tex and tex.count("\\label{tab:layers-") == len(MODEL_NAMES)  # GAP+, GAP-fast share GAP's
+    runs = {name: [hand_made(name, model, 0, 0.5)] for name, model in LADDER.items()}
+    rows = {row["model"]: row for row in ladder_table(runs)}
+    assert list(rows) == list(MODEL_NAMES)
+    assert rows["A"]["convs"] == [5, 5] and rows["A"]["activations"] == ["Sigmoid"] and rows["A"]["changed"] == []
+    assert rows["D"]["changed"] == ["activations"] and rows["F"]["changed"] == ["batch_norm", "parameters"]
+    assert rows["G"]["dropout"] == [0.1, 0.2, 0.3, 0.4] and rows["GAP"]["global_pool"] and rows["GAP"]["features"] == 160
+    runs["A"][0]["layers"] = runs["A"][0]["layers"][:1]  # what the run recorded wins over today's code
+    assert ladder_table(runs)[0]["convs"] == [5]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_the_parameter_formula_from_recorded_layers_matches_pytorch(name):
+    model = create_model(name)
+    terms, total = layer_formula(layer_records(model))
+    assert total == count_parameters(model) == architecture(layer_records(model))["parameters"] and terms
+
+
+def test_the_parameter_counts_come_from_the_runs():
+    runs = {name: [hand_made(name, model, 0, 0.5)] for name, model in LADDER.items()}
+    context = parameters_context(runs)
+    assert context["study_value"] == 181 and context["a"]["total"] == 1180
+    assert [r["model"] for r in context["rows"]] == list(MODEL_NAMES)
+    assert all(r["recorded"] == r["from_shapes"] for r in context["rows"])
+    del runs["B"][0]["layers"]
+    assert {r["model"]: r["from_shapes"] for r in parameters_context(runs)["rows"]}["B"] is None
+
+
+def test_the_fast_target_verdict():
+    def run(acc, flip, minutes, tta=None):
+        final = {"test_acc": acc, "test_acc_flip": flip, "test_acc_tta": flip if tta is None else tta}
+        return {"train_seconds": minutes * 60, "final": final}
+
+    fast, slow = FAST_TARGET_MINUTES - 1, FAST_TARGET_MINUTES + 1
+    good, short = FAST_TARGET_ACC + 0.001, FAST_TARGET_ACC - 0.001
+    assert fast_target([run(good, good, fast)])["verdict"] == "met"
+    assert fast_target([run(short, good, fast)])["verdict"] == "met_with_flip"
+    assert fast_target([run(short, short, fast, tta=good)])["verdict"] == "met_with_tta"
+    assert fast_target([run(short, short, fast)])["verdict"] == "short"
+    assert fast_target([run(good, good, fast), run(short, short, fast)])["verdict"] == "short"  # every seed
+    assert fast_target([run(good, good, slow)]) == {"verdict": "too_slow", "minutes": slow}
+
+
+def render_section(name: str, **context) -> str:
+    template = report_template()
+    return environment(template.parent).get_template(f"sections/{name}.tex.j2").render(**context)
+
+
+def bench_json(tmp_path, compiled: bool = True):
+    bench = {
+        "train_images": 42_000, "batch_size": 128, "repeats": 1, "quick": False, "cores": 2, "clock_ghz": 2.6,
+        "flop_per_cycle_fp32": 32, "peak_fp32_gflops": 166.4, "peak_bf16_gflops": 332.8, "amp_dtype": "torch.bfloat16",
+        "environment": {"cpu": "test cpu", "torch": "2.x"}, "compile": compiled,
+        "models": {
+            name: {"study_style_s": [40.0], "ours_fp32_s": [30.0], "ours_s": [ours], "speedup": 40 / ours,
+                   "speedup_fp32": 40 / 30, "flops_per_image": 1e8, "gflops": 100.0, "fraction_of_fp32_peak": 0.6,
+                   "fraction_of_bf16_peak": 0.3, **({"ours_compiled_s": [fast], "compile_s": [61.0]} if compiled else {})}
+            for name, ours, fast in (("G", 24.0, 20.0), ("A", 1.5, 1.6))
+        },
+    }
+    path = tmp_path / "epoch_time.json"
+    path.write_text(json.dumps(bench))
+    return path
+
+
+def test_the_training_cost_section_states_whether_compilation_pays(tmp_path):
+    context = dict(benchmark=benchmark_context(bench_json(tmp_path)), fp32=None, fast=None, minutes_figure="m.pdf",
+                   profile="tiny", epochs_low=2, epochs_high=2, min_seeds=MIN_SEEDS)
+    text = render_section("training_cost", **context)
+    assert "torch.compile" in text and "bfloat16 autocast" in text
+    assert "G: 20.0\\,s per epoch compiled against 24.0\\,s, compilation 61\\,s, so it pays for its compilation after 15.2 epochs" in text
+    assert "A: 1.6\\,s per epoch compiled against 1.5\\,s" in text and "never pays" in text
+    assert "median of 1 repeat," in text and "repeat(s)" not in text
+    assert "was not run" in render_section("training_cost", **{**context, "benchmark": None})
+    assert benchmark_context(tmp_path / "missing.json") is None

@@ -1,0 +1,83 @@
+"""The study profile (issue 13): the recovered recipe on every rung, runs kept in the results
+archive, stale archived runs reported instead of retrained; the recipe search's and the
+GAP-fast stability run's summaries."""
+
+from __future__ import annotations
+
+import torch
+
+from convladder import paths
+from convladder.pipeline import plan
+from convladder.paths import RunLayout
+from convladder.profiles import RECOVERED_STUDY_RECIPE, STUDY_EPOCHS, ladder
+from convladder.recipe_search import archived_candidates, closest_candidate
+from convladder.runs import RunState
+from convladder.stability import stability_summary
+
+
+def test_the_study_profile_trains_every_rung_at_the_study_epochs_with_the_recovered_recipe():
+    runs = {run.name: run for run in ladder("study")}
+    assert set(runs) == {"A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+"}  # no runs beyond the ladder
+    for name, run in runs.items():
+        config = run.config("study", run.seeds[0])
+        assert (config.optimizer, config.momentum, config.nesterov, config.batch_size, config.study_softmax, config.lr) == (
+            "sgd", RECOVERED_STUDY_RECIPE["momentum"], False, 32, True, 1e-3)
+        if name != "GAP+":
+            assert config.epochs == STUDY_EPOCHS[name]
+    assert runs["GAP+"].epochs == 240 and runs["GAP+"].continues == "GAP"
+    assert len(runs["A"].seeds) == 3 and len(runs["GAP"].seeds) == len(runs["GAP+"].seeds) == 1
+    # the quick profile keeps our ladder's recipe (Adam, logits) and its extra runs
+    quick = {run.name: run for run in ladder("quick")}
+    assert quick["A"].config("quick").optimizer == "adam" and "GAP-fast" in quick
+
+
+def test_a_stale_archived_run_is_reported_not_retrained(tiny_cifar, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paths, "project_root", lambda: tmp_path)
+    layout = RunLayout.of("study")
+    assert layout.root == tmp_path / "results" / "study"
+    monkeypatch.setattr("convladder.runs.run_state", lambda *a: RunState("stale", "it was trained by other code"))
+    steps = plan("study", layout, str(tiny_cifar), models=["A"])
+    assert [s.notebook for s in steps if s.notebook == "10_train"] == []
+    out = capsys.readouterr().out
+    assert "A, seed 0: archived run is stale (it was trained by other code)" in out and "--retrain-stale" in out
+    steps = plan("study", layout, str(tiny_cifar), models=["A"], retrain_stale=True)
+    assert [s.parameters["seeds"] for s in steps if s.notebook == "10_train"] == [[0, 1, 2]]
+    # outside the archive a stale run trains again, as before
+    steps = plan("quick", RunLayout(tmp_path / "runs" / "quick"), str(tiny_cifar), models=["A"])
+    assert [s.parameters["seeds"] for s in steps if s.output.parent.name == "A"] == [[0, 1, 2]]
+
+
+def _candidate_folder(root, name, config, val, finished=True):
+    folder = root / name / "seed0"
+    folder.mkdir(parents=True)
+    history = {"val_acc": val, "epoch_seconds": [1.0] * len(val), "epoch": list(range(1, len(val) + 1))}
+    if finished:
+        (folder / "results.json").write_text(__import__("json").dumps(
+            {"config": config, "history": history, "train_seconds": 60.0, "environment": {"cpu": "test CPU"}}))
+    torch.save({"model": {}, "config": config, "history": history}, folder / "checkpoint.pt")
+
+
+def test_the_closest_recipe_is_the_one_taking_off_nearest_the_study(tmp_path):
+    base = dict(model="A", epochs=5, seed=0, batch_size=32, study_softmax=True)
+    _candidate_folder(tmp_path, "A-adam", {**base, "optimizer": "adam"}, [0.1, 0.3, 0.4, 0.45, 0.5])
+    _candidate_folder(tmp_path, "A-late", {**base, "optimizer": "sgd", "momentum": 0.9}, [0.1, 0.1, 0.1, 0.1, 0.2])
+    _candidate_folder(tmp_path, "A-never", {**base, "optimizer": "sgd", "momentum": 0.0}, [0.1] * 5)
+    _candidate_folder(tmp_path, "B-part", {**base, "model": "B", "optimizer": "adam"}, [0.1, 0.2], finished=False)
+    found = {c["name"]: c for c in archived_candidates(tmp_path)}
+    assert found["A-adam"]["take_off"] == 2 and found["A-never"]["take_off"] is None
+    assert found["A-late"]["optimizer"] == "SGD, momentum 0.9" and found["A-never"]["optimizer"] == "plain SGD"
+    assert found["B-part"]["finished"] is False and found["B-part"]["epochs"] == 2
+    assert closest_candidate(list(found.values()), "A")["name"] == "A-late"  # take-off 5 is nearest the study's 140
+    assert closest_candidate(list(found.values()), "B") is None  # unfinished candidates do not count
+
+
+def test_stability_summary_measures_jumps_on_full_size_epochs_only():
+    rows = [dict(epoch=1, side=16, val_acc=0.1, val_acc_recalibrated=0.5, val_acc_ema=0.5)]
+    for epoch, (plain, recal, ema) in enumerate([(0.8, 0.80, 0.7), (0.4, 0.81, 0.72), (0.8, 0.82, 0.74)], start=2):
+        rows.append(dict(epoch=epoch, side=32, val_acc=plain, val_acc_recalibrated=recal, val_acc_ema=ema))
+    summary = stability_summary({"epochs": rows})
+    assert summary["full_size_from"] == 2
+    assert abs(summary["val_acc"]["mean_change"] - 0.4) < 1e-9 and abs(summary["val_acc"]["largest_drop"] - 0.4) < 1e-9
+    assert summary["val_acc_recalibrated"]["largest_drop"] == 0.0
+    assert summary["steadier"] == {"val_acc_recalibrated": True, "val_acc_ema": True}
+    assert summary["val_acc"]["last"] == 0.8
