@@ -88,7 +88,7 @@ PROFILES: dict[str, Profile] = {
         diagnosis_train_size=8_000,
         diagnosis_epochs=3,
         analysis_images=2_000,
-        description="full splits, few epochs, 3 seeds, sized for a 2-core CPU (the provenance section gives the time measured)",
+        description="full splits, few epochs, 3 seeds, sized for a 2-core CPU (the appendix gives the training time measured)",
     ),
     "study": Profile(
         name="study",

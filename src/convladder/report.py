@@ -573,6 +573,9 @@ def fast_target(fast: list[dict]) -> dict:
     return dict(verdict=verdict, minutes=minutes)
 
 
+PAIRED = {name for step in LADDER_STEPS for name in (step.low, step.high)}  # the models the verdicts compare
+
+
 def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: list[dict]) -> dict:
     """What the front matter, abstract, setup and limitations read: the profile, the epochs and seeds,
     the best model, the count of verdicts drawn."""
@@ -589,7 +592,9 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
     return dict(
         profile=profile, profile_description=description, study_params_A=STUDY_PARAMS_A,
         study_params_A_formula=STUDY_PARAMS_A_FORMULA, epochs_stated=sorted(STUDY_EPOCHS_STATED),
-        seed_count=max(seeds), fewest_seeds=min(seeds), min_seeds=MIN_SEEDS, sizes=first["data"]["sizes"],
+        seed_count=max(seeds), min_seeds=MIN_SEEDS, sizes=first["data"]["sizes"],
+        # the fewest seeds of a model the verdicts compare (GAP+ and the runs beyond the ladder are in none)
+        fewest_seeds=min([row["seeds"] for row in summary if row["name"] in PAIRED] or seeds),
         subset=first["config"].get("train_size") is not None, epochs_low=min(epochs), epochs_high=max(epochs), best=best,
         shorter=[row for row in summary if row["study"]["epochs"] and row["epochs"] < row["study"]["epochs"]],
         called=[s for s in steps if s["c"].verdict != "inconclusive"], progressive_sides=list(PROGRESSIVE_SIDES),
