@@ -35,7 +35,8 @@ from convladder.recipe_search import STUDY_CURVES, archived_candidates, closest_
 from convladder.stability import archived_stability, stability_summary
 from convladder.plots import plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve, plot_stability, save
 from convladder.paths import run_name_of
-from convladder.results import collect_runs, summarize
+from convladder.results import collect_runs, git_commit, summarize
+from convladder.runs import code_version
 from convladder.study import STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 
 RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
@@ -477,9 +478,11 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         earlier = by_key.get((continued_name(run), run["config"]["seed"]))
         return run["train_seconds"] - (earlier["train_seconds"] if earlier else 0.0)
 
+    versions = sorted({r.get("code_version") for r in flat if r.get("code_version")})
     return dict(
+        built_from=git_commit(), built_code_current=code_version() in versions,
         commits=commits, dirty=any(c.endswith("-dirty") for c in commits),
-        code_versions=sorted({r.get("code_version") for r in flat if r.get("code_version")}),
+        code_versions=versions,
         checksum=first["data"]["checksum"][:16], sizes=first["data"]["sizes"], cpu=environment["cpu"],
         cpu_count=environment["cpu_count"], threads=environment.get("torch_threads"), torch=environment["torch"],
         python=environment["python"],
