@@ -128,5 +128,5 @@ def test_a_code_change_makes_a_finished_run_stale(tiny_cifar, tmp_path, monkeypa
     config = TrainConfig(model="A", epochs=1, batch_size=32)
     checksum = train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False)["data"]["checksum"]
     assert is_current(tmp_path / "A", config, checksum)
-    monkeypatch.setattr("convladder.runs.code_version", lambda: "edited-code")
+    monkeypatch.setattr("convladder.runs.code_version", lambda model=None: "edited-code")
     assert not is_current(tmp_path / "A", config, checksum)

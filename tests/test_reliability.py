@@ -61,7 +61,7 @@ def test_a_stale_run_is_trained_again_from_epoch_0_not_restamped(tiny_cifar, tmp
     run_dir = tmp_path / "A"
     checksum = _train(tiny_cifar, run_dir)["data"]["checksum"]
     _mark_history(run_dir)
-    monkeypatch.setattr(runs, "code_version", lambda: "edited-code")
+    monkeypatch.setattr(runs, "code_version", lambda model=None: "edited-code")
     config = TrainConfig(model="A", epochs=1, **TINY)
     assert run_state(run_dir, config, checksum).kind == "stale"
     with pytest.raises(StaleRun, match="other code .*--restart"):
@@ -77,7 +77,7 @@ def test_a_crash_while_retraining_keeps_the_old_run(tiny_cifar, tmp_path, monkey
     run_dir = tmp_path / "A"
     _train(tiny_cifar, run_dir)
     old_results, old_checkpoint = (run_dir / RESULTS).read_bytes(), (run_dir / CHECKPOINT).read_bytes()
-    monkeypatch.setattr(runs, "code_version", lambda: "edited-code")
+    monkeypatch.setattr(runs, "code_version", lambda model=None: "edited-code")
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt

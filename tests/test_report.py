@@ -11,7 +11,7 @@ import pytest
 from convladder.analysis import MIN_SEEDS, architecture, layer_formula
 from convladder.config import TrainConfig
 from convladder.latex import environment
-from convladder.models import MODEL_NAMES, count_parameters, create_model, layer_records
+from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, create_model, layer_records
 from convladder.paths import RunLayout, report_template
 from convladder.report import (
     FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, fast_target, ladder_table, parameters_context,
@@ -104,10 +104,10 @@ def test_every_table_and_figure_has_a_caption_with_profile_and_epochs(report_tex
 
 def test_the_ladder_table_is_read_from_the_recorded_layers(report_tex, tmp_path):
     _, _, tex = report_tex
-    assert "\\label{tab:ladder}" in tex and tex.count("\\label{tab:layers-") == len(MODEL_NAMES)  # GAP+, GAP-fast share GAP's
+    assert "\\label{tab:ladder}" in tex and tex.count("\\label{tab:layers-") == len(STUDY_MODEL_NAMES)  # GAP+, GAP-fast share GAP's
     runs = {name: [hand_made(name, model, 0, 0.5)] for name, model in LADDER.items()}
     rows = {row["model"]: row for row in ladder_table(runs)}
-    assert list(rows) == list(MODEL_NAMES)
+    assert list(rows) == list(STUDY_MODEL_NAMES)
     assert rows["A"]["convs"] == [5, 5] and rows["A"]["activations"] == ["Sigmoid"] and rows["A"]["changed"] == []
     assert rows["D"]["changed"] == ["activations"] and rows["F"]["changed"] == ["batch_norm", "parameters"]
     assert rows["G"]["dropout"] == [0.1, 0.2, 0.3, 0.4] and rows["GAP"]["global_pool"] and rows["GAP"]["features"] == 160
@@ -126,7 +126,7 @@ def test_the_parameter_counts_come_from_the_runs():
     runs = {name: [hand_made(name, model, 0, 0.5)] for name, model in LADDER.items()}
     context = parameters_context(runs)
     assert context["study_value"] == 181 and context["a"]["total"] == 1180
-    assert [r["model"] for r in context["rows"]] == list(MODEL_NAMES)
+    assert [r["model"] for r in context["rows"]] == list(STUDY_MODEL_NAMES)
     assert all(r["recorded"] == r["from_shapes"] for r in context["rows"])
     del runs["B"][0]["layers"]
     assert {r["model"]: r["from_shapes"] for r in parameters_context(runs)["rows"]}["B"] is None

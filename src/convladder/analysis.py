@@ -225,17 +225,19 @@ def architecture(layers: list[dict]) -> dict:
 
 def layer_formula(layers: list[dict]) -> tuple[list[str], int]:
     """The parameter count from the recorded layer shapes: a k x k convolution has (k^2 c_in + 1) c_out
-    parameters, a linear layer (n_in + 1) n_out, a batch norm 2 per channel. The terms, and their sum."""
+    parameters, a linear layer (n_in + 1) n_out (without their "+ 1" where PyTorch printed bias=False),
+    a batch norm 2 per channel. The terms, and their sum."""
     terms, total = [], 0
     for module in (layer["module"] for layer in layers):
+        bias = 0 if "bias=False" in module else 1
         if conv := _CONV.match(module):
             c_in, c_out, kh, kw = map(int, conv.groups())
-            terms.append(f"({kh * kw}*{c_in}+1)*{c_out}")
-            total += (kh * kw * c_in + 1) * c_out
+            terms.append(f"({kh * kw}*{c_in}{'+1' * bias})*{c_out}")
+            total += (kh * kw * c_in + bias) * c_out
         elif linear := _LINEAR.match(module):
             n_in, n_out = map(int, linear.groups())
-            terms.append(f"({n_in}+1)*{n_out}")
-            total += (n_in + 1) * n_out
+            terms.append(f"({n_in}{'+1' * bias})*{n_out}")
+            total += (n_in + bias) * n_out
         elif norm := _NORM.match(module):
             terms.append(f"2*{norm.group(1)}")
             total += 2 * int(norm.group(1))

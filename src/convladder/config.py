@@ -22,7 +22,7 @@ TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 class TrainConfig:
     """Everything that decides the outcome of one training run."""
 
-    model: str  # the model's name in the registry (A to G, GAP)
+    model: str  # the model's name in the registry (A to G, GAP, H)
     epochs: int  # total epochs; a run continued with more epochs goes on from its checkpoint
     lr: float = 1e-3  # learning rate (the study's 0.001); with schedule onecycle, the peak
     batch_size: int = 128  # images per optimisation step
@@ -35,6 +35,9 @@ class TrainConfig:
     val_size: int | None = None  # validation images; None: the whole split
     test_size: int | None = None  # test images; None: all 10,000
     study_softmax: bool = False  # softmax in the model, then cross-entropy (the study's setup)
+    # "train": the training split (42,000; validation held out); "train+val": all 50,000 training images, as the
+    # fast-training literature trains its final runs (the validation accuracy is then on images trained on)
+    train_split: str = "train"
     weight_decay: float = 0.0  # L2 penalty on every weight, as the optimizer applies it
     schedule: str = "constant"  # constant, or onecycle: warm up to lr, then anneal, over the run's epochs
     label_smoothing: float = 0.0  # of the training loss (evaluation uses plain cross-entropy)
@@ -65,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
             raise ValueError("Nesterov momentum needs momentum > 0; for plain SGD set nesterov=False (--no-nesterov)")
+        if self.train_split not in TRAIN_SPLITS:
+            raise ValueError(f"unknown train_split {self.train_split!r}; choose one of {', '.join(TRAIN_SPLITS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not 0 <= self.label_smoothing < 1:
@@ -98,3 +103,4 @@ class TrainConfig:
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "onecycle")
+TRAIN_SPLITS = ("train", "train+val")

@@ -1,4 +1,5 @@
-"""Models A to G and GAP exactly as the study defines them, built by name through one registry.
+"""Models A to G and GAP exactly as the study defines them, and our model H, built by name through
+one registry.
 
 Every study model ends in Softmax. Here a model ends in its last Linear layer and gives
 logits, trained with cross-entropy; `create_model(..., study_softmax=True)` appends the
@@ -92,6 +93,12 @@ def model_gap() -> nn.Sequential:
     )
 
 
+def model_h() -> nn.Sequential:
+    from convladder.model_h import ModelH  # lazy: see MODEL_MODULES
+
+    return ModelH()
+
+
 MODELS: dict[str, Callable[[], nn.Sequential]] = {
     "A": model_a,
     "B": model_b,
@@ -101,8 +108,15 @@ MODELS: dict[str, Callable[[], nn.Sequential]] = {
     "F": model_f,
     "G": model_g,
     "GAP": model_gap,
+    "H": model_h,
 }
 MODEL_NAMES = tuple(MODELS)
+STUDY_MODEL_NAMES = ("A", "B", "C", "D", "E", "F", "G", "GAP")  # the study's ladder
+
+# Models whose code lives in a module of their own, imported only when such a model is built: the
+# training code's version (runs.code_version) covers that module for these models' runs alone, so
+# that tuning one of them leaves the other models' runs current.
+MODEL_MODULES = {"H": "model_h"}
 
 # One line each, for tables and the report.
 DESCRIPTIONS = {
@@ -114,11 +128,13 @@ DESCRIPTIONS = {
     "F": "model E with batch norm",
     "G": "model F with dropout 0.1-0.4",
     "GAP": "3 blocks, 2 convs, global average pooling",
+    "H": "2x2 patch whitening, 3 conv-pool-BN-GELU blocks (64, 256, 256), global max-pooling",
 }
 
 
-# Models whose classifier sees channel means (global average pooling): they take any image size.
-ANY_SIZE_MODELS = ("GAP",)
+# Models whose classifier sees a global pooling of the channels (average: GAP, maximum: H): they take
+# any image size.
+ANY_SIZE_MODELS = ("GAP", "H")
 
 
 def accepts_any_size(name: str) -> bool:
@@ -132,7 +148,7 @@ def check_model_name(name: str) -> str:
 
 
 def create_model(name: str, study_softmax: bool = False) -> nn.Sequential:
-    """Build a study model by name ("A" ... "G", "GAP")."""
+    """Build a model by name ("A" ... "G", "GAP", "H")."""
     model = MODELS[check_model_name(name)]()
     if study_softmax:
         model.append(nn.Softmax(dim=1))

@@ -20,8 +20,8 @@ import torch
 from filelock import FileLock, Timeout
 
 from convladder.config import TTA_SHIFTS, TrainConfig
-from convladder.data import load_cifar10, get_splits
-from convladder.models import count_parameters, create_model, layer_records, predict_proba
+from convladder.data import Split, load_cifar10, get_splits
+from convladder.models import MODEL_MODULES, count_parameters, create_model, layer_records, predict_proba
 from convladder.io import CheckpointError, load_checkpoint_file, read_json
 from convladder.paths import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
 from convladder.results import environment, write_results
@@ -30,12 +30,13 @@ from convladder.training import CHECKPOINT, Trainer
 PROBE_INDEX = 0  # the test image whose probability vector is shown before and after training
 
 
-def training_modules() -> list[str]:
+def training_modules(start: str = "runs") -> list[str]:
     """The package's modules whose source decides a training result: this one and every module it
     imports, directly or through others (read from the sources, so no list is kept by hand). A
-    change to any of them makes a finished run stale; a change to the report or the plots does not."""
+    change to any of them makes a finished run stale; a change to the report or the plots does not.
+    `start`: another module to begin from (a model's own module, see `code_version`)."""
     package = Path(__file__).resolve().parent
-    found, todo = set(), ["runs"]
+    found, todo = set(), [start]
     while todo:
         name = todo.pop()
         if name in found or not (package / f"{name}.py").exists():
@@ -49,12 +50,17 @@ def training_modules() -> list[str]:
     return sorted(found)
 
 
-def code_version() -> str:
+def code_version(model: str | None = None) -> str:
     """A digest of the training code (`training_modules`): of its syntax tree without docstrings, so
-    that comments, docstrings and formatting do not make finished runs stale."""
+    that comments, docstrings and formatting do not make finished runs stale. For a model built in a
+    module of its own (`models.MODEL_MODULES`: H), also of that module and what it imports; for the
+    others (and None) of the training code alone, so a change to H's module leaves their runs current."""
+    names = set(training_modules())
+    if model in MODEL_MODULES:
+        names |= set(training_modules(MODEL_MODULES[model]))
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    for name in training_modules():
+    for name in sorted(names):
         tree = ast.parse((package / f"{name}.py").read_text())
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
@@ -94,9 +100,10 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
         provenance, saved, done = state.get("provenance") or {}, dict(state["config"]), len(state["history"]["epoch"])
     except (CheckpointError, KeyError, TypeError) as err:
         return RunState("stale", str(err))
-    if provenance.get("code_version") != code_version():
+    version = code_version(config.model)
+    if provenance.get("code_version") != version:
         return RunState("stale", f"it was trained by other code (version {provenance.get('code_version')}, now "
-                                 f"{code_version()})", done)
+                                 f"{version})", done)
     if provenance.get("data_checksum") != data_checksum:
         return RunState("stale", "it was trained on other data (the CIFAR-10 files' checksum differs)", done)
     wanted = config.to_dict()
@@ -117,7 +124,7 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
         if (
             done == config.epochs
             and finished["config"] == wanted
-            and finished["code_version"] == code_version()
+            and finished["code_version"] == version
             and finished["data"]["checksum"] == data_checksum
         ):
             return RunState("current", epochs_done=done)
@@ -262,12 +269,18 @@ def train_run(
 
 def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, device: str, progress: bool) -> dict:
     splits = get_splits(dataset, config.train_size, config.val_size, config.test_size, config.split_seed)
+    if config.train_split == "train+val":  # final runs: every training image (validation no longer held out)
+        splits["train"] = Split(torch.cat([splits["train"].images, splits["val"].images]),
+                                torch.cat([splits["train"].labels, splits["val"].labels]))
     torch.manual_seed(config.seed)
     model = create_model(config.model, study_softmax=config.study_softmax)
+    if hasattr(model, "init_from_data"):  # a data-dependent initialisation (model H's whitening layer)
+        model.init_from_data(splits["train"].images)
     probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1].float() / 255
     # The seeded initial weights, before any checkpoint is loaded: the same on every call.
     proba_before = predict_proba(model, probe)[0].tolist()
-    provenance = {"code_version": code_version(), "data_checksum": dataset.checksum}
+    version = code_version(config.model)
+    provenance = {"code_version": version, "data_checksum": dataset.checksum}
     trainer = Trainer(model, splits["train"], splits["val"], config, run_dir=run_dir, device=device,
                       provenance=provenance)
 
@@ -306,7 +319,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
         "proba_before": proba_before,
         "proba_after": predict_proba(trainer.model, probe)[0].tolist(),
         "continued_from": str(resume_from) if resume_from is not None else None,
-        "code_version": code_version(),
+        "code_version": version,
         # training seconds over all epochs, also those of an earlier call this run continues
         "train_seconds": sum(history["epoch_seconds"]),
     }

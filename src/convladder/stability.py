@@ -102,7 +102,7 @@ def stability_run(data_dir=None, epochs: int | None = None, seed: int = 0, devic
             "seconds": time.perf_counter() - start,
         })
         tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()))
-    return {"config": config.to_dict(), "code_version": code_version(), "data_checksum": dataset.checksum,
+    return {"config": config.to_dict(), "code_version": code_version(config.model), "data_checksum": dataset.checksum,
             "recalibration_images": RECALIBRATION_IMAGES, "ema_decay": EMA_DECAY, "epochs": rows}
 
 

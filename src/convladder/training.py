@@ -69,6 +69,14 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def parameter_groups(model: nn.Module, config: TrainConfig):
+    """What the optimizer trains: the model's own parameter groups where it defines
+    `param_groups(config)` (model H: a larger learning rate for its batch-norm biases), else all of
+    its parameters with the config's learning rate and weight decay."""
+    own = getattr(model, "param_groups", None)
+    return own(config) if own is not None else model.parameters()
+
+
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -80,9 +88,12 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
 
 
 def make_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
+    """onecycle: each parameter group peaks at its own learning rate (config.lr unless the model's
+    param_groups set another)."""
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.25,
+            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=config.epochs * steps_per_epoch, pct_start=0.25,
             anneal_strategy="linear", cycle_momentum=False,
         )
     return None
@@ -109,7 +120,7 @@ class Trainer:
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.forward = torch.compile(self.model) if config.compile else self.model
-        self.optimizer = make_optimizer(config, self.model.parameters())
+        self.optimizer = make_optimizer(config, parameter_groups(self.model, config))
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.eval_loss_fn = nn.CrossEntropyLoss()
         self.amp_dtype = autocast_dtype(self.device) if config.amp else None

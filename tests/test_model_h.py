@@ -1,0 +1,170 @@
+"""Model H: its whitening layer, identity initialisation, parameter groups, training through the
+normal path, and a code version of its own."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from convladder import model_h, runs
+from convladder.config import TrainConfig
+from convladder.data import get_splits, load_cifar10
+from convladder.models import MODEL_MODULES, STUDY_MODEL_NAMES, create_model
+from convladder.profiles import H_RECIPE, config_from_parameters, get_profile, ladder
+from convladder.runs import code_version, run_state, train_run, training_modules
+from convladder.training import Trainer, parameter_groups
+
+
+def random_images(n=64, side=32, seed=0) -> torch.Tensor:
+    """uint8 images whose neighbouring pixels and channels are correlated, as in photographs."""
+    gen = torch.Generator().manual_seed(seed)
+    smooth = nn.functional.avg_pool2d(torch.rand(n, 1, side + 3, side + 3, generator=gen), 4, stride=1)
+    colour = torch.rand(n, 3, 1, 1, generator=gen)
+    noise = 0.1 * torch.rand(n, 3, side, side, generator=gen)
+    return ((0.6 * smooth * colour + 0.3 * colour + noise).clamp(0, 1) * 255).to(torch.uint8)
+
+
+def test_the_whitening_layer_whitens_the_patches():
+    images = random_images()
+    model = create_model("H")
+    model.init_from_data(images)
+    x = images.float() / 255
+    with torch.no_grad():
+        out = model.whiten(x)  # (N, 24, 31, 31): each whitened component, then its negative
+    rows = out.permute(0, 2, 3, 1).reshape(-1, 24).double()
+    half = rows[:, :12]
+    assert torch.allclose(rows[:, 12:], -half, atol=1e-5)
+    assert half.mean(0).abs().max() < 1e-4
+    covariance = torch.cov(half.T)
+    # the identity, shrunk where a component's variance is not large against WHITEN_EPS
+    assert (covariance - torch.diag(torch.diagonal(covariance))).abs().max() < 2e-3
+    assert torch.diagonal(covariance).max() <= 1 + 1e-3 and torch.diagonal(covariance)[:6].min() > 0.95
+    assert not model.whiten.weight.requires_grad and model.whiten.bias.requires_grad
+
+
+def test_the_whitening_is_deterministic_and_reads_the_first_images(monkeypatch):
+    monkeypatch.setattr(model_h, "WHITEN_IMAGES", 80)
+    images = random_images(n=80)
+    a, b, c = create_model("H"), create_model("H"), create_model("H")
+    a.init_from_data(images)
+    b.init_from_data(images.clone())
+    c.init_from_data(torch.cat([images, random_images(n=8, seed=1)]))  # the images past the first 80 are not read
+    assert torch.equal(a.whiten.weight, b.whiten.weight) and torch.equal(a.whiten.weight, c.whiten.weight)
+    assert torch.equal(a.whiten.bias, c.whiten.bias)
+
+
+@pytest.mark.parametrize("side", [32, 24, 9])
+def test_h_maps_images_of_any_size_to_10_logits(side):
+    model = create_model("H").eval()
+    assert model(torch.rand(3, 3, side, side)).shape == (3, 10)
+
+
+def test_the_convolutions_start_as_identities_where_their_shapes_allow():
+    model = create_model("H")
+    x = torch.randn(2, 64, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.block1.conv2(x), x, atol=1e-6)  # 64 -> 64: the identity
+        wider = model.block2.conv1(x)  # 64 -> 256: the first 64 channels pass through
+    assert torch.allclose(wider[:, :64], x, atol=1e-6) and not torch.allclose(wider[:, 64:], torch.zeros(1))
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(not m.weight.requires_grad and m.bias.requires_grad for m in norms)  # scale fixed at 1
+
+
+def test_the_batch_norm_biases_learn_faster():
+    model = create_model("H")
+    config = TrainConfig(model="H", epochs=1, **H_RECIPE)
+    groups = parameter_groups(model, config)
+    biases = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert {id(p) for p in groups[1]["params"]} == biases and groups[1]["lr"] == config.lr * model_h.BIAS_LR_SCALE
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for g in groups for p in g["params"]} == trainable  # every trainable parameter, once
+    # the onecycle schedule peaks each group at its own rate; models without groups keep one group
+    trainer = Trainer(model, *_tiny_splits(), config)
+    assert [g["max_lr"] for g in trainer.optimizer.param_groups] == [config.lr, config.lr * model_h.BIAS_LR_SCALE]
+    plain = create_model("A")
+    assert [id(p) for p in parameter_groups(plain, config)] == [id(p) for p in plain.parameters()]
+
+
+def _tiny_splits():
+    from convladder.data import Split
+
+    images = random_images(n=32)
+    labels = torch.arange(32) % 10
+    return Split(images, labels), Split(images[:8], labels[:8])
+
+
+def _h_config(**overrides) -> TrainConfig:
+    settings = dict(epochs=2, batch_size=16, train_size=40, val_size=8, test_size=10, lr=0.05)
+    return config_from_parameters("smoke", "H", **{**settings, **overrides})
+
+
+def test_h_trains_through_train_run_and_a_continued_run_equals_an_uninterrupted_one(tiny_cifar, tmp_path):
+    config = _h_config()
+    assert config.optimizer == "sgd" and config.label_smoothing == H_RECIPE["label_smoothing"]  # H's own recipe
+    results = train_run(config, tmp_path / "H", data_dir=tiny_cifar, progress=False)
+    assert results["history"]["epoch"] == [1, 2] and results["code_version"] == code_version("H")
+    assert "test_acc_tta" in results["final"] and results["layers"][0]["name"] == "whiten"
+    checksum = results["data"]["checksum"]
+    assert run_state(tmp_path / "H", config, checksum).kind == "current"
+
+    splits = get_splits(load_cifar10(tiny_cifar, download=False, images_per_file=20), 40, 8, 10)
+
+    def trainer(run_dir):
+        torch.manual_seed(config.seed)
+        model = create_model("H")
+        model.init_from_data(splits["train"].images)
+        return Trainer(model, splits["train"], splits["val"], config, run_dir=run_dir)
+
+    first = trainer(tmp_path / "resumed")
+    first.fit(1, progress=False)
+    torch.manual_seed(12345)
+    resumed = trainer(tmp_path / "resumed")
+    assert resumed.epochs_done == 1
+    resumed.fit(progress=False)
+    straight = torch.load(tmp_path / "H" / "checkpoint.pt", weights_only=False)
+    assert resumed.history["train_loss"] == straight["history"]["train_loss"]
+    for key, value in resumed.model.state_dict().items():
+        assert torch.equal(value, straight["model"][key]), key
+
+
+def test_h_has_a_code_version_of_its_own(tmp_path, monkeypatch):
+    assert MODEL_MODULES == {"H": "model_h"} and "model_h" not in training_modules()
+    assert code_version("A") == code_version() == code_version("GAP") != code_version("H")
+    package = tmp_path / "convladder"
+    shutil.copytree(Path(runs.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__", "assets"))
+    monkeypatch.setattr(runs, "__file__", str(package / "runs.py"))
+    before = {name: code_version(name) for name in ("A", "GAP", "H")}
+    source = package / "model_h.py"
+    source.write_text(source.read_text().replace("HEAD_SCALE = 1 / 9", "HEAD_SCALE = 1 / 8"))
+    after = {name: code_version(name) for name in ("A", "GAP", "H")}
+    assert after["A"] == before["A"] and after["GAP"] == before["GAP"] and after["H"] != before["H"]
+    training = package / "training.py"  # the shared training code covers H too
+    training.write_text(training.read_text().replace('HISTORY_KEYS = ("epoch"', 'HISTORY_KEYS = ("epoch", "x"'))
+    assert code_version("A") != after["A"] and code_version("H") != after["H"]
+
+
+def test_h_joins_the_ladder_only_where_a_profile_gives_it_epochs():
+    smoke = {run.name: run for run in ladder("smoke")}
+    assert smoke["H"].epochs == 1 and smoke["H"].config("smoke").optimizer == "sgd"
+    assert "H" not in {run.name for run in ladder("study")}
+    assert "H" not in {run.name for run in ladder("quick")}  # until its recipe is tuned and its budget measured
+    assert [run.name for run in ladder("full", ["H"])] == ["H"]
+    assert [run.name for run in ladder("smoke", ["A", "B"])] == ["A", "B", "A-softmax"]
+    with pytest.raises(ValueError, match="profile quick has no runs of model H"):
+        ladder("quick", ["H"])
+    with pytest.raises(ValueError, match="profile study has no runs of model H"):
+        ladder("study", ["H"])
+    with pytest.raises(ValueError, match="gives model H no epochs"):
+        config_from_parameters("study", "H")
+    assert config_from_parameters("study", "H", epochs=3).epochs == 3
+    assert set(STUDY_MODEL_NAMES) <= set(get_profile("quick").epochs)
+
+
+def test_final_runs_can_train_on_every_training_image(tiny_cifar, tmp_path):
+    config = _h_config(epochs=1, train_split="train+val")
+    results = train_run(config, tmp_path / "H", data_dir=tiny_cifar, progress=False)
+    assert results["data"]["sizes"]["train"] == 40 + 8 and results["config"]["train_split"] == "train+val"
+    with pytest.raises(ValueError, match="unknown train_split"):
+        TrainConfig(model="H", epochs=1, train_split="test")
