@@ -10,8 +10,8 @@
 Each epoch covers the 42,000-image training split (data included), timed with
 time.perf_counter after one warm-up batch. FLOPs per image (forward + backward) come from
 torch.utils.flop_counter; achieved GFLOP/s = FLOPs per image x images / seconds. The CPU's
-fp32 peak is cores x clock x 32 FLOP per cycle (two 256-bit FMA pipes: 2 x 8 lanes x 2 FLOP);
-the bf16 peak is twice that (AVX512-BF16 dot products). The clock is read from /proc/cpuinfo.
+peaks (convladder.hardware) are cores x clock x 32 FLOP per cycle in fp32, and x 64 (AVX512-BF16)
+or x 1024 (AMX-BF16) in bf16. The clock is read from /proc/cpuinfo.
 
     python benchmarks/epoch_time.py                 # A, D, G, GAP, 2 repeats
     python benchmarks/epoch_time.py --quick         # a one-minute check on 1/10 of the split
@@ -25,7 +25,6 @@ included. Inductor's on-disk caches are switched off, so every compilation start
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
@@ -35,19 +34,16 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import ToTensor
 
 from convladder.config import TrainConfig
 from convladder.data import get_splits, load_cifar10
+from convladder.hardware import peaks, training_flops_per_image
 from convladder.io import atomic_write_json
 from convladder.models import create_model
 from convladder.paths import benchmark_json
 from convladder.results import cpu_name, environment
 from convladder.training import Trainer, autocast_dtype
-
-FLOP_PER_CYCLE_FP32 = 32
-
 
 class StudyStyleDataset(Dataset):
     """What torchvision's CIFAR10 does per item: a PIL image, ToTensor, and here a one-hot label."""
@@ -103,23 +99,6 @@ def our_epoch(model_name: str, splits, batch_size: int, amp: bool, compile: bool
     return time.perf_counter() - start, warmup
 
 
-def flops_per_image(model_name: str, batch_size: int = 32) -> float:
-    model = create_model(model_name)
-    x = torch.rand(batch_size, 3, 32, 32)
-    with FlopCounterMode(display=False) as counter:
-        model(x).sum().backward()
-    return counter.get_total_flops() / batch_size
-
-
-def cpu_clock_ghz() -> float:
-    try:
-        mhz = [float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
-               if line.startswith("cpu MHz")]
-        return max(mhz) / 1000
-    except (OSError, ValueError):
-        return float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["A", "D", "G", "GAP"])
@@ -142,13 +121,12 @@ def main() -> None:
         splits["train"] = splits["train"].subset(len(splits["train"]) // 10)
         args.repeats = 1
     n = len(splits["train"])
-    cores = os.cpu_count() or 1
-    clock = cpu_clock_ghz()
-    peak_fp32 = cores * clock * FLOP_PER_CYCLE_FP32
-    peak_bf16 = 2 * peak_fp32
+    peak = peaks()
+    cores, clock, peak_fp32, peak_bf16 = peak["cores"], peak["clock_ghz"], peak["fp32"], peak["bf16"]
     print(f"{cpu_name()}, {cores} cores at {clock:.2f} GHz, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"fp32 peak {cores} cores x {clock:.2f} GHz x {FLOP_PER_CYCLE_FP32} FLOP/cycle = {peak_fp32:.0f} GFLOP/s; "
-          f"bf16 peak {peak_bf16:.0f} GFLOP/s")
+    print(f"fp32 peak {cores} cores x {clock:.2f} GHz x {peak['flop_per_cycle_fp32']} FLOP/cycle = {peak_fp32:.0f} "
+          f"GFLOP/s; bf16 peak x {peak['flop_per_cycle_bf16']} FLOP/cycle ({peak['bf16_unit'] or 'no bf16 unit'}) = "
+          f"{peak_bf16:.0f} GFLOP/s")
     print(f"one epoch = {n:,} training images, batch {args.batch_size}, {args.repeats} repeat(s), median reported\n")
 
     rows = {}
@@ -158,7 +136,7 @@ def main() -> None:
         study = [study_style_epoch(name, splits["train"], args.batch_size) for _ in range(args.repeats)]
         fp32 = [our_epoch(name, splits, args.batch_size, amp=False)[0] for _ in range(args.repeats)]
         ours = [our_epoch(name, splits, args.batch_size, amp=True)[0] for _ in range(args.repeats)]
-        flops = flops_per_image(name)
+        flops = training_flops_per_image(create_model(name))
         s_study, s_fp32, s_ours = (statistics.median(v) for v in (study, fp32, ours))
         achieved = flops * n / s_ours / 1e9
         rows[name] = {
@@ -180,7 +158,8 @@ def main() -> None:
     env = environment(torch.device("cpu"))
     result = {
         "train_images": n, "batch_size": args.batch_size, "repeats": args.repeats, "quick": args.quick,
-        "cores": cores, "clock_ghz": clock, "flop_per_cycle_fp32": FLOP_PER_CYCLE_FP32,
+        "cores": cores, "clock_ghz": clock, "flop_per_cycle_fp32": peak["flop_per_cycle_fp32"],
+        "flop_per_cycle_bf16": peak["flop_per_cycle_bf16"], "bf16_unit": peak["bf16_unit"],
         "peak_fp32_gflops": peak_fp32, "peak_bf16_gflops": peak_bf16, "environment": env, "models": rows,
         "amp_dtype": str(autocast_dtype(torch.device("cpu"))), "compile": args.compile,
     }

@@ -12,7 +12,9 @@ from convladder import model_h, runs
 from convladder.config import TrainConfig
 from convladder.data import get_splits, load_cifar10
 from convladder.models import MODEL_MODULES, STUDY_MODEL_NAMES, create_model
-from convladder.profiles import H_RECIPE, config_from_parameters, get_profile, ladder
+from convladder.paths import RunLayout, results_archive
+from convladder.pipeline import plan
+from convladder.profiles import H_ABLATIONS, H_EPOCHS, H_RECIPE, config_from_parameters, get_profile, ladder
 from convladder.runs import code_version, run_state, train_run, training_modules
 from convladder.training import Trainer, parameter_groups
 
@@ -74,17 +76,39 @@ def test_the_convolutions_start_as_identities_where_their_shapes_allow():
 
 def test_the_batch_norm_biases_learn_faster():
     model = create_model("H")
-    config = TrainConfig(model="H", epochs=1, **H_RECIPE)
+    config = TrainConfig(model="H", epochs=1, **{**H_RECIPE, "batch_size": 16})
     groups = parameter_groups(model, config)
     biases = {id(m.bias) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
     assert {id(p) for p in groups[1]["params"]} == biases and groups[1]["lr"] == config.lr * model_h.BIAS_LR_SCALE
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     assert {id(p) for g in groups for p in g["params"]} == trainable  # every trainable parameter, once
-    # the onecycle schedule peaks each group at its own rate; models without groups keep one group
+    # the schedule peaks each group at its own rate; models without groups keep one group
     trainer = Trainer(model, *_tiny_splits(), config)
-    assert [g["max_lr"] for g in trainer.optimizer.param_groups] == [config.lr, config.lr * model_h.BIAS_LR_SCALE]
+    assert [g["initial_lr"] for g in trainer.optimizer.param_groups] == [config.lr, config.lr * model_h.BIAS_LR_SCALE]
     plain = create_model("A")
     assert [id(p) for p in parameter_groups(plain, config)] == [id(p) for p in plain.parameters()]
+
+
+def test_each_ingredient_can_be_left_out_for_an_ablation():
+    images = random_images()
+    config = TrainConfig(model="H", epochs=1, **H_RECIPE)
+    plain = create_model("H")
+    no_whitening = create_model("H", without=("whitening",))
+    before = no_whitening.whiten.weight.clone()
+    no_whitening.init_from_data(images)
+    assert torch.equal(no_whitening.whiten.weight, before) and no_whitening.whiten.weight.requires_grad
+    x = torch.randn(2, 64, 8, 8)
+    with torch.no_grad():
+        assert not torch.allclose(create_model("H", without=("dirac",)).block1.conv2(x), x, atol=1e-2)
+    slow_biases = parameter_groups(create_model("H", without=("bias_lr",)), config)
+    assert slow_biases[1]["lr"] == config.lr and slow_biases[1]["weight_decay"] == config.weight_decay
+    all_out = create_model("H", without=model_h.INGREDIENTS)
+    assert {k: v.shape for k, v in all_out.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
+    assert TrainConfig(model="H", epochs=1, without="dirac, bias_lr").left_out == ("dirac", "bias_lr")
+    with pytest.raises(ValueError, match="model H has no ingredient 'dropout'"):
+        TrainConfig(model="H", epochs=1, without="dropout")
+    with pytest.raises(ValueError, match="model A has no ingredient 'dirac'.*it has: none"):
+        TrainConfig(model="A", epochs=1, without="dirac")
 
 
 def _tiny_splits():
@@ -149,8 +173,8 @@ def test_h_joins_the_ladder_only_where_a_profile_gives_it_epochs():
     smoke = {run.name: run for run in ladder("smoke")}
     assert smoke["H"].epochs == 1 and smoke["H"].config("smoke").optimizer == "sgd"
     assert "H" not in {run.name for run in ladder("study")}
-    assert "H" not in {run.name for run in ladder("quick")}  # until its recipe is tuned and its budget measured
-    assert [run.name for run in ladder("full", ["H"])] == ["H"]
+    assert "H" not in {run.name for run in ladder("quick")}  # the quick report reads H from the h profile's archive
+    assert [run.name for run in ladder("full", ["H"])] == ["H", *(f"H-{name}" for name in H_ABLATIONS)]
     assert [run.name for run in ladder("smoke", ["A", "B"])] == ["A", "B", "A-softmax"]
     with pytest.raises(ValueError, match="profile quick has no runs of model H"):
         ladder("quick", ["H"])
@@ -160,6 +184,20 @@ def test_h_joins_the_ladder_only_where_a_profile_gives_it_epochs():
         config_from_parameters("study", "H")
     assert config_from_parameters("study", "H", epochs=3).epochs == 3
     assert set(STUDY_MODEL_NAMES) <= set(get_profile("quick").epochs)
+
+
+def test_the_h_profile_makes_final_runs_and_one_run_per_ablation(tiny_cifar, tmp_path):
+    runs = {run.name: run for run in ladder("h")}
+    assert list(runs) == ["H", *(f"H-{name}" for name in H_ABLATIONS)]
+    assert runs["H"].seeds == (0, 1, 2) and all(run.seeds == (0,) for name, run in runs.items() if name != "H")
+    final = runs["H"].config("h")
+    assert final.train_split == "train+val" and final.lookahead and final.without == ""
+    assert runs["H-no-dirac"].config("h").without == "dirac" and runs["H-no-dirac"].config("h").train_split == "train+val"
+    assert not runs["H-no-lookahead"].config("h").lookahead
+    assert {name: run.epochs for name, run in runs.items()} == dict.fromkeys(runs, H_EPOCHS)
+    assert RunLayout.of("h").root == results_archive("h")
+    steps = plan("h", RunLayout(tmp_path / "h"), str(tiny_cifar))  # trains; no analyses, no report of its own
+    assert [step.notebook for step in steps] == ["00_data"] + ["10_train"] * len(runs)
 
 
 def test_final_runs_can_train_on_every_training_image(tiny_cifar, tmp_path):

@@ -1,16 +1,19 @@
+import math
 import os
 
 import pytest
 import torch
 
-from convladder.config import TrainConfig
+from convladder.config import LOOKAHEAD_DECAY, LOOKAHEAD_EVERY, LOOKAHEAD_POW, LOOKAHEAD_START, TRIANGLE, TrainConfig
 from convladder.profiles import config_from_parameters, get_profile, ladder
 from convladder.data import get_splits, load_cifar10
 from convladder.models import create_model
 from convladder.paths import seed_dir
 from convladder.results import collect_runs, load_results
 from convladder.runs import RunLocked, run_lock, train_run
-from convladder.training import CHECKPOINT, Trainer, TrainingDiverged
+from convladder.training import (
+    CHECKPOINT, Trainer, TrainingDiverged, make_optimizer, make_scheduler, parameter_groups, piecewise_linear,
+)
 
 
 @pytest.fixture
@@ -19,7 +22,8 @@ def splits(tiny_cifar):
 
 
 def make_trainer(splits, run_dir=None, model="D", **overrides):
-    config = TrainConfig(model=model, epochs=overrides.pop("epochs", 3), batch_size=16, **overrides)
+    overrides = {"epochs": 3, "batch_size": 16, **overrides}
+    config = TrainConfig(model=model, **overrides)
     torch.manual_seed(config.seed)
     return Trainer(create_model(model), splits["train"], splits["val"], config, run_dir=run_dir)
 
@@ -50,7 +54,9 @@ FAST_RECIPE = dict(optimizer="sgd", lr=0.05, schedule="onecycle", label_smoothin
 
 
 @pytest.mark.parametrize(
-    "model, recipe", [("D", {}), ("G", {}), ("GAP", FAST_RECIPE), ("GAP", {**FAST_RECIPE, "progressive": 0.75})]
+    "model, recipe",
+    [("D", {}), ("G", {}), ("GAP", FAST_RECIPE), ("GAP", {**FAST_RECIPE, "progressive": 0.75}),
+     ("GAP", {**FAST_RECIPE, "schedule": "triangle", "lookahead": True})],
 )
 def test_continuing_a_run_equals_an_uninterrupted_run(splits, tmp_path, model, recipe):
     straight = make_trainer(splits, tmp_path / "straight", model=model, epochs=4, **recipe)
@@ -166,6 +172,69 @@ def test_one_cycle_runs_cannot_be_extended(splits, tmp_path):
     make_trainer(splits, tmp_path, model="A", epochs=1, **FAST_RECIPE).fit(progress=False)
     with pytest.raises(ValueError, match="cannot be extended"):
         make_trainer(splits, tmp_path, model="A", epochs=3, **FAST_RECIPE)
+
+
+def test_lookahead_pulls_the_model_toward_a_slow_copy_every_few_steps(splits):
+    trainer = make_trainer(splits, model="GAP", epochs=4, **FAST_RECIPE, lookahead=True)
+    total = trainer.config.epochs * trainer.steps_per_epoch
+    first = LOOKAHEAD_EVERY * math.ceil(LOOKAHEAD_START * total / LOOKAHEAD_EVERY)
+    trainer.lookahead_step(first - LOOKAHEAD_EVERY)  # before the start: nothing
+    assert trainer.slow is None
+    trainer.lookahead_step(first)  # the first: the slow copy starts as the model
+    name, weight = next(iter(trainer.model.named_parameters()))
+    start = weight.detach().clone()
+    assert torch.equal(trainer.slow[name], start)
+    with torch.no_grad():
+        weight.add_(1.0)  # as if the optimizer had moved it
+    trainer.lookahead_step(first + 1)  # not a multiple of LOOKAHEAD_EVERY: nothing
+    assert torch.equal(weight, start + 1)
+    step = first + LOOKAHEAD_EVERY
+    rho = LOOKAHEAD_DECAY**LOOKAHEAD_EVERY * (step / total) ** LOOKAHEAD_POW
+    trainer.lookahead_step(step)
+    assert 0 < rho < 1
+    assert torch.allclose(weight, start + (1 - rho)) and torch.equal(trainer.slow[name], weight)
+
+
+def test_a_lookahead_run_ends_each_epoch_on_its_slow_copy_and_cannot_be_extended(splits, tmp_path):
+    trainer = make_trainer(splits, tmp_path, model="GAP", epochs=4, **FAST_RECIPE, lookahead=True)
+    trainer.fit(progress=False)
+    assert trainer.slow is not None
+    for name, value in trainer.model.state_dict().items():
+        if value.is_floating_point():
+            assert torch.equal(value, trainer.slow[name])
+    with pytest.raises(ValueError, match="lookahead over 4 epochs"):
+        make_trainer(splits, tmp_path, model="GAP", epochs=6, **FAST_RECIPE, lookahead=True)
+
+
+def test_drop_last_trains_on_whole_batches_only(splits):
+    n = len(splits["train"])
+    kept = make_trainer(splits, batch_size=16, drop_last=True, epochs=1)
+    seen = []
+    kept.on_step = lambda loss: seen.append(loss)
+    kept.fit(progress=False)
+    assert kept.steps_per_epoch == n // 16 == len(seen) and n % 16  # the tiny split leaves a remainder
+    every = make_trainer(splits, batch_size=16, epochs=1)
+    assert every.steps_per_epoch == n // 16 + 1
+    alone = make_trainer(splits, batch_size=n + 1, drop_last=True)  # fewer images than a batch: that one batch
+    assert alone.steps_per_epoch == 1
+
+
+def test_the_triangle_schedule_rises_to_each_groups_peak_then_falls():
+    assert [piecewise_linear(x, TRIANGLE) for x in (-1, 0, 0.23, 1, 2)] == pytest.approx([0.2, 0.2, 1.0, 0.07, 0.07])
+    assert piecewise_linear(0.115, TRIANGLE) == pytest.approx(0.6)
+    config = TrainConfig(model="H", epochs=2, optimizer="sgd", lr=0.5, schedule="triangle")
+    model = create_model("H")
+    optimizer = make_optimizer(config, parameter_groups(model, config))
+    scheduler = make_scheduler(config, optimizer, steps_per_epoch=50)
+    seen = []
+    for _ in range(100):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    peaks = [max(lrs) for lrs in zip(*seen)]
+    assert peaks[0] == pytest.approx(0.5) and peaks[1] > peaks[0]  # H's batch-norm biases peak higher
+    assert seen[0][0] == pytest.approx(0.1) and seen[23][0] == pytest.approx(0.5)
+    assert seen[99][0] == pytest.approx(0.5 * (0.07 + 0.93 * 1 / 77))
 
 
 def test_fast_recipe_settings_are_validated():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from convladder.models import ANY_SIZE_MODELS, accepts_any_size, check_model_name
+from convladder.models import ANY_SIZE_MODELS, accepts_any_size, check_model_name, check_without
 
 # Progressive resizing: the sides of the training images before the full 32 (see TrainConfig.progressive).
 PROGRESSIVE_SIDES = (16, 20, 24, 28)
@@ -16,6 +16,20 @@ PROGRESSIVE_SIDES = (16, 20, 24, 28)
 # Test-time augmentation for runs trained with flips and crops: each test image and its mirror
 # image, seen through these windows ((dy, dx) offsets of random_crop): 10 views in all.
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+# The triangle schedule: (fraction of the run's steps, multiple of the learning rate) corners, linear
+# in between: from 0.2 of the peak up to the peak at 23% of the steps, then down to 0.07 of it.
+TRIANGLE = ((0.0, 0.2), (0.23, 1.0), (1.0, 0.07))
+
+# Lookahead (TrainConfig.lookahead): from LOOKAHEAD_START (a fraction of the run's steps) on, every
+# LOOKAHEAD_EVERY steps a slow copy of the weights and batch-norm statistics moves toward the trained
+# ones by 1 - rho, and the model is set to it; rho = LOOKAHEAD_DECAY ** LOOKAHEAD_EVERY * (step /
+# steps) ** LOOKAHEAD_POW grows from 0 to 0.77 over the run: fast at first, averaging strongly at the
+# end. After every epoch the model is set to the slow copy, which evaluation and checkpoints see.
+LOOKAHEAD_EVERY = 5
+LOOKAHEAD_DECAY = 0.95
+LOOKAHEAD_POW = 3
+LOOKAHEAD_START = 0.3
 
 
 @dataclass
@@ -26,6 +40,9 @@ class TrainConfig:
     epochs: int  # total epochs; a run continued with more epochs goes on from its checkpoint
     lr: float = 1e-3  # learning rate (the study's 0.001); with schedule onecycle, the peak
     batch_size: int = 128  # images per optimisation step
+    # leave out each epoch's last, incomplete batch (its few images would move batch norm's statistics and, at a
+    # high learning rate, the weights far), unless it is the only one; off: every image in every epoch, as the study
+    drop_last: bool = False
     optimizer: str = "adam"  # the study states only lr 0.001; our ladder assumes Adam
     momentum: float = 0.9  # SGD only; 0 is plain SGD (PyTorch's default)
     nesterov: bool = True  # SGD only: Nesterov momentum (needs momentum > 0)
@@ -35,12 +52,17 @@ class TrainConfig:
     val_size: int | None = None  # validation images; None: the whole split
     test_size: int | None = None  # test images; None: all 10,000
     study_softmax: bool = False  # softmax in the model, then cross-entropy (the study's setup)
+    # ingredients of the model left out, comma-separated, for ablations (models.ingredients; model H's only)
+    without: str = ""
     # "train": the training split (42,000; validation held out); "train+val": all 50,000 training images, as the
     # fast-training literature trains its final runs (the validation accuracy is then on images trained on)
     train_split: str = "train"
     weight_decay: float = 0.0  # L2 penalty on every weight, as the optimizer applies it
-    schedule: str = "constant"  # constant, or onecycle: warm up to lr, then anneal, over the run's epochs
+    # constant; onecycle: warm up from lr / 25 to lr in the first quarter, then anneal to nearly 0; triangle:
+    # from 0.2 lr up to lr at 23% of the steps, then down to 0.07 lr (TRIANGLE). Both over the run's epochs.
+    schedule: str = "constant"
     label_smoothing: float = 0.0  # of the training loss (evaluation uses plain cross-entropy)
+    lookahead: bool = False  # average the weights with a slow copy while training (LOOKAHEAD_*)
     augment: bool = False  # random crop and horizontal flip; off in the study's recipe
     crop_pad: int = 4  # the random crop's window moves up to this many pixels each way (with augment)
     # With augment: every image mirrored in every other epoch (from a random first epoch) instead
@@ -56,6 +78,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_model_name(self.model)
+        check_without(self.model, self.left_out)
         if not isinstance(self.epochs, int) or self.epochs <= 0:
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if not isinstance(self.batch_size, int) or self.batch_size <= 0:
@@ -92,6 +115,17 @@ class TrainConfig:
             if value is not None and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"{name} must be a positive integer or None (whole split), got {value!r}")
 
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """`without` as a tuple of ingredient names."""
+        return tuple(item.strip() for item in self.without.split(",") if item.strip())
+
+    @property
+    def fixed_length(self) -> bool:
+        """Whether the run's plan depends on its total epochs (a schedule, progressive resizing or
+        lookahead), so that a finished run cannot be continued to more epochs."""
+        return self.schedule != "constant" or bool(self.progressive) or self.lookahead
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -102,5 +136,5 @@ class TrainConfig:
 
 
 OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "onecycle")
+SCHEDULES = ("constant", "onecycle", "triangle")
 TRAIN_SPLITS = ("train", "train+val")

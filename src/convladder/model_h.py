@@ -28,6 +28,13 @@ BN_MOMENTUM = 0.4  # PyTorch's convention: the weight of the newest batch in the
 HEAD_SCALE = 1 / 9  # the classifier's logits are scaled down, so that training starts from soft outputs
 BIAS_LR_SCALE = 64.0  # batch-norm biases learn at this multiple of the learning rate
 
+# The ideas an ablation can leave out (TrainConfig.without), each alone or together:
+# "whitening": the first layer is an ordinary trainable 2x2 conv with PyTorch's initialisation;
+# "dirac": every conv keeps PyTorch's random initialisation; "bias_lr": batch-norm biases learn at
+# the learning rate of the other weights. (The recipe's ideas are TrainConfig settings: lookahead,
+# label_smoothing, alternating_flip, augment; test-time augmentation is measured beside plain accuracy.)
+INGREDIENTS = ("whitening", "dirac", "bias_lr")
+
 
 class Scale(nn.Module):
     """Multiply by a constant."""
@@ -50,9 +57,9 @@ def batch_norm(channels: int) -> nn.BatchNorm2d:
     return norm
 
 
-def conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    """conv - max-pool - BN - GELU - conv - BN - GELU; both convolutions start as identities on the
-    channels their shapes allow (`dirac_init`)."""
+def conv_block(c_in: int, c_out: int, dirac: bool = True) -> nn.Sequential:
+    """conv - max-pool - BN - GELU - conv - BN - GELU; with `dirac`, both convolutions start as
+    identities on the channels their shapes allow (`dirac_init`)."""
     block = nn.Sequential(OrderedDict(
         conv1=nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
         pool=nn.MaxPool2d(2),
@@ -62,8 +69,9 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
         norm2=batch_norm(c_out),
         act2=nn.GELU(),
     ))
-    dirac_init(block.conv1)
-    dirac_init(block.conv2)
+    if dirac:
+        dirac_init(block.conv1)
+        dirac_init(block.conv2)
     return block
 
 
@@ -107,39 +115,46 @@ def whitening(
 class ModelH(nn.Sequential):
     """Patch whitening (both signs of each whitened component: 24 channels, frozen) - GELU - three
     conv blocks - global max-pool - linear classifier scaled by HEAD_SCALE; logits for images of any
-    size from 9 pixels up."""
+    size from 9 pixels up. `without`: INGREDIENTS left out, for ablations."""
 
-    def __init__(self, widths: tuple[int, ...] = WIDTHS, classes: int = 10):
+    def __init__(self, widths: tuple[int, ...] = WIDTHS, classes: int = 10, without: tuple[str, ...] = ()):
         whiten_channels = 2 * 3 * WHITEN_PATCH**2
         channels = (whiten_channels, *widths)
+        dirac = "dirac" not in without
         super().__init__(OrderedDict(
             whiten=nn.Conv2d(3, whiten_channels, WHITEN_PATCH, padding=0, bias=True),
             act=nn.GELU(),
-            **{f"block{i + 1}": conv_block(c_in, c_out) for i, (c_in, c_out) in enumerate(zip(channels, channels[1:]))},
+            **{f"block{i + 1}": conv_block(c_in, c_out, dirac)
+               for i, (c_in, c_out) in enumerate(zip(channels, channels[1:]))},
             pool=nn.AdaptiveMaxPool2d(1),
             flatten=nn.Flatten(),
             head=nn.Linear(widths[-1], classes, bias=False),
             scale=Scale(HEAD_SCALE),
         ))
-        self.whiten.weight.requires_grad_(False)  # set from the data by init_from_data, then fixed
+        self.whitened = "whitening" not in without
+        self.bias_lr_scale = BIAS_LR_SCALE if "bias_lr" not in without else 1.0
+        # set from the data by init_from_data, then fixed (without whitening: trained from PyTorch's initialisation)
+        self.whiten.weight.requires_grad_(not self.whitened)
 
     @torch.no_grad()
     def init_from_data(self, images: torch.Tensor) -> None:
         """Set the whitening layer from the patches of the first WHITEN_IMAGES of the uint8 training
         images (N, 3, H, W): each whitened component and its negative. The bias that centres the
-        patches is learnt from there on."""
+        patches is learnt from there on. (Nothing without whitening.)"""
+        if not self.whitened:
+            return
         weight, bias = whitening(images[:WHITEN_IMAGES])
         self.whiten.weight.copy_(torch.cat([weight, -weight]))
         self.whiten.bias.copy_(torch.cat([bias, -bias]))
 
     def param_groups(self, config) -> list[dict]:
         """The optimizer's parameter groups: the batch-norm biases at BIAS_LR_SCALE times the learning
-        rate, with the weight decay divided by it (so they decay as fast per step as the rest); every
-        other trainable parameter as the config says. Frozen parameters are left out."""
+        rate (1 without bias_lr), with the weight decay divided by it (so they decay as fast per step as
+        the rest); every other trainable parameter as the config says. Frozen parameters are left out."""
         biases = [m.bias for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
         chosen = {id(p) for p in biases}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in chosen]
         return [
             dict(params=rest),
-            dict(params=biases, lr=config.lr * BIAS_LR_SCALE, weight_decay=config.weight_decay / BIAS_LR_SCALE),
+            dict(params=biases, lr=config.lr * self.bias_lr_scale, weight_decay=config.weight_decay / self.bias_lr_scale),
         ]

@@ -93,10 +93,10 @@ def model_gap() -> nn.Sequential:
     )
 
 
-def model_h() -> nn.Sequential:
+def model_h(without: tuple[str, ...] = ()) -> nn.Sequential:
     from convladder.model_h import ModelH  # lazy: see MODEL_MODULES
 
-    return ModelH()
+    return ModelH(without=without)
 
 
 MODELS: dict[str, Callable[[], nn.Sequential]] = {
@@ -147,9 +147,27 @@ def check_model_name(name: str) -> str:
     return name
 
 
-def create_model(name: str, study_softmax: bool = False) -> nn.Sequential:
-    """Build a model by name ("A" ... "G", "GAP", "H")."""
-    model = MODELS[check_model_name(name)]()
+def ingredients(name: str) -> tuple[str, ...]:
+    """What an ablation may leave out of the model (TrainConfig.without): model H's ideas, none for the others."""
+    if check_model_name(name) != "H":
+        return ()
+    from convladder.model_h import INGREDIENTS  # lazy: see MODEL_MODULES
+
+    return INGREDIENTS
+
+
+def check_without(name: str, without: tuple[str, ...]) -> tuple[str, ...]:
+    """`without` if the model has each of these ingredients, else ValueError."""
+    unknown = [item for item in without if item not in ingredients(name)]
+    if unknown:
+        raise ValueError(f"model {name} has no ingredient {', '.join(map(repr, unknown))} to leave out; "
+                         f"it has: {', '.join(ingredients(name)) or 'none'}")
+    return tuple(without)
+
+
+def create_model(name: str, study_softmax: bool = False, without: tuple[str, ...] = ()) -> nn.Sequential:
+    """Build a model by name ("A" ... "G", "GAP", "H"); `without`: ingredients left out (see `ingredients`)."""
+    model = MODELS[name](without=check_without(name, without)) if without else MODELS[check_model_name(name)]()
     if study_softmax:
         model.append(nn.Softmax(dim=1))
     return model

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convladder.models import STUDY_MODEL_NAMES
 from convladder.other_sizes import OTHER_SIZES_RUNS
 from convladder.profiles import ladder
 from convladder.paths import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
@@ -38,7 +39,7 @@ class Step:
 
 @dataclass
 class PipelineResult:
-    pdf: Path
+    pdf: Path | None  # None: the profile has no report of its own (model H's)
     exported: Path | None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -92,6 +93,10 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
     if {"G", "GAP+"} & names:
         steps.append(Step("30_errors", layout.notebook("30_errors"),
                           {**common, "run_names": sorted({"G", "GAP+"} & names)}, "error analysis"))
+    if not names & set(STUDY_MODEL_NAMES):  # model H's profile: its runs are read by the ladder's reports
+        print(f"profile {profile} trains model H alone; it has no report of its own (the quick and study "
+              f"reports read its runs from {layout.root})", flush=True)
+        return steps
     if models is None:  # the diagnosis trains its own variants of C, D, E and F
         steps.append(Step("40_diagnosis", layout.notebook("40_diagnosis"), common, "diagnosis of the anomalies"))
     steps.append(Step("90_report", layout.notebook("90_report"), common, "report"))
@@ -182,10 +187,11 @@ def run_pipeline(
         print(f"[{number}/{len(steps)}] {step.label} -> {step.output}", flush=True)
         seconds[step.label] = execute(step, layout, html)
         print(f"[{number}/{len(steps)}] {step.label}: done in {_minutes(seconds[step.label])}", flush=True)
-    exported = export_report(profile, layout) if export else None
-    result = PipelineResult(layout.pdf, exported, seconds)
-    print(f"report: {exported or layout.pdf} (total {_minutes(result.total_seconds)}; executed notebooks as HTML "
-          f"in {layout.html_dir})", flush=True)
+    reported = any(step.notebook == "90_report" for step in steps)
+    exported = export_report(profile, layout) if export and reported else None
+    result = PipelineResult(layout.pdf if reported else None, exported, seconds)
+    made = f"report: {exported or layout.pdf}" if reported else f"runs: {layout.root}"
+    print(f"{made} (total {_minutes(result.total_seconds)}; executed notebooks as HTML in {layout.html_dir})", flush=True)
     return result
 
 

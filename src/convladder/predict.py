@@ -36,7 +36,7 @@ def load_trained_model(run_dir: str | os.PathLike) -> tuple[torch.nn.Module, dic
     run_dir = resolve_run_folder(run_dir)
     results = load_results(run_dir)
     config = TrainConfig.from_dict(results["config"])
-    model = create_model(config.model, study_softmax=config.study_softmax)
+    model = create_model(config.model, study_softmax=config.study_softmax, without=config.left_out)
     path = Path(run_dir) / CHECKPOINT
     state = load_checkpoint_file(path)
     saved_model = (state.get("config") or {}).get("model")

@@ -36,16 +36,33 @@ RECOVERED_STUDY_RECIPE = dict(optimizer="sgd", momentum=0.9, nesterov=False, bat
 
 
 # Model H's recipe (its layers are in model_h.py; its batch-norm biases learn at model_h.BIAS_LR_SCALE
-# times lr). Provisional, not yet tuned: airbench94's published values converted to our mean loss over
-# the batch (lr 11.5 per 1024 summed examples -> about 1.5; its weight decay likewise), one-cycle
-# instead of its triangle, each image mirrored in every other epoch and crops moved by up to 2 pixels.
-# No weight averaging (EMA / lookahead) yet.
+# times lr): airbench94's published values converted to our mean loss over the batch (lr 11.5 per 1024
+# summed examples -> about 1.5; its weight decay likewise), its triangle schedule and lookahead, each
+# image mirrored in every other epoch, crops moved by up to 2 pixels, the last incomplete batch left out.
+# Measured on the 42,000 / 8,000 split (runs/tune-h, AMD EPYC Zen 4, 2 cores): 10 epochs give validation
+# accuracy 0.930, 0.937 with test-time augmentation, in 17 minutes of training.
 H_RECIPE = dict(
-    optimizer="sgd", lr=1.5, momentum=0.85, nesterov=True, batch_size=1024, weight_decay=1.3e-3, schedule="onecycle",
-    label_smoothing=0.2, augment=True, crop_pad=2, alternating_flip=True,
+    optimizer="sgd", lr=1.5, momentum=0.85, nesterov=True, batch_size=1024, drop_last=True, weight_decay=1.3e-3,
+    schedule="triangle", label_smoothing=0.2, lookahead=True, augment=True, crop_pad=2, alternating_flip=True,
 )
 # Every run of a model trains with its own recipe unless a setting is given (config_from_parameters).
 MODEL_RECIPES = {"H": H_RECIPE}
+# H's epochs in its final runs: chosen on the validation split (10 epochs gave 0.937 with test-time
+# augmentation, short of 0.94; 13 fit in the 30 minutes of the AMD target on all 50,000 images)
+H_EPOCHS = 13
+# H's final runs train on all 50,000 training images, as the fast-training literature's do (its
+# settings were chosen on the 42,000 / 8,000 split, so the test set chose nothing).
+H_FINAL = dict(train_split="train+val")
+# H's ablations: one idea left out each (model_h.INGREDIENTS, and the recipe's); each a run "H-<name>".
+H_ABLATIONS = {
+    "no-whitening": dict(without="whitening"),
+    "no-dirac": dict(without="dirac"),
+    "no-bias-lr": dict(without="bias_lr"),
+    "no-lookahead": dict(lookahead=False),
+    "no-label-smoothing": dict(label_smoothing=0.0),
+    "random-flip": dict(alternating_flip=False),
+    "no-augment": dict(augment=False, alternating_flip=False),
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,7 @@ class Profile:
     recipe: dict = field(default_factory=dict)
     model_seeds: dict = field(default_factory=dict)  # seeds of the models whose runs cost hours, if fewer
     extras: bool = True  # the runs beyond the ladder (A-softmax, D-softmax, G-fp32, GAP-fast)
+    h_final: bool = False  # H's runs are final (H_FINAL: all 50,000 training images), with one run per ablation
 
 
 PROFILES: dict[str, Profile] = {
@@ -124,12 +142,27 @@ PROFILES: dict[str, Profile] = {
                     "output, lr 0.001); 3 seeds where a run costs minutes, fewer where it costs hours; archived in "
                     "results/study",
     ),
+    "h": Profile(
+        name="h",
+        train_size=None,
+        val_size=None,
+        test_size=None,
+        epochs={"H": H_EPOCHS},
+        continuation_epochs=0,
+        fast_gap_epochs=0,
+        seeds=3,
+        extras=False,
+        h_final=True,
+        description="model H alone, at its target: 3 seeds on all 50,000 training images and one run of each "
+                    "ablation; archived in results/h (the quick and study reports read it)",
+    ),
     "full": Profile(
         name="full",
         train_size=None,
         val_size=None,
         test_size=None,
-        epochs={**STUDY_EPOCHS, "H": 10},  # H: provisional, its target (issue 14)
+        epochs={**STUDY_EPOCHS, "H": H_EPOCHS},
+        h_final=True,
         continuation_epochs=STUDY_CONTINUATION_EPOCHS,
         fast_gap_epochs=60,
         seeds=5,
@@ -191,7 +224,11 @@ def ladder(profile: str | Profile, models: list[str] | None = None) -> list[Plan
         runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs, seeds("GAP"),
                                continues="GAP", recipe=dict(prof.recipe)))
     if "H" in chosen:
-        runs.append(PlannedRun("H", "H", prof.epochs["H"], seeds("H"), recipe=dict(H_RECIPE)))
+        h_recipe = {**H_RECIPE, **(H_FINAL if prof.h_final else {})}
+        runs.append(PlannedRun("H", "H", prof.epochs["H"], seeds("H"), recipe=h_recipe))
+        if prof.h_final:
+            runs += [PlannedRun(f"H-{name}", "H", prof.epochs["H"], (0,), recipe={**h_recipe, **change})
+                     for name, change in H_ABLATIONS.items()]
     if not prof.extras:
         return runs
     runs += [

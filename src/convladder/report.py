@@ -517,6 +517,8 @@ def benchmark_context(benchmark: Path | None) -> dict | None:
         quick=bool(bench.get("quick")), train_images=bench["train_images"], batch_size=bench["batch_size"],
         repeats=bench["repeats"], amp_dtype=str(bench.get("amp_dtype", "bf16")).removeprefix("torch."),
         cores=bench["cores"], clock_ghz=bench["clock_ghz"], flop_per_cycle=bench["flop_per_cycle_fp32"],
+        flop_per_cycle_bf16=bench.get("flop_per_cycle_bf16", 2 * bench["flop_per_cycle_fp32"]),
+        bf16_unit=(bench.get("bf16_unit", "avx512_bf16") or "no bf16 unit").upper().replace("_", "-"),
         peak_fp32=bench["peak_fp32_gflops"], peak_bf16=bench["peak_bf16_gflops"], cpu=bench["environment"]["cpu"],
         torch=bench["environment"]["torch"], rows=rows, compiled=compiled,
         over_peak=any(row["fraction_of_fp32_peak"] > 1 for row in bench["models"].values()),

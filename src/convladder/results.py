@@ -44,12 +44,20 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def _bf16_unit() -> str | None:
+    # imported here: what the CPU can do is recorded, it does not decide a result (runs.training_modules)
+    from convladder.hardware import bf16_unit
+
+    return bf16_unit()
+
+
 def environment(device: torch.device) -> dict:
     env = {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "platform": platform.platform(),
         "cpu": cpu_name(),
+        "cpu_bf16_unit": _bf16_unit(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),

@@ -25,7 +25,7 @@ from convladder.models import MODEL_MODULES, count_parameters, create_model, lay
 from convladder.io import CheckpointError, load_checkpoint_file, read_json
 from convladder.paths import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
 from convladder.results import environment, write_results
-from convladder.training import CHECKPOINT, Trainer
+from convladder.training import CHECKPOINT, Trainer, fixed_plan
 
 PROBE_INDEX = 0  # the test image whose probability vector is shown before and after training
 
@@ -115,10 +115,9 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
     if done > config.epochs:
         return RunState("stale", f"it holds {done} finished epochs, more than the {config.epochs} asked for "
                                  f"(ask for at least {done})", done)
-    if (config.schedule != "constant" or config.progressive) and saved["epochs"] != config.epochs:
-        plan = f"{config.schedule} schedule" if config.schedule != "constant" else "progressive resizing"
-        return RunState("stale", f"its {plan} spans {saved['epochs']} epochs, not {config.epochs}, and cannot be "
-                                 f"extended", done)
+    if config.fixed_length and saved["epochs"] != config.epochs:
+        return RunState("stale", f"its {fixed_plan(config)} spans {saved['epochs']} epochs, not {config.epochs}, "
+                                 f"and cannot be extended", done)
     try:
         finished = read_json(results)
         if (
@@ -273,7 +272,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
         splits["train"] = Split(torch.cat([splits["train"].images, splits["val"].images]),
                                 torch.cat([splits["train"].labels, splits["val"].labels]))
     torch.manual_seed(config.seed)
-    model = create_model(config.model, study_softmax=config.study_softmax)
+    model = create_model(config.model, study_softmax=config.study_softmax, without=config.left_out)
     if hasattr(model, "init_from_data"):  # a data-dependent initialisation (model H's whitening layer)
         model.init_from_data(splits["train"].images)
     probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1].float() / 255
@@ -285,6 +284,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
                       provenance=provenance)
 
     history = trainer.fit(config.epochs, progress=progress)
+    evaluation_start = time.perf_counter()
     final = {
         "train_acc": history["train_acc"][-1],
         "train_loss": history["train_loss"][-1],
@@ -299,6 +299,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
     if config.augment:  # trained with flips and crops: also the accuracy with test-time augmentation
         final["test_acc_flip"] = trainer.evaluate_tta(splits["test"])
         final["test_acc_tta"] = trainer.evaluate_tta(splits["test"], TTA_SHIFTS)
+    evaluation_seconds = time.perf_counter() - evaluation_start
 
     return {
         "name": name,
@@ -322,4 +323,6 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
         "code_version": version,
         # training seconds over all epochs, also those of an earlier call this run continues
         "train_seconds": sum(history["epoch_seconds"]),
+        # the final evaluation: test (plain, flipped, test-time augmented) and training-split accuracy
+        "evaluation_seconds": evaluation_seconds,
     }

@@ -20,7 +20,9 @@ from torch import nn
 from tqdm import tqdm  # text bars: they stream through papermill to the terminal
 
 from convladder.augment import augment_batch, resize, shift
-from convladder.config import PROGRESSIVE_SIDES, TrainConfig
+from convladder.config import (
+    LOOKAHEAD_DECAY, LOOKAHEAD_EVERY, LOOKAHEAD_POW, LOOKAHEAD_START, PROGRESSIVE_SIDES, TRIANGLE, TrainConfig,
+)
 from convladder.data import Split
 from convladder.io import atomic_torch_save, load_checkpoint_file
 from convladder.paths import CHECKPOINT_FILE
@@ -88,15 +90,37 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
 
 
 def make_scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
-    """onecycle: each parameter group peaks at its own learning rate (config.lr unless the model's
-    param_groups set another)."""
+    """onecycle and triangle (see TrainConfig.schedule), stepped after every batch: each parameter group
+    peaks at its own learning rate (config.lr unless the model's param_groups set another)."""
+    total = config.epochs * steps_per_epoch
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
-            total_steps=config.epochs * steps_per_epoch, pct_start=0.25,
-            anneal_strategy="linear", cycle_momentum=False,
+            total_steps=total, pct_start=0.25, anneal_strategy="linear", cycle_momentum=False,
         )
+    if config.schedule == "triangle":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: piecewise_linear(step / total, TRIANGLE))
     return None
+
+
+def piecewise_linear(x: float, corners) -> float:
+    """The value at `x` of the line through `corners` ((x, y) pairs, x ascending), constant beyond them."""
+    (x0, y0), *rest = corners
+    if x <= x0:
+        return y0
+    for x1, y1 in rest:
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        x0, y0 = x1, y1
+    return y0
+
+
+def fixed_plan(config: TrainConfig) -> str:
+    """What ties a run to its total epochs (config.fixed_length), in words."""
+    plans = [f"{config.schedule} schedule"] if config.schedule != "constant" else []
+    plans += ["progressive resizing"] if config.progressive else []
+    plans += ["lookahead"] if config.lookahead else []
+    return " and ".join(plans)
 
 
 class Trainer:
@@ -126,7 +150,9 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.device) if config.amp else None
         self.train_data = Split(train.images.to(self.device), train.labels.to(self.device))
         self.val_data = Split(val.images.to(self.device), val.labels.to(self.device))
-        self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        # drop_last leaves out the last, incomplete batch, unless it is the only one (fewer images than a batch)
+        self.steps_per_epoch = (max(1, len(train) // config.batch_size) if config.drop_last
+                                else math.ceil(len(train) / config.batch_size))
         self.scheduler = make_scheduler(config, self.optimizer, self.steps_per_epoch)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
@@ -134,6 +160,8 @@ class Trainer:
         # (the diagnosis experiments record losses and gradient norms with it).
         self.on_step = None
         self.train_side: int | None = None  # set per epoch by progressive resizing
+        # lookahead's slow copy of the model's floating-point state (None: not started, or no lookahead)
+        self.slow: dict[str, torch.Tensor] | None = None
         # alternating flip: image i is mirrored in the epochs whose parity differs from parity[i]
         self.flip_parity = None
         if config.alternating_flip:
@@ -234,6 +262,29 @@ class Trainer:
             correct += int((proba.argmax(dim=1) == labels[start : start + batch_size]).sum())
         return correct / max(1, len(labels))
 
+    # --- lookahead -----------------------------------------------------------------------
+
+    def _float_state(self) -> dict[str, torch.Tensor]:
+        """The model's weights and batch-norm statistics (its floating-point state), in place."""
+        return {k: v for k, v in self.model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def _pull_to_slow(self, rho: float) -> None:
+        """Move the slow copy toward the model by 1 - rho, then set the model to it."""
+        for name, value in self._float_state().items():
+            self.slow[name].lerp_(value, 1 - rho)
+            value.copy_(self.slow[name])
+
+    def lookahead_step(self, step: int) -> None:
+        """After optimisation step `step` (counted from 1 over the whole run): lookahead (LOOKAHEAD_*)."""
+        total = self.config.epochs * self.steps_per_epoch
+        if not self.config.lookahead or step % LOOKAHEAD_EVERY or step < LOOKAHEAD_START * total:
+            return
+        if self.slow is None:
+            self.slow = {k: v.detach().clone() for k, v in self._float_state().items()}
+        else:
+            self._pull_to_slow(LOOKAHEAD_DECAY**LOOKAHEAD_EVERY * (step / total) ** LOOKAHEAD_POW)
+
     # --- the loop ------------------------------------------------------------------------
 
     def _epoch_generator(self, epoch: int) -> torch.Generator:
@@ -241,11 +292,12 @@ class Trainer:
         return torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
 
     def train_epoch(self, epoch: int, progress: bool = True) -> tuple[float, float]:
-        """One pass over the train split (0-based `epoch`); returns (mean loss, accuracy)."""
+        """One pass over the train split (0-based `epoch`; without its last, incomplete batch under
+        drop_last); returns the mean loss and accuracy over the images trained on."""
         gen = self._epoch_generator(epoch)
         self.train_side = self.input_side(epoch)
         order = torch.randperm(len(self.train_data), generator=gen).to(self.device)
-        bs, n = self.config.batch_size, len(self.train_data)
+        bs, n = self.config.batch_size, min(len(self.train_data), self.steps_per_epoch * self.config.batch_size)
         total_loss, total_correct = 0.0, 0
         batches = tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}", leave=False, disable=not progress, mininterval=2)
         for b, first in enumerate(batches):
@@ -254,6 +306,7 @@ class Trainer:
             if self.config.augment:
                 images = augment_batch(images, gen, self.config.crop_pad, self.flip_mask(idx, epoch))
             loss, correct = self.train_step(images, self.train_data.labels[idx])
+            self.lookahead_step(epoch * self.steps_per_epoch + b + 1)
             if self.on_step is not None:
                 self.on_step(loss)
             if not math.isfinite(loss):
@@ -268,6 +321,8 @@ class Trainer:
                 )
             total_loss += loss * len(idx)
             total_correct += correct
+        if self.slow is not None:  # the epoch ends on the averaged weights
+            self._pull_to_slow(1.0)
         return total_loss / n, total_correct / n
 
     def fit(self, epochs: int | None = None, progress: bool = True) -> dict[str, list]:
@@ -305,6 +360,8 @@ class Trainer:
         }
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
+        if self.slow is not None:
+            state["lookahead"] = self.slow
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         atomic_torch_save(state, path)
@@ -316,9 +373,9 @@ class Trainer:
                 f"{path} holds a checkpoint of model {state['config']['model']}, not {self.config.model}; "
                 f"use another run folder"
             )
-        if (self.scheduler is not None or self.config.progressive) and state["config"]["epochs"] != self.config.epochs:
+        if self.config.fixed_length and state["config"]["epochs"] != self.config.epochs:
             raise ValueError(
-                f"{path} follows a {self.config.schedule} schedule over {state['config']['epochs']} epochs; "
+                f"{path} follows a {fixed_plan(self.config)} over {state['config']['epochs']} epochs; "
                 f"it cannot be extended to {self.config.epochs}. Train a new run with the longer schedule."
             )
         done = len(state["history"]["epoch"])
@@ -339,6 +396,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = {key: list(state["history"][key]) for key in HISTORY_KEYS}
+        self.slow = state.get("lookahead")
         if self.scheduler is not None and "scheduler" in state:
             self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng_cpu"].cpu())

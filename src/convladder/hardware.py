@@ -1,0 +1,71 @@
+"""What this machine can compute: the CPU's clock and peak arithmetic rates, and what a model's training
+costs in floating-point operations, so that a measured speed can be read as a fraction of the peak.
+
+The peaks are per core and cycle, times cores and clock (the clock /proc/cpuinfo reports):
+- fp32: 32 FLOP, two 256-bit FMA pipes (2 x 8 lanes x 2 FLOP). A CPU with two full 512-bit FMA units
+  doubles this; we keep the lower figure for both CPU kinds, so fractions of it may exceed 1 there.
+- bf16: 64 FLOP with AVX512-BF16 dot products (twice fp32), 1024 with AMX-BF16 tiles (one 16 x 32 by
+  32 x 16 tile product of 16,384 FLOP every 16 cycles); without either, the fp32 rate.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+FLOP_PER_CYCLE_FP32 = 32
+FLOP_PER_CYCLE_BF16 = {"amx_bf16": 1024, "avx512_bf16": 64}  # the first flag the CPU has decides
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_clock_ghz() -> float:
+    """The highest clock /proc/cpuinfo reports for a core, in GHz (nan where it cannot be read)."""
+    try:
+        mhz = [float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
+               if line.startswith("cpu MHz")]
+        return max(mhz) / 1000
+    except (OSError, ValueError):
+        return float("nan")
+
+
+def bf16_unit(flags: set[str] | None = None) -> str | None:
+    """The CPU feature that runs bfloat16 arithmetic fast ("amx_bf16", "avx512_bf16"), or None."""
+    flags = cpu_flags() if flags is None else flags
+    return next((unit for unit in FLOP_PER_CYCLE_BF16 if unit in flags), None)
+
+
+def peaks(cores: int | None = None, clock_ghz: float | None = None, flags: set[str] | None = None) -> dict:
+    """The CPU's peak rates in GFLOP/s ("fp32", "bf16") with what they rest on."""
+    cores = cores or os.cpu_count() or 1
+    clock = cpu_clock_ghz() if clock_ghz is None else clock_ghz
+    unit = bf16_unit(flags)
+    per_cycle_bf16 = FLOP_PER_CYCLE_BF16[unit] if unit else FLOP_PER_CYCLE_FP32
+    return {
+        "cores": cores, "clock_ghz": clock, "bf16_unit": unit,
+        "flop_per_cycle_fp32": FLOP_PER_CYCLE_FP32, "flop_per_cycle_bf16": per_cycle_bf16,
+        "fp32": cores * clock * FLOP_PER_CYCLE_FP32, "bf16": cores * clock * per_cycle_bf16,
+    }
+
+
+def training_flops_per_image(model: nn.Module, side: int = 32, batch_size: int = 32) -> float:
+    """FLOPs of one training image through `model`, forward and backward (torch.utils.flop_counter:
+    convolutions and matrix products, which dominate), counted on a copy of it in training mode."""
+    model = copy.deepcopy(model).train()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.rand(batch_size, 3, side, side)).float().sum().backward()
+    return counter.get_total_flops() / batch_size
