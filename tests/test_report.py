@@ -12,6 +12,7 @@ from convladder.analysis import MIN_SEEDS, architecture, layer_formula
 from convladder.config import TrainConfig
 from convladder.latex import environment
 from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, create_model, layer_records
+from convladder import report_h
 from convladder.paths import RunLayout, report_template
 from convladder.report import (
     FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, fast_target, ladder_table, parameters_context,
@@ -60,6 +61,12 @@ def write_runs(root, seeds: int) -> RunLayout:
     return RunLayout(root)
 
 
+@pytest.fixture(autouse=True)
+def no_h_archive(tmp_path, monkeypatch):
+    """The report reads model H's runs from the h profile's archive: here an empty folder, not the repository's."""
+    monkeypatch.setattr(report_h, "h_layout", lambda: RunLayout(tmp_path / "h-archive"))
+
+
 @pytest.fixture(params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
 def report_tex(request, tmp_path):
     layout = write_runs(tmp_path / "runs", request.param)
@@ -94,7 +101,7 @@ def test_every_table_and_figure_has_a_caption_with_profile_and_epochs(report_tex
     floats = re.findall(r"\\begin\{(table|figure|longtable)\}(.*?)\\end\{\1\}", tex, re.S)
     assert len(floats) > 10
     for kind, body in floats:
-        if re.search(r"\\label\{(tab|fig):(recipes|stability)\}", body):
+        if re.search(r"\\label\{(tab|fig):(recipes|stability|h|h-ablations|h-layers|frontier)\}", body):
             continue  # archived experiments run outside any profile (results/), with their own settings
         caption = re.search(r"\\caption\{(.*)", body, re.S)
         assert caption, (kind, body[:200])
@@ -179,3 +186,66 @@ def test_the_training_cost_section_states_whether_compilation_pays(tmp_path):
     assert "median of 1 repeat," in text and "repeat(s)" not in text
     assert "was not run" in render_section("training_cost", **{**context, "benchmark": None})
     assert benchmark_context(tmp_path / "missing.json") is None
+
+
+def write_h_archive(root, seeds: int, ablations: dict[str, float], tta: float = 0.945, unit: str = "avx512_bf16"):
+    """Hand-made runs of the h profile: H's seeds and one run per named ablation, with TTA accuracy."""
+    runs = {"H": [tta - 0.002 + 0.002 * seed for seed in range(seeds)]} | {f"H-{n}": [v] for n, v in ablations.items()}
+    for name, values in runs.items():
+        for seed, value in enumerate(values):
+            results = hand_made(name, "H", seed, val=value - 0.006, epochs=13, profile="h", train_split="train+val")
+            results["final"].update(test_acc_flip=value - 0.003, test_acc_tta=value)
+            results.update(train_seconds=25 * 60, evaluation_seconds=90)
+            results["environment"].update(cpu="AMD EPYC", cpu_bf16_unit=unit)
+            folder = root / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(results))
+    return RunLayout(root)
+
+
+def layer_profile_json(convs_at: float) -> dict:
+    """A per-layer profile whose two convolutions run at `convs_at` of a 300 GFLOP/s peak."""
+    peak = 300e9
+    layers = {"block1.conv1": {"kind": "Conv2d", "forward": 0.2, "backward": 0.4, "flops": 0.6 * peak * convs_at},
+              "block1.pool": {"kind": "MaxPool2d", "forward": 0.05, "backward": 0.05, "flops": 0.0},
+              "block1.act1": {"kind": "GELU", "forward": 0.02, "backward": 0.03, "flops": 0.0},
+              "block2.conv1": {"kind": "Conv2d", "forward": 0.3, "backward": 0.6, "flops": 0.9 * peak * convs_at}}
+    return {"step_seconds": 1.7, "other_seconds": 0.05, "layers": layers, "cpu": "AMD EPYC", "threads": 2,
+            "batch_size": 1024, "steps": 5, "amp": True,
+            "peaks": {"bf16": peak / 1e9, "cores": 2, "clock_ghz": 2.6, "flop_per_cycle_bf16": 64}}
+
+
+def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path, monkeypatch):
+    h_layout = write_h_archive(tmp_path / "h", MIN_SEEDS, {"no-lookahead": 0.930, "random-flip": 0.944})
+    (h_layout.root / report_h.LAYER_PROFILE).write_text(json.dumps(layer_profile_json(1.05)))
+    monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
+    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    section = " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")].split())
+    assert "Accuracy: met with TTA" in section and "Time: met; the slowest seed took 26.5 minutes" in section
+    assert "H's final runs train on all 40 training images" in section  # the sizes the runs recorded
+    assert "trained from commit abc1234" in section
+    assert "H-no-lookahead & no lookahead (weight averaging) & " in section and "& lower \\\\" in section
+    assert "H-random-flip & random flips instead of alternating ones" in section and "& within \\\\" in section
+    assert "2 of the 7 planned ablations" in section
+    assert "reaches at least 90\\% of that peak" in section and "boost" in section
+    assert "block2.conv1 & 300 & 600" in section and "all MaxPool2d layers (1)" in section
+    context = report_h.h_context({}, tmp_path, report_h.collect_runs(h_layout.root), layer_profile_json(0.5))
+    assert not context["layer_profile"]["at_peak"] and not context["layer_profile"]["above_peak"]
+
+
+def test_the_h_targets_need_enough_seeds_and_a_known_cpu_kind(tmp_path):
+    few = report_h.collect_runs(write_h_archive(tmp_path / "few", 2, {}).root)["H"]
+    verdict = report_h.target_verdict(few, report_h.TARGET_ACC, report_h.TARGET_MINUTES)
+    assert verdict["tta_met"] is None and verdict["limit"] == 30 and verdict["time_met"] is True
+    slow_intel = report_h.collect_runs(write_h_archive(tmp_path / "intel", 3, {}, unit="amx_bf16").root)["H"]
+    verdict = report_h.target_verdict(slow_intel, report_h.TARGET_ACC, report_h.TARGET_MINUTES)
+    assert verdict["tta_met"] is True and verdict["plain_met"] is False and verdict["time_met"] is False
+    assert verdict["unit"] == "AMX-BF16" and verdict["slowest"] == pytest.approx(26.5)
+    unknown = report_h.collect_runs(write_h_archive(tmp_path / "old", 3, {}, unit=None).root)["H"]
+    assert report_h.target_verdict(unknown, 0.94, report_h.TARGET_MINUTES)["time_met"] is None
+
+
+def test_without_h_runs_the_section_says_how_to_train_them(report_tex):
+    _, _, tex = report_tex
+    section = tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")]
+    assert "has no finished runs in its archive" in section and "convladder all -{}-profile h" in section

@@ -26,6 +26,7 @@ from convladder.analysis import (
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, PROFILES, config_from_parameters, get_profile
 from convladder.io import atomic_write_text, read_json
+from convladder.report_h import TARGET_ACC, h_context
 from convladder.figures import file_stem
 from convladder.latex import render
 from convladder.models import MODEL_NAMES
@@ -47,8 +48,9 @@ TTA_VIEWS = 2 * len(TTA_SHIFTS)  # test-time views: each shifted window, as it i
 SIZE_LOSS = 0.1  # an accuracy loss at some input size beyond this: "classifies well only near the training scale"
 DEFAULT_RECIPE = TrainConfig(model="A", epochs=1)  # TrainConfig's defaults, for configs that omit a key
 # The settings that make a recipe (what the setup's recipe list groups runs by).
-RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "batch_size", "weight_decay", "schedule", "label_smoothing",
-               "augment", "crop_pad", "alternating_flip", "progressive", "amp", "study_softmax")
+RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "batch_size", "drop_last", "weight_decay", "schedule",
+               "label_smoothing", "lookahead", "augment", "crop_pad", "alternating_flip", "progressive", "amp",
+               "study_softmax", "train_split", "without")
 # The diagnosis variants of model E the model-E section words (convladder.diagnosis.E_VARIANTS).
 E_OURS, E_STUDY, E_HE = "E, logits + CE (ours)", "E, softmax + CE (the study's)", "E, softmax + CE, He init"
 E_OTHERS = ("E, logits + CE, lr 0.01", "F, softmax + CE (the study's)", "F, logits + CE, lr 0.01")
@@ -652,7 +654,8 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     }
     test_images = next(iter(ordered.values()))[0]["data"]["sizes"]["test"]
     context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
-                   stability=stability_context(figures), recipe_search=recipe_search_context(figures))
+                   stability=stability_context(figures), recipe_search=recipe_search_context(figures),
+                   h=h_context(everything, figures), h_target_acc=TARGET_ACC)
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir
 
