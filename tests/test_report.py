@@ -15,7 +15,7 @@ from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, 
 from convladder import report_h
 from convladder.paths import RunLayout, report_template
 from convladder.report import (
-    FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, fast_target, ladder_table, parameters_context,
+    FAST_TARGET_ACC, FAST_TARGET_MINUTES, ReportError, benchmark_context, fast_target, ladder_table, parameters_context,
     write_sources,
 )
 
@@ -249,3 +249,9 @@ def test_without_h_runs_the_section_says_how_to_train_them(report_tex):
     _, _, tex = report_tex
     section = tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")]
     assert "has no finished runs in its archive" in section and "convladder all -{}-profile h" in section
+
+
+def test_model_hs_archive_alone_has_no_report_of_its_own(tmp_path):
+    h_layout = write_h_archive(tmp_path / "h", 1, {"no-dirac": 0.93})
+    with pytest.raises(ReportError, match="model H's runs alone.*convladder report --profile quick"):
+        write_sources(h_layout, benchmark=tmp_path / "none.json")

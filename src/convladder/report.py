@@ -624,6 +624,9 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     ordered = _ordered(runs)
     if not ordered:
         raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
+    if all(seeds[0]["config"]["model"] == "H" for seeds in ordered.values()):
+        raise ReportError(f"{run_dir} holds model H's runs alone, which have no report of their own: the quick and "
+                          f"study reports show them (convladder report --profile quick)")
     extra = {name: seeds for name, seeds in runs.items() if name not in ordered}
     diagnosis_path = layout.diagnosis_results
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
