@@ -25,6 +25,7 @@ from convladder.analysis import (
 )
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, PROFILES, config_from_parameters, get_profile
+from convladder.hardware import BF16_UNIT_NAMES
 from convladder.io import atomic_write_text, read_json
 from convladder.report_h import TARGET_ACC, h_context
 from convladder.figures import file_stem
@@ -520,7 +521,7 @@ def benchmark_context(benchmark: Path | None) -> dict | None:
         repeats=bench["repeats"], amp_dtype=str(bench.get("amp_dtype", "bf16")).removeprefix("torch."),
         cores=bench["cores"], clock_ghz=bench["clock_ghz"], flop_per_cycle=bench["flop_per_cycle_fp32"],
         flop_per_cycle_bf16=bench.get("flop_per_cycle_bf16", 2 * bench["flop_per_cycle_fp32"]),
-        bf16_unit=(bench.get("bf16_unit", "avx512_bf16") or "no bf16 unit").upper().replace("_", "-"),
+        bf16_unit=BF16_UNIT_NAMES.get(bench.get("bf16_unit", "avx512_bf16"), "no bf16 unit"),
         peak_fp32=bench["peak_fp32_gflops"], peak_bf16=bench["peak_bf16_gflops"], cpu=bench["environment"]["cpu"],
         torch=bench["environment"]["torch"], rows=rows, compiled=compiled,
         over_peak=any(row["fraction_of_fp32_peak"] > 1 for row in bench["models"].values()),
@@ -658,7 +659,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     test_images = next(iter(ordered.values()))[0]["data"]["sizes"]["test"]
     context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
                    stability=stability_context(figures), recipe_search=recipe_search_context(figures),
-                   h=h_context(everything, figures), h_target_acc=TARGET_ACC)
+                   h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir
 
