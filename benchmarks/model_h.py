@@ -1,78 +1,89 @@
 """Model H against its targets: per seed, the minutes its training and evaluation took, its test
 accuracy (plain and with test-time augmentation) and the fraction of the CPU's bf16 peak its training
-reached; with --layers, where one training step's time goes, layer by layer.
+reached; with --layers, where one training step's time goes, layer by layer; with --validate, the
+validation accuracy (plain, flipped, test-time augmented) of tuning runs.
 
     python benchmarks/model_h.py                 # H's runs of the h profile (results/h); trains missing seeds
     python benchmarks/model_h.py --profile full  # another profile's runs of H
-    python benchmarks/model_h.py --layers        # per-layer profile of H's training step (about a minute)
+    python benchmarks/model_h.py --layers        # per-layer profile of H's training step (about a minute),
+                                                 # kept beside the runs for the report
+    python benchmarks/model_h.py --validate runs/tune-h/e10/seed0   # tuning runs on the 42,000 / 8,000 split
 
 A seed that is already trained (current in its run folder) is read, not trained again; an unfinished
-one continues from its checkpoint. Targets (issue 14): mean test accuracy >= 0.940 over 3 seeds, and
-training + evaluation per seed <= 15 minutes on an Intel Xeon with AMX, <= 30 on an AMD Zen 4 without.
-The peaks are those of convladder.hardware; FLOPs per image come from torch.utils.flop_counter.
+one continues from its checkpoint. Minutes per seed: what report_h.minutes counts (training with its
+per-epoch validation, and the final evaluation, or the whole call where that took longer). The targets
+and their verdicts are report_h's (issue 14): mean test accuracy >= 0.940 over 3 seeds, each seed
+within 15 minutes on an Intel Xeon with AMX, 30 on an AMD Zen 4.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+from pathlib import Path
 
 import torch
 
-from convladder.config import TrainConfig
+from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import get_splits, load_cifar10
 from convladder.hardware import peaks, training_flops_per_image
+from convladder.io import atomic_write_json, load_checkpoint_file, read_json
 from convladder.layer_profile import profile_layers
 from convladder.models import create_model
-from convladder.paths import RunLayout
+from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
 from convladder.profiles import ladder
+from convladder.report_h import (
+    MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, layer_profile_path, minutes, target_verdict,
+)
 from convladder.results import cpu_name
 from convladder.runs import train_run
 from convladder.training import Trainer
 
-TARGET_ACCURACY = 0.94
-TARGET_MINUTES = {"amx_bf16": 15, "avx512_bf16": 30}  # per seed, by the CPU's bf16 unit
+VALIDATION_FILE = "validation.json"
 
 
-def seeds_table(profile: str, data_dir: str | None) -> None:
-    """Train (or read) each seed of the profile's H run and print the per-seed numbers."""
+def images_per_epoch(results: dict) -> int:
+    """Training images one epoch of the run saw: under drop_last, whole batches only unless there is
+    just one (the rule of training.Trainer.steps_per_epoch)."""
+    config, n = results["config"], results["data"]["sizes"]["train"]
+    batch = config["batch_size"]
+    return n // batch * batch if config.get("drop_last") and n >= batch else n
+
+
+def seeds_table(profile: str, layout: RunLayout, data_dir: str | None) -> None:
+    """Train (or read) each seed of the profile's H run and print the per-seed numbers and the targets."""
     run = next(r for r in ladder(profile, ["H"]) if r.name == "H")
-    layout = RunLayout.of(profile)
     peak = peaks()
     flops = training_flops_per_image(create_model("H"))
-    print(f"{cpu_name()}: bf16 peak {peak['bf16']:.0f} GFLOP/s ({peak['bf16_unit'] or 'no bf16 unit'}); "
+    unit = peak["bf16_unit"] or "no bf16 unit"
+    print(f"{cpu_name()}: bf16 peak {peak['bf16']:.0f} GFLOP/s at the clock /proc/cpuinfo reports ({unit}); "
           f"H: {flops / 1e9:.3f} GFLOP per training image; {run.epochs} epochs, seeds {list(run.seeds)}")
-    header = (f"{'seed':>4}{'train min':>11}{'total min':>11}{'test':>8}{'test TTA':>10}{'images/s':>10}"
-              f"{'GFLOP/s':>9}{'of peak':>9}  cpu")
-    print(header)
-    rows = []
+    print(f"{'seed':>4}{'train min':>11}{'all min':>9}{'test':>8}{'test TTA':>10}{'images/s':>10}"
+          f"{'GFLOP/s':>9}{'of peak':>9}  cpu")
+    seeds = []
     for seed in run.seeds:
-        config = run.config(profile, seed)
-        results = train_run(config, layout.seed(run.name, seed), data_dir=data_dir, name=run.name)
-        images = results["data"]["sizes"]["train"]
-        if config.drop_last:
-            images -= images % config.batch_size
-        rate = images * config.epochs / results["train_seconds"]
-        rows.append(dict(train=results["train_seconds"] / 60, total=results["wall_seconds"] / 60,
-                         test=results["final"]["test_acc"], tta=results["final"].get("test_acc_tta", float("nan")),
-                         rate=rate, gflops=rate * flops / 1e9, cpu=results["environment"]["cpu"]))
-        r = rows[-1]
-        print(f"{seed:>4}{r['train']:>11.1f}{r['total']:>11.1f}{r['test']:>8.4f}{r['tta']:>10.4f}{r['rate']:>10.0f}"
-              f"{r['gflops']:>9.0f}{r['gflops'] / peak['bf16']:>9.0%}  {r['cpu']}")
-    if len(rows) > 1:
-        for key, label in (("test", "test"), ("tta", "test with TTA"), ("total", "minutes per seed")):
-            values = [r[key] for r in rows]
-            print(f"mean {label}: {statistics.mean(values):.4f} +- {statistics.stdev(values):.4f} (s.d.)")
-    limit = TARGET_MINUTES.get(peak["bf16_unit"])
-    accuracy_met = statistics.mean(r["tta"] for r in rows) >= TARGET_ACCURACY
-    time_met = limit is not None and max(r["total"] for r in rows) <= limit
-    print(f"target: mean test accuracy with TTA >= {TARGET_ACCURACY}: {'met' if accuracy_met else 'not met'}; "
-          f"<= {limit} minutes per seed on this CPU: {'met' if time_met else 'not met'}"
-          if limit else "target: no time target for this CPU (neither AMX-BF16 nor AVX512-BF16)")
+        results = train_run(run.config(profile, seed), layout.seed(run.name, seed), data_dir=data_dir, name=run.name)
+        seeds.append(results)
+        rate = images_per_epoch(results) * results["config"]["epochs"] / results["train_seconds"]
+        final = results["final"]
+        print(f"{seed:>4}{results['train_seconds'] / 60:>11.1f}{minutes(results):>9.1f}{final['test_acc']:>8.4f}"
+              f"{final.get('test_acc_tta', float('nan')):>10.4f}{rate:>10.0f}{rate * flops / 1e9:>9.0f}"
+              f"{rate * flops / 1e9 / peak['bf16']:>9.0%}  {results['environment']['cpu']}")
+    if len(seeds) > 1:
+        for key, label in (("test_acc", "test"), ("test_acc_tta", "test with TTA")):
+            values = [r["final"][key] for r in seeds if key in r["final"]]
+            if len(values) > 1:
+                print(f"mean {label}: {statistics.mean(values):.4f} +- {statistics.stdev(values):.4f} (s.d.)")
+    for name, accuracy, limits in (("target", TARGET_ACC, TARGET_MINUTES), ("milestone", MILESTONE_ACC, MILESTONE_MINUTES)):
+        verdict = target_verdict(seeds, accuracy, limits)
+        limit = f"{verdict['limit']} min on {verdict['unit']}" if verdict["limit"] is not None else "no limit for this CPU"
+        print(f"{name} (mean test accuracy with TTA >= {accuracy}, {limit}): {verdict['verdict']}; slowest seed "
+              f"{verdict['slowest']:.1f} min; without TTA {'also met' if verdict['plain_met'] else 'not met'}")
 
 
-def layers_table(profile: str, data_dir: str | None, steps: int) -> None:
-    """Profile training steps of H at the profile's batch size on real training images."""
+def layers_table(profile: str, layout: RunLayout, data_dir: str | None, steps: int) -> None:
+    """Profile training steps of H at the profile's batch size on real training images, print the
+    table and keep it beside the profile's runs (report_h.layer_profile_path)."""
     run = next(r for r in ladder(profile, ["H"]) if r.name == "H")
     config: TrainConfig = run.config(profile)
     splits = get_splits(load_cifar10(data_dir))
@@ -88,36 +99,68 @@ def layers_table(profile: str, data_dir: str | None, steps: int) -> None:
 
     result = profile_layers(trainer.model, step, steps)
     peak = peaks()
+    precision = "bf16" if trainer.amp_dtype is not None else "fp32"
     total = result["step_seconds"]
-    print(f"{cpu_name()}, {torch.get_num_threads()} threads, batch {config.batch_size}, bf16 autocast "
-          f"{'on' if trainer.amp_dtype else 'off'}, mean of {steps} steps: {total:.3f} s per step "
-          f"({config.batch_size / total:.0f} images/s); bf16 peak {peak['bf16']:.0f} GFLOP/s")
+    result.update(cpu=cpu_name(), threads=torch.get_num_threads(), batch_size=config.batch_size, steps=steps,
+                  amp=trainer.amp_dtype is not None, peaks=peak, torch=torch.__version__)
+    atomic_write_json(result, layer_profile_path(layout))
+    print(f"{cpu_name()}, {torch.get_num_threads()} threads, batch {config.batch_size}, {precision}, mean of {steps} "
+          f"steps: {total:.3f} s per step ({config.batch_size / total:.0f} images/s); {precision} peak "
+          f"{peak[precision]:.0f} GFLOP/s")
     print(f"{'layer':<16}{'module':<22}{'fwd ms':>8}{'bwd ms':>8}{'share':>7}{'GFLOP':>8}{'GFLOP/s':>9}{'of peak':>9}")
-    modules = dict(trainer.model.named_modules())
     for name, row in result["layers"].items():
         seconds = row["forward"] + row["backward"]
         rate = row["flops"] / seconds / 1e9 if seconds and row["flops"] else 0.0
-        of_peak = f"{rate / peak['bf16']:.0%}" if rate else ""
-        print(f"{name:<16}{type(modules[name]).__name__:<22}{1e3 * row['forward']:>8.1f}{1e3 * row['backward']:>8.1f}"
+        of_peak = f"{rate / peak[precision]:.0%}" if rate else ""
+        print(f"{name:<16}{row['kind']:<22}{1e3 * row['forward']:>8.1f}{1e3 * row['backward']:>8.1f}"
               f"{seconds / total:>7.0%}{row['flops'] / 1e9:>8.1f}{rate:>9.0f}{of_peak:>9}")
     flops = sum(row["flops"] for row in result["layers"].values())
-    print(f"{'other':<38}{1e3 * result['other_seconds']:>16.1f}{result['other_seconds'] / total:>7.0%}  "
-          f"(loss, optimizer, lookahead, between layers)")
+    print(f"{'the rest':<38}{1e3 * result['other_seconds']:>16.1f}{result['other_seconds'] / total:>7.0%}  "
+          f"(loss, optimizer, between layers, the first layer's backward)")
     print(f"{'step':<38}{1e3 * total:>16.1f}{1:>7.0%}{flops / 1e9:>8.1f}{flops / total / 1e9:>9.0f}"
-          f"{flops / total / 1e9 / peak['bf16']:>9.0%}")
+          f"{flops / total / 1e9 / peak[precision]:>9.0%}")
+    print(f"-> {layer_profile_path(layout)}")
+
+
+def validate(seed_folders: list[str], data_dir: str | None) -> None:
+    """Validation accuracy of finished tuning runs of H: plain, with the mirror image, and with the
+    test-time augmentation the final runs are measured with (on the validation split only); kept in
+    each seed folder's validation.json, beside its results.json."""
+    print(f"{'run':<40}{'epochs':>7}{'val':>8}{'val flip':>10}{'val TTA':>9}{'train min':>11}  cpu")
+    for folder in seed_folders:
+        results = read_json(f"{folder}/{RESULTS_FILE}")
+        config = TrainConfig.from_dict(results["config"])
+        if config.train_split != "train":
+            print(f"{folder}: trained on the validation images too (train_split {config.train_split}); skipped")
+            continue
+        splits = get_splits(load_cifar10(data_dir), config.train_size, config.val_size, config.test_size,
+                            config.split_seed)
+        model = create_model(config.model, without=config.left_out)
+        model.load_state_dict(load_checkpoint_file(f"{folder}/{CHECKPOINT_FILE}", map_location="cpu")["model"])
+        trainer = Trainer(model, splits["val"], splits["val"], config, device="cpu")
+        measured = dict(val_acc=trainer.evaluate(splits["val"])["acc"], val_acc_flip=trainer.evaluate_tta(splits["val"]),
+                        val_acc_tta=trainer.evaluate_tta(splits["val"], TTA_SHIFTS), tta_views=2 * len(TTA_SHIFTS))
+        atomic_write_json(measured, Path(folder) / VALIDATION_FILE)
+        print(f"{folder:<40}{config.epochs:>7}{measured['val_acc']:>8.4f}{measured['val_acc_flip']:>10.4f}"
+              f"{measured['val_acc_tta']:>9.4f}{results['train_seconds'] / 60:>11.1f}  {results['environment']['cpu']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="h", help="whose runs of H (default: h, archived in results/h)")
+    parser.add_argument("--run-dir", help="the profile's run folder, if not its usual one")
     parser.add_argument("--layers", action="store_true", help="profile training steps layer by layer instead")
     parser.add_argument("--steps", type=int, default=5, help="timed steps of the per-layer profile")
+    parser.add_argument("--validate", nargs="+", metavar="SEED_FOLDER", help="validation accuracy of tuning runs")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
-    if args.layers:
-        layers_table(args.profile, args.data_dir, args.steps)
+    layout = RunLayout.of(args.profile, args.run_dir)
+    if args.validate:
+        validate(args.validate, args.data_dir)
+    elif args.layers:
+        layers_table(args.profile, layout, args.data_dir, args.steps)
     else:
-        seeds_table(args.profile, args.data_dir)
+        seeds_table(args.profile, layout, args.data_dir)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import sys
 import pytest
 from pathlib import Path
 
+from convladder.profiles import config_from_parameters
 from convladder.report import benchmark_context
+from convladder.runs import train_run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "epoch_time.py"
 DRIVER = """
@@ -38,6 +40,34 @@ def test_benchmark_prints_the_table_and_writes_json_for_the_report(tiny_cifar, t
         bench["peak_fp32_gflops"] * bench["flop_per_cycle_bf16"] / bench["flop_per_cycle_fp32"])
     context = benchmark_context(out)
     assert [row["name"] for row in context["rows"]] == ["A", "GAP"] and context["rows"][1]["speedup"] > 0
+
+
+@pytest.mark.slow  # about a minute: three seeds of H's 13 epochs, each of one tiny batch
+def test_the_model_h_benchmark_trains_judges_profiles_and_validates(tiny_cifar, tmp_path):
+    script = SCRIPT.with_name("model_h.py")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    common = ["--profile", "h", "--run-dir", str(tmp_path / "runs"), "--data-dir", str(tiny_cifar)]
+    run = lambda *args: subprocess.run([sys.executable, "-c", DRIVER, str(script), *common, *args],  # noqa: E731
+                                       capture_output=True, text=True, env=env, check=True).stdout
+    seeds = run()  # the h profile's three seeds of H (not its ablations)
+    assert [p.name for p in sorted((tmp_path / "runs").iterdir())] == ["H"]
+    assert all((tmp_path / "runs" / "H" / f"seed{k}" / "results.json").exists() for k in range(3))
+    assert "test TTA" in seeds and "target (mean test accuracy with TTA >= 0.94" in seeds and "): short;" in seeds
+    assert "mean test with TTA:" in seeds
+    layers = run("--layers", "--steps", "1")
+    profile = json.loads((tmp_path / "runs" / "layer_profile.json").read_text())
+    assert profile["layers"]["block2.conv1"]["kind"] == "Conv2d" and profile["layers"]["block2.conv1"]["flops"] > 0
+    assert "block2.conv1" in layers and profile["batch_size"] == 1024 and profile["steps"] == 1
+    tuning = tmp_path / "tune" / "seed0"  # a tuning run: validation images held out
+    train_run(config_from_parameters("h", "H", epochs=1, train_split="train"), tuning, data_dir=tiny_cifar,
+              progress=False)
+    final = tmp_path / "runs" / "H" / "seed0"  # a final run: trained on the validation images
+    validated = run("--validate", str(tuning), str(final))
+    row = next(line for line in validated.splitlines() if line.startswith(str(tuning)))
+    assert len(row.split()) >= 7 and 0 <= float(row.split()[4]) <= 1  # val, flip, TTA accuracies
+    assert f"{final}: trained on the validation images too" in validated
+    kept = json.loads((tuning / "validation.json").read_text())
+    assert kept["tta_views"] == 10 and abs(kept["val_acc_tta"] - float(row.split()[4])) < 1e-4
 
 
 def test_continued_name_reads_seed_folders_and_plain_folders():

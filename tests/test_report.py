@@ -12,9 +12,10 @@ from convladder.analysis import MIN_SEEDS, architecture, layer_formula
 from convladder.config import TrainConfig
 from convladder.latex import environment
 from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, create_model, layer_records
+from convladder import report_h
 from convladder.paths import RunLayout, report_template
 from convladder.report import (
-    FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, fast_target, ladder_table, parameters_context,
+    FAST_TARGET_ACC, FAST_TARGET_MINUTES, ReportError, benchmark_context, fast_target, ladder_table, parameters_context,
     write_sources,
 )
 
@@ -60,6 +61,12 @@ def write_runs(root, seeds: int) -> RunLayout:
     return RunLayout(root)
 
 
+@pytest.fixture(autouse=True)
+def no_h_archive(tmp_path, monkeypatch):
+    """The report reads model H's runs from the h profile's archive: here an empty folder, not the repository's."""
+    monkeypatch.setattr(report_h, "h_layout", lambda: RunLayout(tmp_path / "h-archive"))
+
+
 @pytest.fixture(params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
 def report_tex(request, tmp_path):
     layout = write_runs(tmp_path / "runs", request.param)
@@ -94,7 +101,7 @@ def test_every_table_and_figure_has_a_caption_with_profile_and_epochs(report_tex
     floats = re.findall(r"\\begin\{(table|figure|longtable)\}(.*?)\\end\{\1\}", tex, re.S)
     assert len(floats) > 10
     for kind, body in floats:
-        if re.search(r"\\label\{(tab|fig):(recipes|stability)\}", body):
+        if re.search(r"\\label\{(tab|fig):(recipes|stability|h|h-ablations|h-layers|frontier)\}", body):
             continue  # archived experiments run outside any profile (results/), with their own settings
         caption = re.search(r"\\caption\{(.*)", body, re.S)
         assert caption, (kind, body[:200])
@@ -179,3 +186,114 @@ def test_the_training_cost_section_states_whether_compilation_pays(tmp_path):
     assert "median of 1 repeat," in text and "repeat(s)" not in text
     assert "was not run" in render_section("training_cost", **{**context, "benchmark": None})
     assert benchmark_context(tmp_path / "missing.json") is None
+
+
+def write_h_archive(root, seeds: int, ablations: dict[str, float], test: float = 0.937, unit: str = "avx512_bf16"):
+    """Hand-made runs of the h profile: H's seeds and one run per named ablation (plain test accuracy);
+    TTA adds 0.005, except for the ablation without augmentation, which has none."""
+    runs = {"H": [test - 0.002 + 0.002 * seed for seed in range(seeds)]} | {f"H-{n}": [v] for n, v in ablations.items()}
+    for name, values in runs.items():
+        for seed, value in enumerate(values):
+            results = hand_made(name, "H", seed, val=value, epochs=13, profile="h", train_split="train+val")
+            results["data"]["sizes"] = {"train": 50_000, "val": 8_000, "test": 10_000}
+            if name != "H-no-augment":
+                results["final"].update(test_acc_flip=value + 0.003, test_acc_tta=value + 0.005)
+            results.update(train_seconds=25 * 60, evaluation_seconds=90, wall_seconds=26 * 60)
+            results["environment"].update(cpu="AMD EPYC", cpu_bf16_unit=unit)
+            folder = root / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(results))
+    return RunLayout(root)
+
+
+def layer_profile_json(convs_at: float) -> dict:
+    """A per-layer profile whose two convolutions run at `convs_at` of a 300 GFLOP/s bf16 peak."""
+    peak = 300e9
+    layers = {"block1.conv1": {"kind": "Conv2d", "forward": 0.2, "backward": 0.4, "flops": 0.6 * peak * convs_at},
+              "block1.pool": {"kind": "MaxPool2d", "forward": 0.05, "backward": 0.05, "flops": 0.0},
+              "block1.act1": {"kind": "GELU", "forward": 0.02, "backward": 0.03, "flops": 0.0},
+              "flatten": {"kind": "Flatten", "forward": 0.0001, "backward": 0.0, "flops": 0.0},
+              "block2.conv1": {"kind": "Conv2d", "forward": 0.3, "backward": 0.6, "flops": 0.9 * peak * convs_at}}
+    return {"step_seconds": 1.7, "other_seconds": 0.05, "layers": layers, "cpu": "AMD EPYC", "threads": 2,
+            "batch_size": 1024, "steps": 5, "amp": True,
+            "peaks": {"bf16": peak / 1e9, "fp32": peak / 2e9, "cores": 2, "clock_ghz": 2.6, "flop_per_cycle_bf16": 64,
+                      "flop_per_cycle_fp32": 32}}
+
+
+def h_section(tmp_path, monkeypatch, seeds, ablations, profile=None) -> str:
+    h_layout = write_h_archive(tmp_path / "h", seeds, ablations)
+    if profile:
+        (h_layout.root / report_h.LAYER_PROFILE).write_text(json.dumps(profile))
+    monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
+    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    return " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")].split())
+
+
+def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path, monkeypatch):
+    section = h_section(tmp_path, monkeypatch, MIN_SEEDS, {"no-lookahead": 0.925, "random-flip": 0.939,
+                                                           "no-augment": 0.90}, layer_profile_json(1.05))
+    assert "The target is met: 0.940 mean test accuracy with TTA (not without it)" in section
+    assert "the slowest seed took 26.5 minutes, within the 30 allowed on this kind of CPU (AVX512-BF16)" in section
+    assert "is met in accuracy, with and without TTA, but not in time: the slowest seed took 26.5 minutes" in section
+    assert "H's final runs train on all 50,000 training images" in section and "trained from commit abc1234" in section
+    assert "H-no-lookahead & no lookahead (weight averaging) & 0.925 & -0.012 & 0.930 & 26.5 & lower" in section
+    assert "H-random-flip & random flips instead of alternating ones & 0.939 & +0.002 & 0.944 & 26.5 & within" in section
+    assert "H-no-augment & no flips and no crops & 0.900 & -0.037 & -- & 26.5 & lower" in section  # no TTA to judge
+    assert "3 of the 7 planned ablations have been trained" in section
+    assert "reaches at least 90\\% of that peak" in section and "faster than that clock" in section
+    assert "block2.conv1 & 300 & 600" in section and "all MaxPool2d layers (1)" in section
+    assert "1 kind of layer taking less than 0.5\\% each left out" in section  # Flatten
+    context = report_h.h_context({}, tmp_path, None)
+    assert context["interval"] is not None and not context["stale"] and not context["mixed_configs"]
+    slow = report_h.layer_rows(layer_profile_json(0.5))
+    assert not slow["at_peak"] and not slow["above_peak"] and slow["precision"] == "bf16"
+
+
+def test_with_too_few_seeds_of_h_nothing_is_judged_but_everything_renders(tmp_path, monkeypatch):
+    section = h_section(tmp_path, monkeypatch, 2, {"no-dirac": 0.93})
+    assert "The target (0.940 mean test accuracy over 3 seeds, each within 15 minutes on an Intel Xeon with AMX or 30" in section
+    assert "is not judged yet: 2 seeds are fewer than 3" in section and "one more seed would fall" not in section
+    assert "H-no-dirac & no identity initialisation of the convs & 0.930" in section and "& -- \\\\" in section
+    assert "has not been measured for these runs" in section
+
+
+def test_the_h_targets_are_one_named_verdict(tmp_path):
+    def verdict(name, seeds, test, unit="avx512_bf16", accuracy=report_h.TARGET_ACC):
+        runs = report_h.collect_runs(write_h_archive(tmp_path / name, seeds, {}, test=test, unit=unit).root)["H"]
+        return report_h.target_verdict(runs, accuracy, report_h.TARGET_MINUTES)
+    assert verdict("few", 2, 0.95)["verdict"] == "undecided"
+    assert verdict("short", 3, 0.93)["verdict"] == "short"
+    intel = verdict("intel", 3, 0.936, unit="amx_bf16")
+    assert intel["verdict"] == "too_slow" and intel["unit"] == "AMX-BF16" and intel["slowest"] == pytest.approx(26.5)
+    assert verdict("amd", 3, 0.936)["verdict"] == "met" and not verdict("amd2", 3, 0.936)["plain_met"]
+    assert verdict("plain", 3, 0.945)["plain_met"]
+    assert verdict("old", 3, 0.936, unit=None)["verdict"] == "time_not_judged"
+
+
+def test_minutes_count_the_whole_call_where_it_took_longer():
+    run = {"train_seconds": 600, "evaluation_seconds": 60, "wall_seconds": 700}
+    assert report_h.minutes(run) == pytest.approx(700 / 60)
+    assert report_h.minutes({**run, "wall_seconds": 100}) == pytest.approx(11)  # continued: the calls' sum is larger
+
+
+def test_a_profile_that_trains_h_shows_its_own_runs(tmp_path, monkeypatch):
+    write_h_archive(tmp_path / "archive", 3, {})  # not read: the report's own runs hold H
+    monkeypatch.setattr(report_h, "h_layout", lambda: RunLayout(tmp_path / "archive"))
+    own = {"H": [hand_made("H", "H", 0, 0.6, profile="tiny")]}
+    own["H"][0]["final"].update(test_acc_flip=0.61, test_acc_tta=0.62)
+    context = report_h.h_context(own, tmp_path, None)
+    assert context["archive"] is None and [r["final"]["test_acc"] for r in context["seeds"]] == [0.6]
+    assert context["target"]["verdict"] == "undecided"
+
+
+def test_without_h_runs_the_section_says_how_to_train_them(report_tex):
+    _, _, tex = report_tex
+    section = tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")]
+    assert "has no finished runs in this report's runs or in its archive" in " ".join(section.split())
+    assert "convladder all -{}-profile h" in section
+
+
+def test_model_hs_archive_alone_has_no_report_of_its_own(tmp_path):
+    h_layout = write_h_archive(tmp_path / "h", 1, {"no-dirac": 0.93})
+    with pytest.raises(ReportError, match="model H's runs alone.*convladder report --profile quick"):
+        write_sources(h_layout, benchmark=tmp_path / "none.json")

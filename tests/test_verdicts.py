@@ -4,7 +4,7 @@ import pytest
 
 from convladder.analysis import (
     LADDER_STEPS, MIN_SEEDS, compare, dropout_verdict, gradient_ratio, ladder_verdicts, mean_interval,
-    study_within, take_off_epoch,
+    single_run_verdict, study_within, take_off_epoch,
 )
 
 
@@ -48,6 +48,14 @@ def test_the_study_number_is_within_our_interval_only_with_enough_seeds():
     assert study_within([0.80, 0.82, 0.84], None) is None
     low, high = mean_interval([0.80, 0.82, 0.84])
     assert low < 0.82 < high and high - low < 0.2  # the mean's interval is narrower than a new seed's
+
+
+def test_one_run_against_seeds_is_lower_higher_or_within_their_spread():
+    seeds = [0.940, 0.942, 0.944]  # the prediction interval of one more seed: 0.942 +- 0.0099
+    assert single_run_verdict(seeds, 0.930) == "lower"
+    assert single_run_verdict(seeds, 0.935) == "within"
+    assert single_run_verdict(seeds, 0.953) == "higher"
+    assert single_run_verdict(seeds[:2], 0.90) is None and single_run_verdict(seeds, None) is None
 
 
 def test_take_off_epoch():

@@ -88,14 +88,21 @@ def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> 
     return mean - half, mean + half
 
 
-def study_within(values: list[float], reference: float | None) -> bool | None:
-    """Whether the study's single run lies in the 95% prediction interval of one more of our seeds
-    (the study's run is one draw, not a mean); None when there is no reference or fewer than
-    MIN_SEEDS seeds."""
-    if reference is None or len(values) < MIN_SEEDS:
+def single_run_verdict(values: list[float], single: float | None) -> str | None:
+    """One run (one draw, not a mean) against the seeds of another: "lower" or "higher" where it falls
+    outside the 95% prediction interval of one more of those seeds, else "within"; None when there is
+    no single run or fewer than MIN_SEEDS seeds."""
+    if single is None or len(values) < MIN_SEEDS:
         return None
     low, high = prediction_interval(values)
-    return bool(low <= reference <= high)
+    return "lower" if single < low else "higher" if single > high else "within"
+
+
+def study_within(values: list[float], reference: float | None) -> bool | None:
+    """Whether the study's single run lies in the 95% prediction interval of one more of our seeds;
+    None when there is no reference or fewer than MIN_SEEDS seeds (single_run_verdict)."""
+    verdict = single_run_verdict(values, reference)
+    return None if verdict is None else verdict == "within"
 
 
 def take_off_epoch(val_acc: list[float], threshold: float = TAKE_OFF_ACC) -> int | None:

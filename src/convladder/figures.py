@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from convladder.plots import (
-    plot_accuracy_minutes, plot_compare, plot_gradient_norms, plot_history, plot_ladder, plot_proba, plot_variants, save,
+    plot_accuracy_minutes, plot_compare, plot_frontier, plot_gradient_norms, plot_history, plot_ladder, plot_proba,
+    plot_variants, save,
 )
 from convladder.profiles import SOFTMAX_SUFFIX
 from convladder.study import STUDY_RESULTS
@@ -79,3 +80,9 @@ def accuracy_minutes(runs: dict[str, list[dict]], figures: Path) -> str:
     """Every run's validation accuracy against its cumulative training minutes."""
     save(plot_accuracy_minutes(runs), figures / "accuracy_minutes.pdf")
     return "accuracy_minutes.pdf"
+
+
+def frontier(groups: list[dict], figures: Path) -> str:
+    """Test accuracy against training minutes of every seed of the given groups of runs."""
+    save(plot_frontier(groups), figures / "frontier.pdf")
+    return "frontier.pdf"

@@ -20,6 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 FLOP_PER_CYCLE_FP32 = 32
 FLOP_PER_CYCLE_BF16 = {"amx_bf16": 1024, "avx512_bf16": 64}  # the first flag the CPU has decides
+BF16_UNIT_NAMES = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16"}  # for tables and the report
 
 
 def cpu_flags() -> set[str]:

@@ -70,8 +70,8 @@ def layer_flops(model: nn.Module, step) -> dict[str, float]:
 
 def profile_layers(model: nn.Module, step, steps: int = 3) -> dict:
     """Run `step()` (one training step of `model`) once to warm up, once under the FLOP counter, then
-    `steps` times timed: each layer's mean forward and backward seconds per step, its FLOPs per step,
-    and the step's mean seconds."""
+    `steps` times timed: each layer's kind (class name), mean forward and backward seconds per step and
+    FLOPs per step, and the step's mean seconds."""
     step()
     flops = layer_flops(model, step)
     with layer_timer(model) as seconds:
@@ -80,9 +80,9 @@ def profile_layers(model: nn.Module, step, steps: int = 3) -> dict:
             step()
         total = (time.perf_counter() - start) / steps
     layers = {
-        name: {"forward": seconds[name]["forward"] / steps, "backward": seconds[name]["backward"] / steps,
-               "flops": flops[name]}
-        for name in leaf_modules(model)
+        name: {"kind": type(module).__name__, "forward": seconds[name]["forward"] / steps,
+               "backward": seconds[name]["backward"] / steps, "flops": flops[name]}
+        for name, module in leaf_modules(model).items()
     }
     return {"step_seconds": total, "layers": layers,
             "other_seconds": total - sum(row["forward"] + row["backward"] for row in layers.values())}

@@ -93,9 +93,9 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
     if {"G", "GAP+"} & names:
         steps.append(Step("30_errors", layout.notebook("30_errors"),
                           {**common, "run_names": sorted({"G", "GAP+"} & names)}, "error analysis"))
-    if not names & set(STUDY_MODEL_NAMES):  # model H's profile: its runs are read by the ladder's reports
-        print(f"profile {profile} trains model H alone; it has no report of its own (the quick and study "
-              f"reports read its runs from {layout.root})", flush=True)
+    if not names & set(STUDY_MODEL_NAMES):  # model H alone: a report needs the ladder's runs
+        print(f"only model H's runs in this call: no analyses and no report (a profile's report shows H's "
+              f"section: its own runs of H, else the h profile's archive)", flush=True)
         return steps
     if models is None:  # the diagnosis trains its own variants of C, D, E and F
         steps.append(Step("40_diagnosis", layout.notebook("40_diagnosis"), common, "diagnosis of the anomalies"))

@@ -232,6 +232,22 @@ def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure
     return fig
 
 
+def plot_frontier(groups: list[dict]) -> Figure:
+    """Test accuracy against training minutes, one marker per seed: each group (label, minutes,
+    accuracy, and optionally marker) is one run or one kind of run."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for group in groups:
+        ax.scatter(group["minutes"], group["accuracy"], label=group["label"], marker=group.get("marker", "o"), s=24,
+                   alpha=0.85)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.set(title="test accuracy against training time", xlabel="training minutes (log scale)", ylabel="test accuracy",
+           xscale="log", ylim=(0, 1))
+    ax.grid(alpha=0.3, which="both")
+    _legend_outside(ax)
+    fig.tight_layout()
+    return fig
+
+
 def plot_confusion(seeds: list[dict], class_names, title: str = "") -> Figure:
     """The confusion matrix summed over seeds, each row normalised to the true class's images."""
     matrix = torch.tensor([s["confusion"] for s in seeds], dtype=torch.float64).sum(0)

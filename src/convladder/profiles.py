@@ -53,15 +53,16 @@ H_EPOCHS = 13
 # H's final runs train on all 50,000 training images, as the fast-training literature's do (its
 # settings were chosen on the 42,000 / 8,000 split, so the test set chose nothing).
 H_FINAL = dict(train_split="train+val")
-# H's ablations: one idea left out each (model_h.INGREDIENTS, and the recipe's); each a run "H-<name>".
+# H's ablations: one idea left out each (model_h.INGREDIENTS, and the recipe's); each a run "H-<name>",
+# with its TrainConfig change and what it leaves out, in words.
 H_ABLATIONS = {
-    "no-whitening": dict(without="whitening"),
-    "no-dirac": dict(without="dirac"),
-    "no-bias-lr": dict(without="bias_lr"),
-    "no-lookahead": dict(lookahead=False),
-    "no-label-smoothing": dict(label_smoothing=0.0),
-    "random-flip": dict(alternating_flip=False),
-    "no-augment": dict(augment=False, alternating_flip=False),
+    "no-whitening": (dict(without="whitening"), "no patch whitening (a trainable 2x2 conv instead)"),
+    "no-dirac": (dict(without="dirac"), "no identity initialisation of the convs"),
+    "no-bias-lr": (dict(without="bias_lr"), "batch-norm biases at the common learning rate"),
+    "no-lookahead": (dict(lookahead=False), "no lookahead (weight averaging)"),
+    "no-label-smoothing": (dict(label_smoothing=0.0), "no label smoothing"),
+    "random-flip": (dict(alternating_flip=False), "random flips instead of alternating ones"),
+    "no-augment": (dict(augment=False, alternating_flip=False), "no flips and no crops"),
 }
 
 
@@ -223,12 +224,11 @@ def ladder(profile: str | Profile, models: list[str] | None = None) -> list[Plan
     if "GAP" in chosen:
         runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs, seeds("GAP"),
                                continues="GAP", recipe=dict(prof.recipe)))
-    if "H" in chosen:
-        h_recipe = {**H_RECIPE, **(H_FINAL if prof.h_final else {})}
-        runs.append(PlannedRun("H", "H", prof.epochs["H"], seeds("H"), recipe=h_recipe))
+    if "H" in chosen:  # its recipe, and in a profile of final runs H_FINAL, come from config_from_parameters
+        runs.append(PlannedRun("H", "H", prof.epochs["H"], seeds("H")))
         if prof.h_final:
-            runs += [PlannedRun(f"H-{name}", "H", prof.epochs["H"], (0,), recipe={**h_recipe, **change})
-                     for name, change in H_ABLATIONS.items()]
+            runs += [PlannedRun(f"H-{name}", "H", prof.epochs["H"], (0,), recipe=dict(change))
+                     for name, (change, _) in H_ABLATIONS.items()]
     if not prof.extras:
         return runs
     runs += [
@@ -259,5 +259,7 @@ def config_from_parameters(profile: str, model: str, **parameters) -> TrainConfi
         profile=prof.name,
     )
     values.update(MODEL_RECIPES.get(model, {}))
+    if model == "H" and prof.h_final:
+        values.update(H_FINAL)
     values.update(overrides)
     return TrainConfig(**values)

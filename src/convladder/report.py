@@ -25,7 +25,9 @@ from convladder.analysis import (
 )
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, PROFILES, config_from_parameters, get_profile
+from convladder.hardware import BF16_UNIT_NAMES
 from convladder.io import atomic_write_text, read_json
+from convladder.report_h import TARGET_ACC, h_context
 from convladder.figures import file_stem
 from convladder.latex import render
 from convladder.models import MODEL_NAMES
@@ -47,8 +49,9 @@ TTA_VIEWS = 2 * len(TTA_SHIFTS)  # test-time views: each shifted window, as it i
 SIZE_LOSS = 0.1  # an accuracy loss at some input size beyond this: "classifies well only near the training scale"
 DEFAULT_RECIPE = TrainConfig(model="A", epochs=1)  # TrainConfig's defaults, for configs that omit a key
 # The settings that make a recipe (what the setup's recipe list groups runs by).
-RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "batch_size", "weight_decay", "schedule", "label_smoothing",
-               "augment", "crop_pad", "alternating_flip", "progressive", "amp", "study_softmax")
+RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "batch_size", "drop_last", "weight_decay", "schedule",
+               "label_smoothing", "lookahead", "augment", "crop_pad", "alternating_flip", "progressive", "amp",
+               "study_softmax", "train_split", "without")
 # The diagnosis variants of model E the model-E section words (convladder.diagnosis.E_VARIANTS).
 E_OURS, E_STUDY, E_HE = "E, logits + CE (ours)", "E, softmax + CE (the study's)", "E, softmax + CE, He init"
 E_OTHERS = ("E, logits + CE, lr 0.01", "F, softmax + CE (the study's)", "F, logits + CE, lr 0.01")
@@ -518,7 +521,7 @@ def benchmark_context(benchmark: Path | None) -> dict | None:
         repeats=bench["repeats"], amp_dtype=str(bench.get("amp_dtype", "bf16")).removeprefix("torch."),
         cores=bench["cores"], clock_ghz=bench["clock_ghz"], flop_per_cycle=bench["flop_per_cycle_fp32"],
         flop_per_cycle_bf16=bench.get("flop_per_cycle_bf16", 2 * bench["flop_per_cycle_fp32"]),
-        bf16_unit=(bench.get("bf16_unit", "avx512_bf16") or "no bf16 unit").upper().replace("_", "-"),
+        bf16_unit=BF16_UNIT_NAMES.get(bench.get("bf16_unit", "avx512_bf16"), "no bf16 unit"),
         peak_fp32=bench["peak_fp32_gflops"], peak_bf16=bench["peak_bf16_gflops"], cpu=bench["environment"]["cpu"],
         torch=bench["environment"]["torch"], rows=rows, compiled=compiled,
         over_peak=any(row["fraction_of_fp32_peak"] > 1 for row in bench["models"].values()),
@@ -622,6 +625,9 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     ordered = _ordered(runs)
     if not ordered:
         raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
+    if all(seeds[0]["config"]["model"] == "H" for seeds in ordered.values()):
+        raise ReportError(f"{run_dir} holds model H's runs alone, which have no report of their own: the quick and "
+                          f"study reports show them (convladder report --profile quick)")
     extra = {name: seeds for name, seeds in runs.items() if name not in ordered}
     diagnosis_path = layout.diagnosis_results
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
@@ -652,7 +658,8 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     }
     test_images = next(iter(ordered.values()))[0]["data"]["sizes"]["test"]
     context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
-                   stability=stability_context(figures), recipe_search=recipe_search_context(figures))
+                   stability=stability_context(figures), recipe_search=recipe_search_context(figures),
+                   h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir
 
