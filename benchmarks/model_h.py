@@ -9,8 +9,8 @@ validation accuracy (plain, flipped, test-time augmented) of tuning runs.
                                                  # kept beside the runs for the report
     python benchmarks/model_h.py --validate runs/tune-h/e10/seed0   # tuning runs on the 42,000 / 8,000 split
 
-A seed that is already trained (current in its run folder) is read, not trained again; an unfinished
-one continues from its checkpoint. Minutes per seed: what report_h.minutes counts (training with its
+A seed that is already trained (current in its run folder, or archived as results.json alone for this
+config and code) is read, not trained again; an unfinished one continues from its checkpoint. Minutes per seed: what report_h.minutes counts (training with its
 per-epoch validation, and the final evaluation, or the whole call where that took longer). The targets
 and their verdicts are report_h's (issue 14): mean test accuracy >= 0.940 over 3 seeds, each seed
 within 15 minutes on an Intel Xeon with AMX, 30 on an AMD Zen 4.
@@ -36,7 +36,7 @@ from convladder.report_h import (
     MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, layer_profile_path, minutes, target_verdict,
 )
 from convladder.results import cpu_name
-from convladder.runs import train_run
+from convladder.runs import code_version, train_run
 from convladder.training import Trainer
 
 VALIDATION_FILE = "validation.json"
@@ -48,6 +48,17 @@ def images_per_epoch(results: dict) -> int:
     config, n = results["config"], results["data"]["sizes"]["train"]
     batch = config["batch_size"]
     return n // batch * batch if config.get("drop_last") and n >= batch else n
+
+
+def archived_results(seed_folder: Path, config: TrainConfig) -> dict | None:
+    """The results of a finished run archived without its checkpoint (results/h keeps results.json
+    only: H's checkpoints are tens of MB), if it is of this config and today's code; else None."""
+    path = seed_folder / RESULTS_FILE
+    if (seed_folder / CHECKPOINT_FILE).exists() or not path.exists():
+        return None
+    results = read_json(path)
+    current = results["config"] == config.to_dict() and results["code_version"] == code_version(config.model)
+    return results if current else None
 
 
 def seeds_table(profile: str, layout: RunLayout, data_dir: str | None) -> None:
@@ -62,7 +73,10 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None) -> None:
           f"{'GFLOP/s':>9}{'of peak':>9}  cpu")
     seeds = []
     for seed in run.seeds:
-        results = train_run(run.config(profile, seed), layout.seed(run.name, seed), data_dir=data_dir, name=run.name)
+        config = run.config(profile, seed)
+        results = archived_results(layout.seed(run.name, seed), config)
+        if results is None:
+            results = train_run(config, layout.seed(run.name, seed), data_dir=data_dir, name=run.name)
         seeds.append(results)
         rate = images_per_epoch(results) * results["config"]["epochs"] / results["train_seconds"]
         final = results["final"]
