@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
+WORKERS ?= 1
 DATA ?= $(if $(CONVLADDER_DATA),$(CONVLADDER_DATA),data/cifar10)
 TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended poppler-utils
 
@@ -30,9 +31,10 @@ tex:
 data: venv
 	$(VENV)/bin/convladder data --data-dir $(DATA)
 
-# The whole profile (runs/$(PROFILE)/), its PDF exported to report/$(PROFILE).pdf and figures/$(PROFILE)/.
+# The whole profile (runs/$(PROFILE)/), its PDF exported to report/$(PROFILE).pdf and figures/$(PROFILE)/;
+# WORKERS=2 trains two runs at a time, one thread each (the study profile on a 2-core CPU).
 report: venv tex data
-	$(VENV)/bin/convladder all --profile $(PROFILE) --data-dir $(DATA) --export
+	$(VENV)/bin/convladder all --profile $(PROFILE) --data-dir $(DATA) --export --workers $(WORKERS)
 
 test: venv tex
 	$(PY) -m pytest -q

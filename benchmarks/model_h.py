@@ -51,10 +51,11 @@ def images_per_epoch(results: dict) -> int:
 
 
 def archived_results(seed_folder: Path, config: TrainConfig) -> dict | None:
-    """The results of a finished run archived without its checkpoint (results/h keeps results.json
-    only: H's checkpoints are tens of MB), if it is of this config and today's code; else None."""
+    """The results of a finished run of this config and today's code, with or without its checkpoint
+    (results/h keeps results.json only: H's checkpoints are tens of MB); else None. A finished run is
+    read, not passed to train_run, which would evaluate it again and rewrite its results."""
     path = seed_folder / RESULTS_FILE
-    if (seed_folder / CHECKPOINT_FILE).exists() or not path.exists():
+    if not path.exists():
         return None
     results = read_json(path)
     current = results["config"] == config.to_dict() and results["code_version"] == code_version(config.model)

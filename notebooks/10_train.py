@@ -24,7 +24,7 @@ from typing import Optional
 
 model: str = "A"  # the model to train (models.MODEL_NAMES: A to G, GAP)
 name: Optional[str] = None  # run name; None: the model's name ("GAP+" names the continued GAP)
-profile: str = "smoke"  # smoke, quick or full: data sizes and default epochs
+profile: str = "smoke"  # smoke, quick, study, h or full: data sizes, default epochs and recipe
 epochs: Optional[int] = None  # total epochs; None: the profile's
 seeds: list = [0]  # one training per seed, each in <run>/seed<k>
 recipe: Optional[dict] = None  # TrainConfig settings other than the profile's, e.g. {"optimizer": "sgd", "lr": 0.05}
@@ -33,15 +33,19 @@ run_dir: Optional[str] = None  # the profile's run folder; None: runs/<profile>
 resume_from: Optional[str] = None  # name of another run of the profile to continue from, seed by seed (GAP+ from GAP)
 restart: bool = False  # True: every seed trains again from epoch 0 (the old run stays until the new one has finished)
 retrain_stale: bool = False  # True: a seed that cannot be continued (other code, data or settings) trains again
+threads: Optional[int] = None  # PyTorch's threads for these runs; None: its default (every core)
 
 # %%
 import matplotlib.pyplot as plt
+import torch
 from convladder.profiles import config_from_parameters
 from convladder.paths import RunLayout
 from convladder.plots import plot_history, plot_proba
 from convladder.results import collect_runs, summarize
 from convladder.runs import train_run
 
+if threads:
+    torch.set_num_threads(threads)
 layout = RunLayout.of(profile, run_dir)
 run_name = name or model
 configs = {seed: config_from_parameters(profile, model, **{"epochs": epochs, **(recipe or {}), "seed": seed}) for seed in seeds}

@@ -54,6 +54,9 @@ def test_the_model_h_benchmark_trains_judges_profiles_and_validates(tiny_cifar, 
     assert all((tmp_path / "runs" / "H" / f"seed{k}" / "results.json").exists() for k in range(3))
     assert "test TTA" in seeds and "target (mean test accuracy with TTA >= 0.94" in seeds and "): short;" in seeds
     assert "mean test with TTA:" in seeds
+    written = {k: (tmp_path / "runs" / "H" / f"seed{k}" / "results.json").read_text() for k in range(3)}
+    assert run() == seeds  # finished seeds (checkpoints beside them) are read, not evaluated again
+    assert written == {k: (tmp_path / "runs" / "H" / f"seed{k}" / "results.json").read_text() for k in range(3)}
     layers = run("--layers", "--steps", "1")
     profile = json.loads((tmp_path / "runs" / "layer_profile.json").read_text())
     assert profile["layers"]["block2.conv1"]["kind"] == "Conv2d" and profile["layers"]["block2.conv1"]["flops"] > 0
@@ -76,3 +79,23 @@ def test_continued_name_reads_seed_folders_and_plain_folders():
     assert continued_name({"continued_from": "/r/quick/GAP/seed2"}) == "GAP"
     assert continued_name({"continued_from": "/r/quick/GAP"}) == "GAP"
     assert continued_name({"continued_from": None}) is None
+
+
+def test_the_profile_time_benchmark_prints_every_run_and_the_totals(full_size_cifar):
+    script = SCRIPT.parent / "profile_time.py"  # the smoke profile's 256 training images: more than the tiny copy
+    proc = subprocess.run([sys.executable, str(script), "--profile", "smoke", "--steps", "1",
+                           "--data-dir", str(full_size_cifar)], capture_output=True, text=True, check=True)
+    from convladder.profiles import ladder
+
+    lines = proc.stdout.splitlines()
+    for run in ladder("smoke"):
+        assert any(line.split()[:1] == [run.name] for line in lines), run.name
+    assert "one run after another, 2 threads:" in proc.stdout and "two workers of 1 thread" in proc.stdout
+
+
+def test_two_workers_take_the_longest_jobs_first():
+    import runpy
+
+    two_workers = runpy.run_path(str(SCRIPT.parent / "profile_time.py"))["two_workers"]
+    assert two_workers([60, 30, 30]) == 60
+    assert two_workers([10, 10, 10]) == 20

@@ -1,6 +1,8 @@
 """The command line generated from TrainConfig, the one run-folder layout, the pipeline's export."""
 
 import dataclasses
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,14 @@ def test_every_config_field_is_a_flag_with_help():
         assert helps.get(field.name), f"TrainConfig.{field.name} needs a comment"
         if field.name not in ("model", "profile"):
             assert field.name in flags and flags[field.name]["help"], field.name
+
+
+@pytest.mark.parametrize("command", ["data", "train", "all", "report", "predict"])
+def test_every_command_prints_its_help(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    assert "usage: convladder " + command in capsys.readouterr().out
 
 
 def test_boolean_fields_have_on_and_off_flags(tiny_cifar, tmp_path):
@@ -102,3 +112,45 @@ def test_convladder_all_runs_a_profile_and_ends_with_the_pdf(full_size_cifar, tm
     assert (tmp_path / "runs" / "A" / "seed0" / "results.json").exists()
     if "latexmk / pdflatex not found" not in out.err:
         assert f"report: {tmp_path / 'runs' / 'report' / 'report.pdf'} (total" in out.out
+
+
+def _training_step(tmp_path, model: str, name: str, epochs: int, seeds, resume_from=None):
+    from convladder.pipeline import Step
+
+    return Step("10_train", tmp_path / name / "train.ipynb", {"model": model, "name": name, "epochs": epochs,
+                "seeds": list(seeds), "resume_from": resume_from}, f"train {name}")
+
+
+def test_training_chains_keep_a_continuation_after_its_source_and_start_the_largest(tmp_path):
+    from convladder.pipeline import training_chains
+
+    steps = [_training_step(tmp_path, "A", "A", 150, [0, 1, 2]), _training_step(tmp_path, "G", "G", 30, [0]),
+             _training_step(tmp_path, "GAP", "GAP", 120, [0, 1, 2]),
+             _training_step(tmp_path, "GAP", "GAP+", 240, [0], resume_from="GAP")]
+    chains = training_chains(steps)
+    assert [[s.parameters["name"] for s in chain] for chain in chains] == [["GAP", "GAP+"], ["G"], ["A"]]
+
+
+def test_workers_must_be_a_whole_number_of_at_least_one(capsys):
+    with pytest.raises(SystemExit):
+        main(["all", "--workers", "0"])
+    assert "must be a whole number of at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_side_by_side_runs_each_chain_in_its_own_process(full_size_cifar, tmp_path, capfd):
+    from convladder.pipeline import execute_side_by_side, plan
+
+    layout = RunLayout(tmp_path / "runs")
+    steps = [s for s in plan("smoke", layout, str(full_size_cifar), models=["A", "GAP"])
+             if s.notebook == "10_train" and s.parameters["name"] in ("A", "GAP", "GAP+")]  # not the runs beyond
+    assert [s.parameters["name"] for s in steps] == ["A", "GAP", "GAP+"]
+    seconds = execute_side_by_side(steps, layout, workers=2, html=False)
+    assert set(seconds) == {s.label for s in steps}
+    out = capfd.readouterr().out
+    assert "3 training steps in 2 chains, 2 at a time with" in out and out.count("started: ") == 3
+    for name in ("A", "GAP", "GAP+"):
+        results = json.loads((layout.seed(name, 0) / "results.json").read_text())
+        assert results["environment"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
+        assert "epoch " in (layout.run(name) / "train.log").read_text()  # its progress bars, in its log
+    assert json.loads((layout.seed("GAP+", 0) / "results.json").read_text())["continued_from"].endswith("GAP/seed0")

@@ -298,3 +298,49 @@ def test_model_hs_archive_alone_has_no_report_of_its_own(tmp_path):
     h_layout = write_h_archive(tmp_path / "h", 1, {"no-dirac": 0.93})
     with pytest.raises(ReportError, match="model H's runs alone.*convladder report --profile quick"):
         write_sources(h_layout, benchmark=tmp_path / "none.json")
+
+
+def _study_run(name: str, model: str, seed: int, take_off: int | None, epochs: int, final: float) -> dict:
+    """One seed trained with the study profile's recipe for `epochs`, at chance until `take_off`."""
+    from convladder.profiles import config_from_parameters
+
+    config = config_from_parameters("study", model, epochs=epochs, seed=seed).to_dict()
+    results = hand_made(name, model, seed, val=final, epochs=epochs,
+                        **{k: v for k, v in config.items() if k not in ("model", "epochs", "seed")})
+    val = [0.1 if take_off is None or epoch < take_off else final for epoch in range(1, epochs + 1)]
+    results["history"]["val_acc"] = val
+    results["final"]["val_acc"] = val[-1]
+    return results
+
+
+def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_rule(tmp_path):
+    from convladder.report import study_epochs_rows
+
+    runs = {
+        "A": [_study_run("A", "A", s, t, 150, 0.2) for s, t in enumerate([120, 135, 150])],
+        "B": [_study_run("B", "B", s, t, 150, 0.3) for s, t in enumerate([50, None])],
+        "C": [_study_run("C", "C", s, None, 16, 0.1) for s in range(3)],  # no take-off in the study's text
+        "D": [_study_run("D", "D", 0, 2, 5, 0.5)],  # epochs the study did not state: not in the table
+        "GAP": [_study_run("GAP", "GAP", s, 1, 120, 0.83 + 0.01 * s) for s in range(3)],
+        "GAP+": [_study_run("GAP+", "GAP", 0, 1, 240, 0.86)],
+    }
+    rows = {row["name"]: row for row in study_epochs_rows(runs)}
+    assert list(rows) == ["A", "B", "C", "GAP", "GAP+"]
+    assert rows["A"]["curve"]["take_offs"] == ["120", "135", "150"] and rows["A"]["curve"]["within"] == "yes"
+    assert rows["B"]["curve"]["take_offs"] == ["50", "never"] and rows["B"]["curve"]["never"] == 1
+    assert rows["B"]["curve"]["within"] == "--"  # a seed that never left chance: no interval
+    assert rows["C"]["curve"] is None and rows["GAP+"]["within"] == "--"  # one seed
+    assert rows["GAP"]["within"] == "yes" and rows["GAP"]["study_val"] == 0.83
+    # a run of another recipe at the same epochs (the quick profile's Adam) is not the study's setting
+    adam = {"A": [hand_made("A", "A", 0, 0.4, epochs=150, profile="study", optimizer="adam")]}
+    assert study_epochs_rows(adam) == []
+
+    for name, seeds in runs.items():  # the whole report, rendered (not compiled)
+        for results in seeds:
+            folder = tmp_path / "runs" / name / f"seed{results['config']['seed']}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(results))
+    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    section = tex[tex.index("\\label{sec:study-epochs}"):tex.index("\\label{tab:study-epochs}")]
+    assert "120, 135, 150 & about 140 & yes" in section and "50, never & about 110 & --" in section
+    assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex

@@ -25,10 +25,31 @@ def test_the_study_profile_trains_every_rung_at_the_study_epochs_with_the_recove
         if name != "GAP+":
             assert config.epochs == STUDY_EPOCHS[name]
     assert runs["GAP+"].epochs == 240 and runs["GAP+"].continues == "GAP"
-    assert len(runs["A"].seeds) == 3 and len(runs["GAP"].seeds) == len(runs["GAP+"].seeds) == 1
+    assert all(len(run.seeds) == 3 for name, run in runs.items() if name != "GAP+") and runs["GAP+"].seeds == (0,)
     # the quick profile keeps our ladder's recipe (Adam, logits) and its extra runs
     quick = {run.name: run for run in ladder("quick")}
     assert quick["A"].config("quick").optimizer == "adam" and "GAP-fast" in quick
+
+
+def test_one_model_trained_alone_gets_its_profiles_recipe(tiny_cifar, tmp_path):
+    """`convladder train A --profile study` trains what `convladder all --profile study` would."""
+    from convladder.cli import main
+    from convladder.profiles import config_from_parameters
+
+    for profile in ("study", "quick", "smoke"):
+        for run in ladder(profile):
+            if not run.recipe:  # the ladder's own runs; the runs beyond it change settings on top
+                assert config_from_parameters(profile, run.model, epochs=run.epochs) == run.config(profile), run.name
+    # a model with its own recipe (H) and the GAP-fast recipe do not take the study's softmax or batch size
+    assert config_from_parameters("study", "H", epochs=1).batch_size == 1024
+    fast = ladder("quick")[-1]
+    assert fast.name == "GAP-fast"
+    assert config_from_parameters("study", "GAP", **fast.recipe, epochs=1).study_softmax is False
+    seed_folder = tmp_path / "A"
+    assert main(["train", "A", "--profile", "study", "--epochs", "1", "--train-size", "64", "--val-size", "8",
+                 "--test-size", "10", "--data-dir", str(tiny_cifar), "--seed-dir", str(seed_folder)]) == 0
+    config = __import__("json").loads((seed_folder / "results.json").read_text())["config"]
+    assert {k: config[k] for k in RECOVERED_STUDY_RECIPE} == RECOVERED_STUDY_RECIPE
 
 
 def test_a_stale_archived_run_is_reported_not_retrained(tiny_cifar, tmp_path, monkeypatch, capsys):

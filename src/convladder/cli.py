@@ -65,7 +65,8 @@ def cmd_all(args) -> int:
 
     try:
         run_pipeline(args.profile, data_dir=args.data_dir, run_dir=args.run_dir, models=args.models, force=args.force,
-                     export=args.export, html=not args.no_html, retrain_stale=args.retrain_stale)
+                     export=args.export, html=not args.no_html, retrain_stale=args.retrain_stale,
+                     workers=args.workers)
     except StepFailed as err:
         raise CommandError(str(err)) from None
     return 0
@@ -140,7 +141,7 @@ def config_flags() -> list[tuple[str, dict]]:
             continue
         kind = str(f.type)
         default = f.default if f.default is not MISSING else None
-        help_text = helps.get(f.name, "")
+        help_text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         if kind == "bool":
             keywords = dict(action=argparse.BooleanOptionalAction, help=f"{help_text} (default: {'on' if default else 'off'})")
         else:
@@ -152,14 +153,18 @@ def config_flags() -> list[tuple[str, dict]]:
     return flags
 
 
-def _top_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 10:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 10, got {text!r}")
-    return value
+def _whole_number(low: int, high: int | None = None):
+    """An argparse type: a whole number from `low` (to `high`), refused with a message that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text!r}")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", action="store_true",
                    help="also copy the PDF to report/<profile>.pdf and the figures to figures/<profile>/")
     p.add_argument("--no-html", action="store_true", help="skip the HTML copies of the executed notebooks")
+    p.add_argument("--workers", type=_whole_number(1), default=1,
+                   help="train this many runs side by side, the cores shared among them (default 1; the study "
+                        "profile on a 2-core CPU: 2)")
     _data_args(p)
     p.set_defaults(func=cmd_all)
 
@@ -209,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="class probabilities for an image file")
     p.add_argument("run", help="a finished run folder, e.g. runs/quick/GAP+")
     p.add_argument("image")
-    p.add_argument("--top", type=_top_count, default=5, help="how many classes to list, 1 to 10 (default 5)")
+    p.add_argument("--top", type=_whole_number(1, 10), default=5, help="how many classes to list, 1 to 10 (default 5)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
     return parser

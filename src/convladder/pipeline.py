@@ -7,12 +7,22 @@ from epoch 0 beside the old one. The kernel's output, the training progress bars
 streams to this process's terminal as it comes.
 
     convladder all --profile quick            # or: papermill notebooks/run_all.ipynb ...
+    convladder all --profile study --workers 2   # two runs at a time, one thread each
+
+With `workers` above 1 the training notebooks run side by side, each in its own process with its
+share of the cores (a small model at a small batch gains little from a second thread, so two runs
+of one thread each finish sooner than one run after another with two); each writes its progress to
+a log beside its executed notebook. A continuation (GAP+) runs after the run it continues, in the
+same worker, and the runs with the most training arithmetic start first.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,11 +51,8 @@ class Step:
 class PipelineResult:
     pdf: Path | None  # None: the profile has no report of its own (model H's)
     exported: Path | None
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds.values())
+    seconds: dict[str, float] = field(default_factory=dict)  # each step's (side by side: more than the wall time)
+    wall_seconds: float = 0.0
 
 
 class StepFailed(RuntimeError):
@@ -103,18 +110,20 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
     return steps
 
 
-def execute(step: Step, layout: RunLayout, html: bool = True) -> float:
-    """Run one step's notebook, streaming its output here; returns its seconds."""
+def execute(step: Step, layout: RunLayout, html: bool = True, log: Path | None = None) -> float:
+    """Run one step's notebook, streaming its output here (or into the file `log`); returns its seconds."""
     import papermill as pm
 
     start = time.perf_counter()
     step.output.parent.mkdir(parents=True, exist_ok=True)
     from nbclient.exceptions import DeadKernelError
 
+    stream = open(log, "w", encoding="utf-8") if log else None
     try:
         pm.execute_notebook(
             str(notebooks_dir() / f"{step.notebook}.ipynb"), str(step.output), parameters=step.parameters,
-            progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr, extra_arguments=KERNEL_ARGUMENTS,
+            progress_bar=False, stdout_file=stream or sys.stdout, stderr_file=stream or sys.stderr,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     except pm.PapermillExecutionError as err:
         raise StepFailed(
@@ -128,12 +137,72 @@ def execute(step: Step, layout: RunLayout, html: bool = True) -> float:
             f"running the same command again continues"
         ) from None
     finally:
+        if stream:
+            stream.close()
         if html and step.output.exists():
             try:
                 export_html(step.output, layout.html_dir / _html_name(step, layout))
             except Exception as err:  # a missing HTML copy must not hide the step's own outcome
                 print(f"note: no HTML copy of {step.output} ({err})", file=sys.stderr, flush=True)
     return time.perf_counter() - start
+
+
+def training_chains(steps: list[Step]) -> list[list[Step]]:
+    """The training steps in chains that run one after another: a continuation (GAP+) after the run it
+    continues; the chains with the most training arithmetic (FLOPs per image x epochs x seeds) first."""
+    from convladder.hardware import training_flops_per_image
+    from convladder.models import create_model
+
+    chains: list[list[Step]] = []
+    for step in steps:
+        source = step.parameters.get("resume_from")
+        chain = next((c for c in chains if any(s.parameters["name"] == source for s in c)), None)
+        if chain is None:
+            chains.append([step])
+        else:
+            chain.append(step)
+    flops = {model: training_flops_per_image(create_model(model)) for model in {s.parameters["model"] for s in steps}}
+
+    def arithmetic(chain: list[Step]) -> float:
+        return sum(flops[s.parameters["model"]] * s.parameters["epochs"] * len(s.parameters["seeds"]) for s in chain)
+
+    return sorted(chains, key=arithmetic, reverse=True)
+
+
+def _execute_chain(chain: list[Step], layout: RunLayout, html: bool, threads: int) -> dict[str, float]:
+    """One worker's chain of training steps, each with `threads` threads and its output in a log beside its
+    notebook (a child process of run_pipeline)."""
+    seconds = {}
+    for step in chain:
+        log = step.output.with_suffix(".log")
+        print(f"started: {step.label} (progress: {log})", flush=True)
+        step = Step(step.notebook, step.output, {**step.parameters, "threads": threads}, step.label)
+        seconds[step.label] = execute(step, layout, html, log=log)
+        print(f"done: {step.label} in {_minutes(seconds[step.label])}", flush=True)
+    return seconds
+
+
+def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, html: bool = True) -> dict[str, float]:
+    """Run training steps in `workers` processes at a time, each with its share of the cores; returns each
+    step's seconds. A failed chain does not stop the others; the failures are raised together at the end
+    (finished runs are kept, and running the same command again continues)."""
+    chains = training_chains(steps)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    print(f"{len(steps)} training steps in {len(chains)} chains, {workers} at a time with {threads} "
+          f"thread{'s' if threads > 1 else ''} each", flush=True)
+    seconds: dict[str, float] = {}
+    failed = []
+    # spawned, not forked: this process has started PyTorch's thread pool (the FLOP counts above)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_execute_chain, chain, layout, html, threads): chain for chain in chains}
+        for future in as_completed(futures):
+            try:
+                seconds.update(future.result())
+            except StepFailed as err:
+                failed.append(str(err))
+    if failed:
+        raise StepFailed(" | ".join(failed))
+    return seconds
 
 
 def _html_name(step: Step, layout: RunLayout) -> str:
@@ -176,22 +245,35 @@ def run_pipeline(
     export: bool = False,
     html: bool = True,
     retrain_stale: bool = False,
+    workers: int = 1,
 ) -> PipelineResult:
     """Everything a profile makes, ending in its PDF (`runs/<profile>/report/report.pdf`);
-    `export` also copies it to `report/<profile>.pdf` of the repository."""
+    `export` also copies it to `report/<profile>.pdf` of the repository. `workers` above 1 trains that
+    many runs side by side (execute_side_by_side)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     layout = RunLayout.of(profile, Path(run_dir).resolve() if run_dir else None)
     data_dir = str(Path(data_dir).resolve()) if data_dir else None
+    start = time.perf_counter()
     steps = plan(profile, layout, data_dir, models, force, retrain_stale)
+    training = [step for step in steps if step.notebook == "10_train"]
+    side_by_side = workers > 1 and len(training) > 1
     seconds: dict[str, float] = {}
     for number, step in enumerate(steps, start=1):
+        if side_by_side and step.notebook == "10_train":
+            if step is training[0]:
+                print(f"[{number}-{number + len(training) - 1}/{len(steps)}] training, {workers} runs at a time",
+                      flush=True)
+                seconds.update(execute_side_by_side(training, layout, workers, html))
+            continue
         print(f"[{number}/{len(steps)}] {step.label} -> {step.output}", flush=True)
         seconds[step.label] = execute(step, layout, html)
         print(f"[{number}/{len(steps)}] {step.label}: done in {_minutes(seconds[step.label])}", flush=True)
     reported = any(step.notebook == "90_report" for step in steps)
     exported = export_report(profile, layout) if export and reported else None
-    result = PipelineResult(layout.pdf if reported else None, exported, seconds)
+    result = PipelineResult(layout.pdf if reported else None, exported, seconds, time.perf_counter() - start)
     made = f"report: {exported or layout.pdf}" if reported else f"runs: {layout.root}"
-    print(f"{made} (total {_minutes(result.total_seconds)}; executed notebooks as HTML in {layout.html_dir})", flush=True)
+    print(f"{made} (total {_minutes(result.wall_seconds)}; executed notebooks as HTML in {layout.html_dir})", flush=True)
     return result
 
 

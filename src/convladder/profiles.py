@@ -24,8 +24,8 @@ STUDY_CONTINUATION_EPOCHS = 120
 # mirrored in every other epoch, crops moved by up to 2 pixels), and the first half of the epochs
 # on smaller images (a 16-pixel epoch costs about a third of a 32-pixel one).
 FAST_GAP_RECIPE = dict(
-    optimizer="sgd", lr=0.2, batch_size=256, weight_decay=5e-4, schedule="onecycle", label_smoothing=0.1, augment=True,
-    crop_pad=2, alternating_flip=True, progressive=0.5,
+    optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, batch_size=256, weight_decay=5e-4, schedule="onecycle",
+    label_smoothing=0.1, augment=True, crop_pad=2, alternating_flip=True, progressive=0.5, study_softmax=False,
 )
 
 
@@ -45,7 +45,8 @@ H_RECIPE = dict(
     optimizer="sgd", lr=1.5, momentum=0.85, nesterov=True, batch_size=1024, drop_last=True, weight_decay=1.3e-3,
     schedule="triangle", label_smoothing=0.2, lookahead=True, augment=True, crop_pad=2, alternating_flip=True,
 )
-# Every run of a model trains with its own recipe unless a setting is given (config_from_parameters).
+# Every run of a model trains with its own recipe (else its profile's) unless a setting is given
+# (config_from_parameters).
 MODEL_RECIPES = {"H": H_RECIPE}
 # H's epochs in its final runs: chosen on the validation split (10 epochs gave 0.937 with test-time
 # augmentation, short of 0.94; 13 fit in the 30 minutes of the AMD target on all 50,000 images)
@@ -86,9 +87,10 @@ class Profile:
     diagnosis_train_size: int | None = None
     diagnosis_epochs: int = 1
     analysis_images: int | None = None
-    # TrainConfig overrides for every run of the ladder (A ... GAP+); empty: our ladder's recipe (Adam, logits)
+    # TrainConfig settings of every run of a model without a recipe of its own (A ... GAP+; the runs beyond
+    # the ladder change settings on top of it); empty: our ladder's recipe (Adam, logits)
     recipe: dict = field(default_factory=dict)
-    model_seeds: dict = field(default_factory=dict)  # seeds of the models whose runs cost hours, if fewer
+    model_seeds: dict = field(default_factory=dict)  # seeds of the runs (by name) that cost hours, if fewer
     extras: bool = True  # the runs beyond the ladder (A-softmax, D-softmax, G-fp32, GAP-fast)
     h_final: bool = False  # H's runs are final (H_FINAL: all 50,000 training images), with one run per ablation
 
@@ -133,14 +135,16 @@ PROFILES: dict[str, Profile] = {
         fast_gap_epochs=0,  # no GAP-fast: extras off
         recipe=dict(RECOVERED_STUDY_RECIPE),
         seeds=3,
-        # one seed where a run costs hours on a 2-core CPU, so that the profile fits in about 8 hours
-        model_seeds={"B": 2, "E": 1, "F": 1, "G": 1, "GAP": 1},
+        # GAP continued to 240 epochs ("GAP+") once: 120 more epochs cost about 1.8 hours on a 2-core CPU. The
+        # profile's runs take about 7.5 hours there, trained two at a time (convladder all --workers 2;
+        # benchmarks/profile_time.py), one after another with two threads about 12
+        model_seeds={"GAP+": 1},
         extras=False,
         diagnosis_train_size=8_000,
         diagnosis_epochs=3,
         analysis_images=2_000,
         description="the study's epoch counts with its recipe as recovered (SGD momentum 0.9, batch 32, softmax "
-                    "output, lr 0.001); 3 seeds where a run costs minutes, fewer where it costs hours; archived in "
+                    "output, lr 0.001); 3 seeds of every model, GAP continued to 240 epochs once; archived in "
                     "results/study",
     ),
     "h": Profile(
@@ -219,11 +223,10 @@ def ladder(profile: str | Profile, models: list[str] | None = None) -> list[Plan
     def seeds(name: str) -> tuple[int, ...]:
         return tuple(range(prof.model_seeds.get(name, prof.seeds)))
 
-    runs = [PlannedRun(name, name, prof.epochs[name], seeds(name), recipe=dict(prof.recipe))
-            for name in chosen if name in STUDY_MODEL_NAMES]
+    runs = [PlannedRun(name, name, prof.epochs[name], seeds(name)) for name in chosen if name in STUDY_MODEL_NAMES]
     if "GAP" in chosen:
-        runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs, seeds("GAP"),
-                               continues="GAP", recipe=dict(prof.recipe)))
+        runs.append(PlannedRun("GAP+", "GAP", prof.epochs["GAP"] + prof.continuation_epochs,
+                               tuple(range(prof.model_seeds.get("GAP+", len(seeds("GAP"))))), continues="GAP"))
     if "H" in chosen:  # its recipe, and in a profile of final runs H_FINAL, come from config_from_parameters
         runs.append(PlannedRun("H", "H", prof.epochs["H"], seeds("H")))
         if prof.h_final:
@@ -243,8 +246,9 @@ def ladder(profile: str | Profile, models: list[str] | None = None) -> list[Plan
 
 
 def config_from_parameters(profile: str, model: str, **parameters) -> TrainConfig:
-    """A TrainConfig from notebook or CLI parameters; None means "the profile's value" (for a model
-    with a recipe of its own, MODEL_RECIPES, its recipe's value)."""
+    """A TrainConfig from notebook or CLI parameters; None means "the profile's value": its sizes and
+    epochs, and its recipe (the study profile's: the study's as recovered), or for a model with a
+    recipe of its own (MODEL_RECIPES) that recipe's value."""
     overrides = {k: v for k, v in parameters.items() if v is not None}
     prof = get_profile(profile) if isinstance(profile, str) else profile
     if check_model_name(model) not in prof.epochs and "epochs" not in overrides:
@@ -258,7 +262,7 @@ def config_from_parameters(profile: str, model: str, **parameters) -> TrainConfi
         test_size=prof.test_size,
         profile=prof.name,
     )
-    values.update(MODEL_RECIPES.get(model, {}))
+    values.update(MODEL_RECIPES.get(model, prof.recipe))  # a model's own recipe, else the profile's
     if model == "H" and prof.h_final:
         values.update(H_FINAL)
     values.update(overrides)

@@ -20,10 +20,8 @@ from convladder.analysis import take_off_epoch
 from convladder.config import TrainConfig
 from convladder.profiles import STUDY_EPOCHS
 from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir
+from convladder.study import STUDY_CURVES
 
-# The study's numbers for the runs searched here: epoch at which validation accuracy began to
-# climb (read from its text: "around"), and validation accuracy after 150 epochs.
-STUDY_CURVES = {"A": {"take_off": 140, "val_acc": 0.18}, "B": {"take_off": 110, "val_acc": 0.28}}
 
 OPTIMIZER_CANDIDATES = {
     "adam": dict(optimizer="adam"),

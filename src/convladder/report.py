@@ -33,13 +33,13 @@ from convladder.latex import render
 from convladder.models import MODEL_NAMES
 from convladder.other_sizes import OTHER_SIZES_RUNS, STUDY_SIZES
 from convladder.paths import RunLayout, benchmark_json, report_template
-from convladder.recipe_search import STUDY_CURVES, archived_candidates, closest_candidate
+from convladder.recipe_search import archived_candidates, closest_candidate
 from convladder.stability import archived_stability, stability_summary
 from convladder.plots import plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve, plot_stability, save
 from convladder.paths import run_name_of
 from convladder.results import collect_runs, git_commit, summarize
 from convladder.runs import code_version
-from convladder.study import STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
+from convladder.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 
 RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
 # What the fast recipe aims at on a 2-core CPU: this test accuracy within this many minutes of training.
@@ -104,7 +104,7 @@ def is_ladder_recipe(config: dict) -> bool:
         profile = get_profile(config.get("profile", "custom"))
     except ValueError:
         return recipe_key(config) == recipe_key(DEFAULT_RECIPE.to_dict())
-    reference = config_from_parameters(profile, config["model"], epochs=1, **profile.recipe).to_dict()
+    reference = config_from_parameters(profile, config["model"], epochs=1).to_dict()
     return recipe_key(config) == recipe_key(reference)
 
 
@@ -191,6 +191,31 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
             difference=None if study["val_acc"] is None else summarize(val)[0] - study["val_acc"],
             within=within_interval(val, study["val_acc"]),
         ))
+    return rows
+
+
+def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
+    """The runs trained with their profile's ladder recipe for exactly the epochs the study stated
+    (A and B 150, GAP 120, GAP+ 240): the study's slow starts (the epoch each seed left chance) and
+    end points beside ours, each judged by the one rule of the summary table (analysis.study_within:
+    the study's run in the 95% prediction interval of one more of our seeds)."""
+    rows = []
+    for name, seeds in runs.items():
+        study = STUDY_RESULTS.get(name, {})
+        epochs = seeds[0]["history"]["epoch"][-1]
+        if not study.get("epochs") or epochs != study["epochs"] or not is_ladder_recipe(seeds[0]["config"]):
+            continue
+        val = finals(seeds, "val_acc")
+        row = dict(name=name, epochs=epochs, seeds=len(seeds), val=val, study_val=study["val_acc"],
+                   within=within_interval(val, study["val_acc"]), test=finals(seeds, "test_acc"),
+                   study_test=study["test_acc"], curve=None)
+        if name in STUDY_CURVES:
+            take_offs = [take_off_epoch(r["history"]["val_acc"]) for r in seeds]
+            left = [float(t) for t in take_offs if t is not None]
+            never = len(take_offs) - len(left)  # a seed that never left chance has no take-off to put in an interval
+            row["curve"] = dict(take_offs=[_never(t) for t in take_offs], study=STUDY_CURVES[name]["take_off"], never=never,
+                                within=within_interval(left, STUDY_CURVES[name]["take_off"]) if not never else "--")
+        rows.append(row)
     return rows
 
 
@@ -487,7 +512,9 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         commits=commits, dirty=any(c.endswith("-dirty") for c in commits),
         code_versions=versions,
         checksum=first["data"]["checksum"][:16], sizes=first["data"]["sizes"], cpu=environment["cpu"],
-        cpu_count=environment["cpu_count"], threads=environment.get("torch_threads"), torch=environment["torch"],
+        cpu_count=environment["cpu_count"], torch=environment["torch"],
+        # PyTorch's threads per run (a profile's runs may have trained one thread each, two side by side)
+        threads=sorted({r["environment"]["torch_threads"] for r in flat if r["environment"].get("torch_threads")}),
         python=environment["python"],
         devices=sorted({r["environment"]["device"] + (f" ({r['environment']['gpu']})" if "gpu" in r["environment"] else "")
                         for r in flat}),
@@ -649,6 +676,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         "ladder_epochs": sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder_recipe.values()}),
         "ladder_table": ladder_table(ordered), "recipes": recipes_context(everything),
         "recovered_recipe": bool(get_profile(profile_of(ordered)).recipe) if profile_of(ordered) in PROFILES else False,
+        "study_epochs": study_epochs_rows(ordered),
         "softmax": softmax, "softmax_figure": draw.double_softmax(runs, [row["name"] for row in softmax], figures),
         "take_off_acc": f"{TAKE_OFF_ACC:g}", "conclusions": conclusions, "model_e": model_e,
         "parameters": parameters_context(ordered), "gradients": gradients,
