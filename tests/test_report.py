@@ -241,6 +241,7 @@ def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path,
     assert "H-random-flip & random flips instead of alternating ones & 0.939 & +0.002 & 0.944 & 26.5 & within" in section
     assert "H-no-augment & no flips and no crops & 0.900 & -0.037 & -- & 26.5 & lower" in section  # no TTA to judge
     assert "3 of the 7 planned ablations have been trained" in section
+    assert "-dirty" not in section
     assert "reaches at least 90\\% of that peak" in section and "faster than that clock" in section
     assert "block2.conv1 & 300 & 600" in section and "all MaxPool2d layers (1)" in section
     assert "1 kind of layer taking less than 0.5\\% each left out" in section  # Flatten
@@ -248,6 +249,29 @@ def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path,
     assert context["interval"] is not None and not context["stale"] and not context["mixed_configs"]
     slow = report_h.layer_rows(layer_profile_json(0.5))
     assert not slow["at_peak"] and not slow["above_peak"] and slow["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("current", [True, False])
+def test_a_dirty_commit_of_h_is_explained_by_its_training_code_version(tmp_path, monkeypatch, current):
+    from convladder.runs import code_version
+
+    h_layout = write_h_archive(tmp_path / "h", MIN_SEEDS, {})
+    for seed in range(MIN_SEEDS):
+        path = h_layout.seed("H", seed) / "results.json"
+        results = json.loads(path.read_text())
+        results["code_version"] = code_version("H") if current else "an older version"
+        if seed == 1:
+            results["environment"]["git_commit"] = "abc1234-dirty"
+        path.write_text(json.dumps(results))
+    monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
+    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    section = " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")].split())
+    assert "commits abc1234, abc1234-dirty" in section
+    if current:
+        assert "had uncommitted changes when those runs trained; each run records" in section
+        assert "so the changes were not to the code that trained them." in section
+    else:  # the code changed since: the version cannot tell what the uncommitted changes were
+        assert "had uncommitted changes when those runs trained. The training code of model H has changed" in section
 
 
 def test_with_too_few_seeds_of_h_nothing_is_judged_but_everything_renders(tmp_path, monkeypatch):

@@ -175,6 +175,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         cpus=sorted({run["environment"]["cpu"] for run in seeds}),
         threads=sorted({run["environment"].get("torch_threads") for run in seeds} - {None}),
         commits=sorted({run["environment"].get("git_commit", "unknown") for run in everything}),
+        dirty=any(run["environment"].get("git_commit", "").endswith("-dirty") for run in everything),
         stale=sorted({name for name, group in h_runs.items() for run in group
                       if code_version and run.get("code_version") != code_version}),
         test=test, flip=[run["final"]["test_acc_flip"] for run in seeds if "test_acc_flip" in run["final"]],
