@@ -18,7 +18,7 @@ from convladder.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TTA_SHIFTS
 from convladder.data import TRAIN_SIZE, VAL_SIZE
 from convladder.hardware import BF16_UNIT_NAMES
 from convladder.io import read_json
-from convladder.paths import RunLayout, project_root
+from convladder.paths import RunLayout, project_root, results_archive
 from convladder.profiles import H_ABLATIONS
 from convladder.results import collect_runs, summarize
 from convladder.study import STUDY_RESULTS
@@ -31,7 +31,10 @@ TARGET_MINUTES = {"amx_bf16": 15, "avx512_bf16": 30}
 MILESTONE_ACC = 0.93
 MILESTONE_MINUTES = {"amx_bf16": 10, "avx512_bf16": 20}
 LAYER_PROFILE = "layer_profile.json"  # beside H's runs
-# A convolution taking more than LARGE_SHARE of the step runs "at the peak" from AT_PEAK of the peak on.
+H_TUNING = "h-tuning"  # results/h-tuning: runs of H on the 42,000 / 8,000 split that chose its epochs
+VALIDATION_FILE = "validation.json"  # beside a tuning run: `benchmarks/model_h.py --validate` (with TTA)
+# A convolution taking more than LARGE_SHARE of the step runs "at the peak" from AT_PEAK of the peak on (of
+# the nominal peak, or of the fastest convolution's rate where one exceeds it: the real peak is at least that).
 LARGE_SHARE, AT_PEAK = 0.05, 0.9
 SHOWN_SHARE = 0.005  # kinds of layer taking less of the step are left out of the layer table
 
@@ -115,15 +118,55 @@ def layer_rows(profile: dict) -> dict:
     for kind in kinds:
         kind["share"] = kind["seconds"] / total
     large = [c for c in convs if c["share"] > LARGE_SHARE]
+    fastest = max((c["gflops"] for c in convs if c["gflops"]), default=None)
+    above_peak = bool(fastest) and fastest > peak
+    reference = fastest if above_peak else peak
+    for conv in convs:
+        conv["of_fastest"] = conv["gflops"] / fastest if conv["gflops"] and fastest else None
     flops = sum(row["flops"] for row in profile["layers"].values())
     return dict(
         convs=convs, others=[k for k in kinds if k["share"] >= SHOWN_SHARE], shown_share=SHOWN_SHARE,
         hidden=len([k for k in kinds if k["share"] < SHOWN_SHARE]), other_share=profile["other_seconds"] / total,
         conv_share=sum(c["share"] for c in convs), step_seconds=total, gflops=flops / total / 1e9, peak=peak,
         precision="bf16" if profile["amp"] else "fp32", large_share=LARGE_SHARE, at_peak_fraction=AT_PEAK,
-        at_peak=bool(large) and all(c["of_peak"] and c["of_peak"] >= AT_PEAK for c in large),
-        above_peak=any(c["of_peak"] and c["of_peak"] > 1 for c in convs),
+        at_peak=bool(large) and all(c["gflops"] and c["gflops"] >= AT_PEAK * reference for c in large),
+        above_peak=above_peak, fastest=fastest,
+        large_of_fastest=[c["of_fastest"] for c in large if c["of_fastest"]],
     )
+
+
+def tuning_runs() -> list[dict]:
+    """The archived tuning runs of H (results/h-tuning), each with its epochs, training images and
+    validation accuracy, plain and (where `benchmarks/model_h.py --validate` measured it) with TTA."""
+    root = results_archive(H_TUNING)
+    rows = []
+    for name, seeds in (collect_runs(root) if root.exists() else {}).items():
+        for run in seeds:
+            folder = RunLayout(root).seed(name, run["config"]["seed"])
+            validation = read_json(folder / VALIDATION_FILE) if (folder / VALIDATION_FILE).exists() else {}
+            rows.append(dict(name=name, epochs=run["history"]["epoch"][-1], train=run["data"]["sizes"]["train"],
+                             val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"),
+                             minutes=run["train_seconds"] / 60, cpu=run["environment"]["cpu"]))
+    return rows
+
+
+def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
+    """Which runs of H each commit trained, in words: "H seeds 1, 2" and the ablations by name."""
+    seeds: dict[str, list[int]] = {}
+    names: dict[str, list[str]] = {}
+    for name, runs in h_runs.items():
+        for run in runs:
+            commit = run["environment"].get("git_commit", "unknown")
+            if name == "H":
+                seeds.setdefault(commit, []).append(run["config"]["seed"])
+            else:
+                names.setdefault(commit, []).append(name)
+    groups = []
+    for commit in sorted(seeds.keys() | names.keys()):
+        numbers = sorted(seeds.get(commit, []))
+        words = [f"H seed{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"] if numbers else []
+        groups.append(dict(commit=commit, runs=words + names.get(commit, [])))
+    return groups
 
 
 def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]]) -> list[dict]:
@@ -167,6 +210,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
     test = [run["final"]["test_acc"] for run in seeds]
     tta = [run["final"]["test_acc_tta"] for run in seeds if "test_acc_tta" in run["final"]]
+    flip = [run["final"]["test_acc_flip"] for run in seeds if "test_acc_flip" in run["final"]]
     everything = [run for group in h_runs.values() for run in group]
     return dict(
         seeds=seeds, config=first["config"], epochs=first["history"]["epoch"][-1], sizes=first["data"]["sizes"],
@@ -176,9 +220,14 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         threads=sorted({run["environment"].get("torch_threads") for run in seeds} - {None}),
         commits=sorted({run["environment"].get("git_commit", "unknown") for run in everything}),
         dirty=any(run["environment"].get("git_commit", "").endswith("-dirty") for run in everything),
+        commit_groups=commit_groups(h_runs), tuning=tuning_runs(),
+        seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"].get("test_acc_tta"), minutes=minutes(run),
+                         difference=run["final"]["test_acc"] - summarize(test)[0])
+                    for run in seeds if run["config"]["seed"] == 0), None),
+        shift_gain=(summarize(tta)[0] - summarize(flip)[0] if tta and len(flip) == len(tta) == len(seeds) else None),
         stale=sorted({name for name, group in h_runs.items() for run in group
                       if code_version and run.get("code_version") != code_version}),
-        test=test, flip=[run["final"]["test_acc_flip"] for run in seeds if "test_acc_flip" in run["final"]],
+        test=test, flip=flip,
         tta=tta, minutes=[minutes(run) for run in seeds], train_minutes=[run["train_seconds"] / 60 for run in seeds],
         interval=prediction_interval(test) if len(test) >= MIN_SEEDS else None,
         target=target_verdict(seeds, TARGET_ACC, TARGET_MINUTES),
