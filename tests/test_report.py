@@ -188,6 +188,17 @@ def test_the_training_cost_section_states_whether_compilation_pays(tmp_path):
     assert benchmark_context(tmp_path / "missing.json") is None
 
 
+def test_a_report_of_one_model_says_no_question_is_answered_yet(tmp_path):
+    folder = tmp_path / "runs" / "F" / "seed0"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(hand_made("F", "F", 0, 0.78)))
+    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    abstract = " ".join(tex[tex.index("\\begin{abstract}"):tex.index("\\end{abstract}")].split())
+    assert "The best model of the ladder, F, reaches 0.780 test accuracy after 2 epochs (the study: 0.750, after epochs it" \
+           " does not state)." in abstract
+    assert "No question of the study can be answered this way yet" in abstract and "Of the 0 questions" not in abstract
+
+
 def write_h_archive(root, seeds: int, ablations: dict[str, float], test: float = 0.937, unit: str = "avx512_bf16"):
     """Hand-made runs of the h profile: H's seeds and one run per named ablation (plain test accuracy);
     TTA adds 0.005, except for the ablation without augmentation, which has none."""
