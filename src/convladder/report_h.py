@@ -211,16 +211,14 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     test = [run["final"]["test_acc"] for run in seeds]
     tta = [run["final"]["test_acc_tta"] for run in seeds if "test_acc_tta" in run["final"]]
     flip = [run["final"]["test_acc_flip"] for run in seeds if "test_acc_flip" in run["final"]]
-    everything = [run for group in h_runs.values() for run in group]
+    commits = commit_groups(h_runs)
     return dict(
         seeds=seeds, config=first["config"], epochs=first["history"]["epoch"][-1], sizes=first["data"]["sizes"],
         archive=archive, damaged=damaged, parameters=first["parameters"],
         mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
         cpus=sorted({run["environment"]["cpu"] for run in seeds}),
         threads=sorted({run["environment"].get("torch_threads") for run in seeds} - {None}),
-        commits=sorted({run["environment"].get("git_commit", "unknown") for run in everything}),
-        dirty=any(run["environment"].get("git_commit", "").endswith("-dirty") for run in everything),
-        commit_groups=commit_groups(h_runs), tuning=tuning_runs(),
+        commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits), tuning=tuning_runs(),
         seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"].get("test_acc_tta"), minutes=minutes(run),
                          difference=run["final"]["test_acc"] - summarize(test)[0])
                     for run in seeds if run["config"]["seed"] == 0), None),
