@@ -15,8 +15,8 @@ from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, 
 from convladder import report_h
 from convladder.paths import RunLayout, report_template
 from convladder.report import (
-    FAST_TARGET_ACC, FAST_TARGET_MINUTES, ReportError, benchmark_context, fast_target, ladder_table, parameters_context,
-    write_sources,
+    FAST_TARGET_ACC, FAST_TARGET_MINUTES, ReportError, benchmark_context, benchmark_source, fast_target, ladder_table,
+    parameters_context, write_sources,
 )
 
 matplotlib.use("Agg")
@@ -391,3 +391,20 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     section = tex[tex.index("\\label{sec:study-epochs}"):tex.index("\\label{tab:study-epochs}")]
     assert "120, 135, 150 & about 140 & yes" in section and "50, never & about 110 & --" in section
     assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex
+
+
+def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_there_is_none(tmp_path, monkeypatch, capsys):
+    import convladder.report as report
+    fresh, archive = tmp_path / "runs" / "benchmark" / "epoch_time.json", tmp_path / "results"
+    monkeypatch.setattr(report, "benchmark_json", lambda: fresh)
+    monkeypatch.setattr(report, "results_archive", lambda name: archive / name)
+    assert benchmark_source() is None
+    assert "benchmarks/epoch_time.py" in capsys.readouterr().err
+    archived = archive / "benchmark" / "epoch_time.json"
+    archived.parent.mkdir(parents=True)
+    archived.write_text("{}")
+    assert benchmark_source() == archived
+    fresh.parent.mkdir(parents=True)
+    fresh.write_text("{}")
+    assert benchmark_source() == fresh
+    assert benchmark_source(tmp_path / "given.json") == tmp_path / "given.json"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -32,7 +33,7 @@ from convladder.figures import file_stem
 from convladder.latex import render
 from convladder.models import MODEL_NAMES
 from convladder.other_sizes import OTHER_SIZES_RUNS, STUDY_SIZES
-from convladder.paths import RunLayout, benchmark_json, report_template
+from convladder.paths import RunLayout, benchmark_json, report_template, results_archive
 from convladder.recipe_search import archived_candidates, closest_candidate
 from convladder.stability import archived_stability, stability_summary
 from convladder.plots import plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve, plot_stability, save
@@ -526,6 +527,21 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
     )
 
 
+def benchmark_source(benchmark: str | Path | None = None) -> Path | None:
+    """The epoch-time benchmark the report reads: `benchmark` if given; else this machine's
+    (runs/benchmark, where benchmarks/epoch_time.py writes), else the archived one
+    (results/benchmark, committed). None, with a one-line note, when neither exists: the report
+    then has no training-cost table."""
+    if benchmark is not None:
+        return Path(benchmark)
+    for candidate in (benchmark_json(), results_archive("benchmark") / benchmark_json().name):
+        if candidate.exists():
+            return candidate
+    print(f"convladder: no epoch-time benchmark ({benchmark_json()}): the report leaves out its training-cost "
+          "table; run `python benchmarks/epoch_time.py` (a few minutes) to measure it", file=sys.stderr)
+    return None
+
+
 def benchmark_context(benchmark: Path | None) -> dict | None:
     """Seconds per epoch of the study's pipeline against ours (benchmarks/epoch_time.py's JSON)."""
     if benchmark is None or not benchmark.exists():
@@ -640,7 +656,7 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
 def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = None) -> Path:
     """Write the figures and render the template into report.tex; returns the report folder holding it."""
     run_dir = layout.root
-    benchmark = Path(benchmark) if benchmark else benchmark_json()
+    benchmark = benchmark_source(benchmark)
     damaged: list[str] = []
     runs = collect_runs(run_dir, damaged)
     if not runs:
@@ -707,6 +723,6 @@ def compile_pdf(report_dir: Path) -> Path:
 def build_report(layout: RunLayout, data_dir=None, benchmark=None) -> Path:
     """Write the report's sources from a profile's runs and compile its PDF (`layout.pdf`).
 
-    `benchmark`: the JSON of benchmarks/epoch_time.py (default runs/benchmark/epoch_time.json).
+    `benchmark`: the JSON of benchmarks/epoch_time.py (default: `benchmark_source`'s choice).
     """
     return compile_pdf(write_sources(layout, data_dir, benchmark))
