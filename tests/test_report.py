@@ -96,6 +96,13 @@ def test_the_report_reads_as_written_by_a_person(report_tex):
         assert "no question can be decided here" in tex and "inconclusive" in tex
 
 
+def test_the_epochs_shorter_than_the_study_and_those_we_chose_are_named(report_tex):
+    _, _, tex = report_tex
+    text = " ".join(tex.split())
+    assert "the study trained A for 150 (ours 2)" in text and "cannot be seen to stall" in text
+    assert "the epochs of D (2), E (2), F (2), G (2) are our choice, not the study's" in text
+
+
 def test_every_table_and_figure_has_a_caption_with_profile_and_epochs(report_tex):
     _, _, tex = report_tex
     floats = re.findall(r"\\begin\{(table|figure|longtable)\}(.*?)\\end\{\1\}", tex, re.S)
@@ -197,6 +204,11 @@ def test_a_report_of_one_model_says_no_question_is_answered_yet(tmp_path):
     assert "The best model of the ladder, F, reaches 0.780 test accuracy after 2 epochs (the study: 0.750, after epochs it" \
            " does not state)." in abstract
     assert "No question of the study can be answered this way yet" in abstract and "Of the 0 questions" not in abstract
+    text = " ".join(tex.split())
+    assert "the epochs of F (2) are our choice, not the study's" in text
+    assert "No question of the study is tested in this run" in text and "the 0 questions" not in text
+    assert "No model trained for fewer epochs than the study states for it; where it states none (F)" in text
+    assert "cannot be seen to stall" not in text
 
 
 def write_h_archive(root, seeds: int, ablations: dict[str, float], test: float = 0.937, unit: str = "avx512_bf16"):
@@ -391,6 +403,11 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     section = tex[tex.index("\\label{sec:study-epochs}"):tex.index("\\label{tab:study-epochs}")]
     assert "120, 135, 150 & about 140 & yes" in section and "50, never & about 110 & --" in section
     assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex
+    conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
+    assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
+           " (the study: about 140); B reached" in conclusions
+    assert "for 2 of the 3 runs with enough seeds to judge (within: C, GAP; outside: A), and its take-off epoch for 1 of 1" \
+           " (A: within)." in conclusions
 
 
 def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_there_is_none(tmp_path, monkeypatch, capsys):

@@ -648,6 +648,8 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
         fewest_seeds=min([row["seeds"] for row in summary if row["name"] in PAIRED] or seeds),
         subset=first["config"].get("train_size") is not None, epochs_low=min(epochs), epochs_high=max(epochs), best=best,
         shorter=[row for row in summary if row["study"]["epochs"] and row["epochs"] < row["study"]["epochs"]],
+        # the models of the ladder whose epochs the study does not state: their epochs are our choice
+        chosen_epochs=[row for row in ladder if not row["study"]["epochs"]],
         called=[s for s in steps if s["c"].verdict != "inconclusive"], progressive_sides=list(PROGRESSIVE_SIDES),
         params={row["name"]: row["parameters"] for row in summary},
     )
