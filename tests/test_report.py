@@ -403,6 +403,9 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     section = tex[tex.index("\\label{sec:study-epochs}"):tex.index("\\label{tab:study-epochs}")]
     assert "120, 135, 150 & about 140 & yes" in section and "50, never & about 110 & --" in section
     assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex
+    question = " ".join(tex[tex.index("\\label{sec:q-C-D}"):tex.index("\\label{fig:q-C-D}")].split())
+    assert "we compare both after epoch 5, the last both reached: with a constant learning rate, C's accuracy after that" \
+           " epoch is what a run of 5 epochs would end with (after its own 16, C reached" in question
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
     assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
            " (the study: about 140); B reached" in conclusions
@@ -425,3 +428,18 @@ def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_
     fresh.write_text("{}")
     assert benchmark_source() == fresh
     assert benchmark_source(tmp_path / "given.json") == tmp_path / "given.json"
+
+
+def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicted(tmp_path):
+    vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.40, 0.41, 0.42]}
+    for name, values in vals.items():
+        for seed, val in enumerate(values):
+            folder = tmp_path / "runs" / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(hand_made(name, name, seed, val)))
+    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    text = " ".join(tex.split())
+    assert "Of the 2 questions the ladder can answer this way, both are decided at 95\\% confidence (C against D, D against" \
+           " E)." in text
+    assert "the data support 1 of the study's 2 claims that the ladder can test cleanly (C to D) and contradict 1 (D to E:" \
+           " the model with the ingredient is worse)." in text

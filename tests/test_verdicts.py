@@ -8,9 +8,10 @@ from convladder.analysis import (
 )
 
 
-def _run(name, val, epochs=3, train_eval=None):
-    """Hand-made results of one run: one entry per seed."""
-    return [{"name": name, "history": {"epoch": list(range(1, epochs + 1))},
+def _run(name, val, epochs=3, train_eval=None, **config):
+    """Hand-made results of one run: one entry per seed, its validation accuracy rising in equal steps to `val`."""
+    return [{"name": name, "config": {"model": name, "epochs": epochs, **config},
+             "history": {"epoch": list(range(1, epochs + 1)), "val_acc": [v * e / epochs for e in range(1, epochs + 1)]},
              "final": {"val_acc": v, **({} if train_eval is None else {"train_acc_eval": train_eval[i]})}}
             for i, v in enumerate(val)]
 
@@ -69,13 +70,24 @@ def test_gradient_ratio_is_first_layer_over_last_in_the_first_steps():
 
 
 def test_ladder_verdicts_use_only_pairs_that_differ_in_one_ingredient():
-    runs = {"C": _run("C", [0.10, 0.10, 0.11]), "D": _run("D", [0.55, 0.57, 0.56]),
-            "F": _run("F", [0.70, 0.71, 0.72], epochs=5), "G": _run("G", [0.69, 0.73, 0.71], epochs=3)}
+    runs = {"C": _run("C", [0.10, 0.10, 0.11]), "D": _run("D", [0.55, 0.57, 0.56]), "G": _run("G", [0.7, 0.7, 0.7])}
     verdicts = {v.step.low + v.step.high: v for v in ladder_verdicts(runs)}
-    assert set(verdicts) == {"CD", "FG"}
-    assert verdicts["CD"].comparison.verdict == "higher" and verdicts["CD"].same_epochs
-    assert verdicts["FG"].comparison.verdict == "inconclusive" and not verdicts["FG"].same_epochs
+    assert set(verdicts) == {"CD"}
+    assert verdicts["CD"].comparison.verdict == "higher" and verdicts["CD"].same_epochs and verdicts["CD"].at_epoch == 3
+    assert verdicts["CD"].high_values == [0.55, 0.57, 0.56]
     assert all(len(step.changes) > 0 for step in LADDER_STEPS)
+
+
+def test_a_longer_run_is_compared_after_the_shorter_runs_last_epoch():
+    runs = {"F": _run("F", [0.70, 0.71, 0.72], epochs=5), "G": _run("G", [0.69, 0.73, 0.71], epochs=3)}
+    (v,) = ladder_verdicts(runs)
+    assert (v.epochs_low, v.epochs_high, v.at_epoch) == (5, 3, 3) and not v.same_epochs
+    assert v.low_values == pytest.approx([0.42, 0.426, 0.432])  # F after its third epoch
+    assert v.comparison.verdict == "higher"  # at equal epochs G is ahead; after their own last epochs it is not
+    # a schedule makes F's third epoch unlike a 3-epoch run's: each is then compared after its own last epoch
+    runs["F"] = _run("F", [0.70, 0.71, 0.72], epochs=5, schedule="onecycle")
+    (v,) = ladder_verdicts(runs)
+    assert v.at_epoch is None and v.low_values == [0.70, 0.71, 0.72] and v.comparison.verdict == "inconclusive"
 
 
 def test_dropout_verdict_needs_the_gap_measured_in_evaluation_mode():

@@ -4,7 +4,8 @@ One rule decides every "better than": Welch's t-test on the per-seed values of t
 the 95% confidence interval of the difference of their means. A difference is called only when
 that interval excludes zero and each run has at least `MIN_SEEDS` seeds; otherwise the verdict
 is "inconclusive", and the reason says why. The study's questions are answered from pairs of
-models that differ in one ingredient (`LADDER_STEPS`); a question without such a pair says so.
+models that differ in one ingredient (`LADDER_STEPS`), compared after the same epoch
+(`ladder_verdicts`); a question without such a pair says so.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from convladder.config import TrainConfig
 from convladder.results import summarize
 
 MIN_SEEDS = 3  # fewer seeds than this on either side: no verdict is drawn
@@ -143,7 +145,10 @@ class StepVerdict:
     step: LadderStep
     epochs_low: int
     epochs_high: int
-    comparison: Comparison  # validation accuracy after the last epoch, high against low
+    at_epoch: int | None  # the epoch both models are compared after; None: each after its own last epoch
+    low_values: list[float]  # each seed's validation accuracy after at_epoch (or its last)
+    high_values: list[float]
+    comparison: Comparison  # high against low
 
     @property
     def same_epochs(self) -> bool:
@@ -154,15 +159,37 @@ def final_values(seeds: list[dict], key: str) -> list[float]:
     return [r["final"][key] for r in seeds]
 
 
-def ladder_verdicts(runs: dict[str, list[dict]], key: str = "val_acc") -> list[StepVerdict]:
-    """A verdict for every ladder step whose two runs are present."""
+def last_epoch(seeds: list[dict]) -> int:
+    return seeds[0]["history"]["epoch"][-1]
+
+
+def val_acc_after(seeds: list[dict], epoch: int) -> list[float] | None:
+    """Each seed's validation accuracy after `epoch`, read from its history: what a run of `epoch`
+    epochs would have ended with, since every epoch of a run whose plan does not depend on its length
+    (TrainConfig.fixed_length: a constant learning rate, no progressive resizing or lookahead) is the
+    same whatever the total. None for a run whose plan does depend on it."""
+    if any(TrainConfig.from_dict(r["config"]).fixed_length for r in seeds):
+        return None
+    return [r["history"]["val_acc"][r["history"]["epoch"].index(epoch)] for r in seeds]
+
+
+def ladder_verdicts(runs: dict[str, list[dict]]) -> list[StepVerdict]:
+    """A verdict for every ladder step whose two runs are present, on validation accuracy at equal
+    epochs: where one model trained longer, after the shorter one's last epoch (val_acc_after), so that
+    the pair differs in its one ingredient and not in its budget; each after its own last epoch only
+    when the longer run's history cannot stand for a shorter run."""
     verdicts = []
     for step in LADDER_STEPS:
-        if step.low in runs and step.high in runs:
-            verdicts.append(StepVerdict(
-                step, runs[step.low][0]["history"]["epoch"][-1], runs[step.high][0]["history"]["epoch"][-1],
-                compare(final_values(runs[step.low], key), final_values(runs[step.high], key)),
-            ))
+        if step.low not in runs or step.high not in runs:
+            continue
+        low, high = runs[step.low], runs[step.high]
+        at = min(last_epoch(low), last_epoch(high))
+        low_values = final_values(low, "val_acc") if last_epoch(low) == at else val_acc_after(low, at)
+        high_values = final_values(high, "val_acc") if last_epoch(high) == at else val_acc_after(high, at)
+        if low_values is None or high_values is None:
+            at, low_values, high_values = None, final_values(low, "val_acc"), final_values(high, "val_acc")
+        verdicts.append(StepVerdict(step, last_epoch(low), last_epoch(high), at, low_values, high_values,
+                                    compare(low_values, high_values)))
     return verdicts
 
 

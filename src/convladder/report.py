@@ -453,9 +453,13 @@ def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
         low, high = v.step.low, v.step.high
         entry = dict(
             question=v.step.question, low=low, high=high, changes=v.step.changes, c=v.comparison,
-            epochs_low=v.epochs_low, epochs_high=v.epochs_high, same_epochs=v.same_epochs,
+            epochs_low=v.epochs_low, epochs_high=v.epochs_high, same_epochs=v.same_epochs, at_epoch=v.at_epoch,
             study_epochs=[f"{n} {STUDY_RESULTS[n]['epochs']}" for n in (low, high) if STUDY_RESULTS.get(n, {}).get("epochs")],
-            low_val=finals(runs[low], "val_acc"), high_val=finals(runs[high], "val_acc"),
+            low_val=v.low_values, high_val=v.high_values,
+            # the model that trained longer, and where it ended (its accuracy at the compared epoch is in low/high_val)
+            longer=None if v.same_epochs else dict(
+                name=high if v.epochs_high > v.epochs_low else low, epochs=max(v.epochs_low, v.epochs_high),
+                val=finals(runs[high if v.epochs_high > v.epochs_low else low], "val_acc")),
             gradients=None, large_lr=None, gap=None,
         )
         if (low, high) == ("C", "D") and diagnosis and {"C", "D"} <= diagnosis.get("gradients", {}).keys():
