@@ -431,7 +431,7 @@ def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_
 
 
 def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicted(tmp_path):
-    vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.40, 0.41, 0.42]}
+    vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.40, 0.41, 0.42], "F": [0.39, 0.42, 0.41]}
     for name, values in vals.items():
         for seed, val in enumerate(values):
             folder = tmp_path / "runs" / name / f"seed{seed}"
@@ -439,7 +439,7 @@ def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicte
             (folder / "results.json").write_text(json.dumps(hand_made(name, name, seed, val)))
     tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
     text = " ".join(tex.split())
-    assert "Of the 2 questions the ladder can answer this way, both are decided at 95\\% confidence (C against D, D against" \
-           " E)." in text
-    assert "the data support 1 of the study's 2 claims that the ladder can test cleanly (C to D) and contradict 1 (D to E:" \
-           " the model with the ingredient is worse)." in text
+    assert "Of the 3 questions the ladder can answer this way, 2 are decided at 95\\% confidence (C against D, D against" \
+           " E) and the other is inconclusive." in text
+    assert "the data support 1 of the study's 3 claims that the ladder can test cleanly (C to D) and contradict 1 (D to E:" \
+           " the model with the ingredient is worse); the rest may hold, but this run cannot show it." in text
