@@ -405,7 +405,7 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex
     question = " ".join(tex[tex.index("\\label{sec:q-C-D}"):tex.index("\\label{fig:q-C-D}")].split())
     assert "we compare both after epoch 5, the last both reached: with a constant learning rate, C's accuracy after that" \
-           " epoch is what a run of 5 epochs would end with (after its own 16, C reached" in question
+           " epoch is what a run of 5 epochs would end with (after its own 16 epochs, C reached" in question
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
     assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
            " (the study: about 140); B reached" in conclusions
@@ -439,7 +439,38 @@ def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicte
             (folder / "results.json").write_text(json.dumps(hand_made(name, name, seed, val)))
     tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
     text = " ".join(tex.split())
-    assert "Of the 3 questions the ladder can answer this way, 2 are decided at 95\\% confidence (C against D, D against" \
-           " E) and the other is inconclusive." in text
+    assert "The ladder can answer 3 questions this way: 2 are decided at 95\\% confidence (C against D, D against E) and" \
+           " the other is inconclusive." in text
     assert "the data support 1 of the study's 3 claims that the ladder can test cleanly (C to D) and contradict 1 (D to E:" \
            " the model with the ingredient is worse); the rest may hold, but this run cannot show it." in text
+    assert "After epoch 2, D is ahead of C: the answer is yes." in text and "After epoch 2, E is behind D" in text
+
+
+@pytest.mark.parametrize("models, wording", [
+    ({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]}, "The ladder can answer 1 question this way: it is decided"),
+    ({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.70, 0.71, 0.72]},
+     "The ladder can answer 2 questions this way: both are decided"),
+    ({"C": [0.50, 0.55, 0.45], "D": [0.52, 0.47, 0.57]}, "The ladder can answer 1 question this way: it is not decided at"),
+])
+def test_the_abstract_counts_the_questions_decided_in_words(tmp_path, models, wording):
+    for name, values in models.items():
+        for seed, val in enumerate(values):
+            folder = tmp_path / "runs" / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(hand_made(name, name, seed, val)))
+    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    assert wording in " ".join(tex.split())
+
+
+def test_a_longer_run_with_a_schedule_is_compared_after_its_own_last_epoch_and_the_report_says_why(tmp_path):
+    runs = {"F": [hand_made("F", "F", s, 0.70 + 0.01 * s, epochs=4, schedule="onecycle") for s in range(3)],
+            "G": [hand_made("G", "G", s, 0.60 + 0.01 * s) for s in range(3)]}
+    for name, seeds in runs.items():
+        for seed, results in enumerate(seeds):
+            folder = tmp_path / "runs" / name / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(results))
+    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    question = " ".join(tex[tex.index("\\label{sec:q-F-G}"):tex.index("\\label{fig:q-F-G}")].split())
+    assert "F's plan depends on its length (onecycle schedule), so its history cannot stand for a shorter run" in question
+    assert "Each after its own last epoch, G is behind F: the answer is no." in question

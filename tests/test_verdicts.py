@@ -88,6 +88,19 @@ def test_a_longer_run_is_compared_after_the_shorter_runs_last_epoch():
     runs["F"] = _run("F", [0.70, 0.71, 0.72], epochs=5, schedule="onecycle")
     (v,) = ladder_verdicts(runs)
     assert v.at_epoch is None and v.low_values == [0.70, 0.71, 0.72] and v.comparison.verdict == "inconclusive"
+    # the longer model may be either one, and a schedule of the shorter one does not matter: it ends at the epoch compared
+    runs = {"G": _run("G", [0.60, 0.61, 0.62], epochs=2, schedule="onecycle"), "GAP": _run("GAP", [0.80, 0.81, 0.82], epochs=4)}
+    (v,) = ladder_verdicts(runs)
+    assert (v.epochs_low, v.epochs_high, v.at_epoch) == (2, 4, 2) and v.high_values == pytest.approx([0.40, 0.405, 0.41])
+    assert v.low_values == [0.60, 0.61, 0.62]
+
+
+def test_seeds_of_different_lengths_are_compared_after_the_last_epoch_all_reached():
+    f = _run("F", [0.70, 0.71, 0.72], epochs=4)
+    f[2] = _run("F", [0.60], epochs=2)[0]  # one seed stopped after two epochs
+    (v,) = ladder_verdicts({"F": f, "G": _run("G", [0.69, 0.73, 0.71], epochs=3)})
+    assert v.at_epoch == 2 and v.low_values == pytest.approx([0.35, 0.355, 0.60])
+    assert v.high_values == pytest.approx([0.46, 0.4867, 0.4733], abs=1e-4)
 
 
 def test_dropout_verdict_needs_the_gap_measured_in_evaluation_mode():

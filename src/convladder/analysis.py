@@ -160,32 +160,39 @@ def final_values(seeds: list[dict], key: str) -> list[float]:
 
 
 def last_epoch(seeds: list[dict]) -> int:
-    return seeds[0]["history"]["epoch"][-1]
+    """The last epoch every seed of a run reached (seeds of one run normally share it)."""
+    return min(r["history"]["epoch"][-1] for r in seeds)
 
 
 def val_acc_after(seeds: list[dict], epoch: int) -> list[float] | None:
-    """Each seed's validation accuracy after `epoch`, read from its history: what a run of `epoch`
-    epochs would have ended with, since every epoch of a run whose plan does not depend on its length
-    (TrainConfig.fixed_length: a constant learning rate, no progressive resizing or lookahead) is the
-    same whatever the total. None for a run whose plan does depend on it."""
-    if any(TrainConfig.from_dict(r["config"]).fixed_length for r in seeds):
-        return None
-    return [r["history"]["val_acc"][r["history"]["epoch"].index(epoch)] for r in seeds]
+    """Each seed's validation accuracy after `epoch`: its final one where `epoch` is its last, else
+    read from its history, which is what a run of `epoch` epochs would have ended with as long as the
+    run's plan does not depend on its length. None when a seed that trained longer has such a plan
+    (TrainConfig.fixed_length: a schedule, progressive resizing or lookahead)."""
+    values = []
+    for r in seeds:
+        epochs = r["history"]["epoch"]
+        if epochs[-1] == epoch:
+            values.append(r["final"]["val_acc"])
+        elif TrainConfig.from_dict(r["config"]).fixed_length:
+            return None
+        else:
+            values.append(r["history"]["val_acc"][epochs.index(epoch)])
+    return values
 
 
 def ladder_verdicts(runs: dict[str, list[dict]]) -> list[StepVerdict]:
     """A verdict for every ladder step whose two runs are present, on validation accuracy at equal
-    epochs: where one model trained longer, after the shorter one's last epoch (val_acc_after), so that
-    the pair differs in its one ingredient and not in its budget; each after its own last epoch only
-    when the longer run's history cannot stand for a shorter run."""
+    epochs: where one model trained longer, after the last epoch every seed of both reached
+    (val_acc_after), so that the pair differs in its one ingredient and not in its budget; each seed
+    after its own last epoch only when a longer run's history cannot stand for a shorter run."""
     verdicts = []
     for step in LADDER_STEPS:
         if step.low not in runs or step.high not in runs:
             continue
         low, high = runs[step.low], runs[step.high]
         at = min(last_epoch(low), last_epoch(high))
-        low_values = final_values(low, "val_acc") if last_epoch(low) == at else val_acc_after(low, at)
-        high_values = final_values(high, "val_acc") if last_epoch(high) == at else val_acc_after(high, at)
+        low_values, high_values = val_acc_after(low, at), val_acc_after(high, at)
         if low_values is None or high_values is None:
             at, low_values, high_values = None, final_values(low, "val_acc"), final_values(high, "val_acc")
         verdicts.append(StepVerdict(step, last_epoch(low), last_epoch(high), at, low_values, high_values,

@@ -40,6 +40,7 @@ from convladder.plots import plot_confusion, plot_mistakes, plot_per_class, plot
 from convladder.paths import run_name_of
 from convladder.results import collect_runs, git_commit, summarize
 from convladder.runs import code_version
+from convladder.training import fixed_plan
 from convladder.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 
 RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
@@ -445,6 +446,14 @@ def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict |
                 mistakes=mistakes)
 
 
+def longer_run(seeds: list[dict]) -> dict:
+    """The model of a ladder pair that trained longer: where it ended, and what ties its plan to its
+    length (training.fixed_plan; empty for a constant learning rate), for the report's wording."""
+    config = TrainConfig.from_dict(seeds[0]["config"])
+    return dict(name=seeds[0]["name"], epochs=max(r["history"]["epoch"][-1] for r in seeds), val=finals(seeds, "val_acc"),
+                plan=fixed_plan(config))
+
+
 def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosis: dict | None) -> dict:
     """The numbers and verdicts the template's conclusions are worded from: one entry per ladder step
     (analysis.LADDER_STEPS) whose two runs are present, plus the size curve and the double softmax."""
@@ -457,9 +466,7 @@ def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
             study_epochs=[f"{n} {STUDY_RESULTS[n]['epochs']}" for n in (low, high) if STUDY_RESULTS.get(n, {}).get("epochs")],
             low_val=v.low_values, high_val=v.high_values,
             # the model that trained longer, and where it ended (its accuracy at the compared epoch is in low/high_val)
-            longer=None if v.same_epochs else dict(
-                name=high if v.epochs_high > v.epochs_low else low, epochs=max(v.epochs_low, v.epochs_high),
-                val=finals(runs[high if v.epochs_high > v.epochs_low else low], "val_acc")),
+            longer=None if v.same_epochs else longer_run(runs[high if v.epochs_high > v.epochs_low else low]),
             gradients=None, large_lr=None, gap=None,
         )
         if (low, high) == ("C", "D") and diagnosis and {"C", "D"} <= diagnosis.get("gradients", {}).keys():
