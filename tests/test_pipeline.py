@@ -129,6 +129,10 @@ def test_training_chains_keep_a_continuation_after_its_source_and_start_the_larg
              _training_step(tmp_path, "GAP", "GAP+", 240, [0], resume_from="GAP")]
     chains = training_chains(steps)
     assert [[s.parameters["name"] for s in chain] for chain in chains] == [["GAP", "GAP+"], ["G"], ["A"]]
+    # GAP's seed 0 already trained (an archived profile part-way): GAP+ need not wait for seeds 1 and 2
+    steps[2] = _training_step(tmp_path, "GAP", "GAP", 120, [1, 2])
+    chains = training_chains(steps)
+    assert [[s.parameters["name"] for s in chain] for chain in chains] == [["GAP"], ["GAP+"], ["G"], ["A"]]
 
 
 def test_workers_must_be_a_whole_number_of_at_least_one(capsys):

@@ -148,15 +148,18 @@ def execute(step: Step, layout: RunLayout, html: bool = True, log: Path | None =
 
 
 def training_chains(steps: list[Step]) -> list[list[Step]]:
-    """The training steps in chains that run one after another: a continuation (GAP+) after the run it
-    continues; the chains with the most training arithmetic (FLOPs per image x epochs x seeds) first."""
+    """The training steps in chains that run one after another: a continuation (GAP+) after the step
+    that trains a seed it continues (its seed k continues its source's seed k), in a chain of its own
+    when its source's seeds are already trained; the chains with the most training arithmetic (FLOPs
+    per image x epochs x seeds) first."""
     from convladder.hardware import training_flops_per_image
     from convladder.models import create_model
 
     chains: list[list[Step]] = []
     for step in steps:
-        source = step.parameters.get("resume_from")
-        chain = next((c for c in chains if any(s.parameters["name"] == source for s in c)), None)
+        source, seeds = step.parameters.get("resume_from"), set(step.parameters["seeds"])
+        chain = next((c for c in chains if any(s.parameters["name"] == source and seeds & set(s.parameters["seeds"])
+                                               for s in c)), None)
         if chain is None:
             chains.append([step])
         else:
