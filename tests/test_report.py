@@ -61,6 +61,21 @@ def write_runs(root, seeds: int) -> RunLayout:
     return RunLayout(root)
 
 
+def write_results(root, runs: dict[str, list[dict]]) -> RunLayout:
+    """Each run's seeds as finished results (root/<name>/seed<k>/results.json)."""
+    for name, seeds in runs.items():
+        for results in seeds:
+            folder = root / name / f"seed{results['config']['seed']}"
+            folder.mkdir(parents=True)
+            (folder / "results.json").write_text(json.dumps(results))
+    return RunLayout(root)
+
+
+def accuracies(vals: dict[str, list[float]]) -> dict[str, list[dict]]:
+    """Hand-made runs of the ladder's models with these final validation accuracies, one per seed."""
+    return {name: [hand_made(name, name, seed, val) for seed, val in enumerate(values)] for name, values in vals.items()}
+
+
 @pytest.fixture(autouse=True)
 def no_h_archive(tmp_path, monkeypatch):
     """The report reads model H's runs from the h profile's archive: here an empty folder, not the repository's."""
@@ -394,12 +409,7 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     adam = {"A": [hand_made("A", "A", 0, 0.4, epochs=150, profile="study", optimizer="adam")]}
     assert study_epochs_rows(adam) == []
 
-    for name, seeds in runs.items():  # the whole report, rendered (not compiled)
-        for results in seeds:
-            folder = tmp_path / "runs" / name / f"seed{results['config']['seed']}"
-            folder.mkdir(parents=True)
-            (folder / "results.json").write_text(json.dumps(results))
-    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
     section = tex[tex.index("\\label{sec:study-epochs}"):tex.index("\\label{tab:study-epochs}")]
     assert "120, 135, 150 & about 140 & yes" in section and "50, never & about 110 & --" in section
     assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex
@@ -432,12 +442,8 @@ def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_
 
 def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicted(tmp_path):
     vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.40, 0.41, 0.42], "F": [0.39, 0.42, 0.41]}
-    for name, values in vals.items():
-        for seed, val in enumerate(values):
-            folder = tmp_path / "runs" / name / f"seed{seed}"
-            folder.mkdir(parents=True)
-            (folder / "results.json").write_text(json.dumps(hand_made(name, name, seed, val)))
-    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    layout = write_results(tmp_path / "runs", accuracies(vals))
+    tex = (write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text()
     text = " ".join(tex.split())
     assert "The ladder can answer 3 questions this way: 2 are decided at 95\\% confidence (C against D, D against E) and" \
            " the other is inconclusive." in text
@@ -453,24 +459,15 @@ def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicte
     ({"C": [0.50, 0.55, 0.45], "D": [0.52, 0.47, 0.57]}, "The ladder can answer 1 question this way: it is not decided at"),
 ])
 def test_the_abstract_counts_the_questions_decided_in_words(tmp_path, models, wording):
-    for name, values in models.items():
-        for seed, val in enumerate(values):
-            folder = tmp_path / "runs" / name / f"seed{seed}"
-            folder.mkdir(parents=True)
-            (folder / "results.json").write_text(json.dumps(hand_made(name, name, seed, val)))
-    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    layout = write_results(tmp_path / "runs", accuracies(models))
+    tex = (write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text()
     assert wording in " ".join(tex.split())
 
 
 def test_a_longer_run_with_a_schedule_is_compared_after_its_own_last_epoch_and_the_report_says_why(tmp_path):
     runs = {"F": [hand_made("F", "F", s, 0.70 + 0.01 * s, epochs=4, schedule="onecycle") for s in range(3)],
             "G": [hand_made("G", "G", s, 0.60 + 0.01 * s) for s in range(3)]}
-    for name, seeds in runs.items():
-        for seed, results in enumerate(seeds):
-            folder = tmp_path / "runs" / name / f"seed{seed}"
-            folder.mkdir(parents=True)
-            (folder / "results.json").write_text(json.dumps(results))
-    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
     question = " ".join(tex[tex.index("\\label{sec:q-F-G}"):tex.index("\\label{fig:q-F-G}")].split())
     assert "F's plan depends on its length (onecycle schedule), so its history cannot stand for a shorter run" in question
     assert "Each after its own last epoch, G is behind F: the answer is no." in question
