@@ -416,6 +416,10 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     question = " ".join(tex[tex.index("\\label{sec:q-C-D}"):tex.index("\\label{fig:q-C-D}")].split())
     assert "we compare both after epoch 5, the last both reached: with a constant learning rate, C's accuracy after that" \
            " epoch is what a run of 5 epochs would end with (after its own 16 epochs, C reached" in question
+    text = " ".join(tex.split())  # no logits runs beside the study recipe's: the recipe search (archived) stands in
+    assert "no model of this profile is trained on logits beside its softmax-output runs. The recipe search" in text
+    assert "With Adam, the shorter profiles' assumption for the ladder, A leaves chance within a few epochs" \
+           " (Table~\\ref{tab:recipes})" in text
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
     assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
            " (the study: about 140); B reached" in conclusions
