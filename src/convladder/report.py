@@ -446,12 +446,12 @@ def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict |
                 mistakes=mistakes)
 
 
-def longer_run(seeds: list[dict]) -> dict:
-    """The model of a ladder pair that trained longer: where it ended, and what ties its plan to its
-    length (training.fixed_plan; empty for a constant learning rate), for the report's wording."""
-    config = TrainConfig.from_dict(seeds[0]["config"])
-    return dict(name=seeds[0]["name"], epochs=max(r["history"]["epoch"][-1] for r in seeds), val=finals(seeds, "val_acc"),
-                plan=fixed_plan(config))
+def longer_run(seeds: list[dict], epochs: int) -> dict:
+    """The model of a ladder pair that trained longer (`epochs`, as its verdict counted them): where it
+    ended, and what ties its plan to its length (training.fixed_plan; empty for a constant learning
+    rate), for the report's wording."""
+    return dict(name=seeds[0]["name"], epochs=epochs, val=finals(seeds, "val_acc"),
+                plan=fixed_plan(TrainConfig.from_dict(seeds[0]["config"])))
 
 
 def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosis: dict | None) -> dict:
@@ -466,7 +466,8 @@ def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
             study_epochs=[f"{n} {STUDY_RESULTS[n]['epochs']}" for n in (low, high) if STUDY_RESULTS.get(n, {}).get("epochs")],
             low_val=v.low_values, high_val=v.high_values,
             # the model that trained longer, and where it ended (its accuracy at the compared epoch is in low/high_val)
-            longer=None if v.same_epochs else longer_run(runs[high if v.epochs_high > v.epochs_low else low]),
+            longer=None if v.same_epochs else longer_run(runs[high if v.epochs_high > v.epochs_low else low],
+                                                         max(v.epochs_low, v.epochs_high)),
             gradients=None, large_lr=None, gap=None,
         )
         if (low, high) == ("C", "D") and diagnosis and {"C", "D"} <= diagnosis.get("gradients", {}).keys():
