@@ -158,3 +158,54 @@ def test_training_side_by_side_runs_each_chain_in_its_own_process(full_size_cifa
         assert results["environment"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
         assert "epoch " in (layout.run(name) / "train.log").read_text()  # its progress bars, in its log
     assert json.loads((layout.seed("GAP+", 0) / "results.json").read_text())["continued_from"].endswith("GAP/seed0")
+
+
+def interrupt_the_parent(chain, layout, html, threads):
+    """A worker's chain that sends Ctrl-C's signal to itself and to the parent (as a terminal does to
+    both), then trains for a minute."""
+    import signal
+    import time
+
+    os.kill(os.getpid(), signal.SIGINT)  # ignored: the parent handles Ctrl-C
+    os.kill(os.getppid(), signal.SIGINT)
+    time.sleep(60)
+    return {}
+
+
+def die(chain, layout, html, threads):
+    """A worker's chain whose process is killed (as the kernel's out-of-memory killer would)."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def chains_of(names, tmp_path):
+    from convladder.pipeline import Step
+
+    return [Step("10_train", tmp_path / name / "train.ipynb", {"name": name, "model": name, "epochs": 1, "seeds": [0]},
+                 f"train {name}") for name in names]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path, monkeypatch):
+    import multiprocessing
+    import time
+
+    from convladder import pipeline
+
+    monkeypatch.setattr(pipeline, "_execute_chain", interrupt_the_parent)
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute_side_by_side(chains_of(["A", "B", "C"], tmp_path), RunLayout(tmp_path), workers=2)
+    assert time.perf_counter() - start < 30  # not the minute the workers would sleep, nor the third chain
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_one_message_that_names_the_runs_not_finished(tmp_path, monkeypatch):
+    from convladder import pipeline
+
+    monkeypatch.setattr(pipeline, "_execute_chain", die)
+    with pytest.raises(pipeline.StepFailed, match=r"a training worker process died \(killed, or out of memory\?\).*"
+                                                 r"train A.*did not finish; finished epochs and runs are kept"):
+        pipeline.execute_side_by_side(chains_of(["A", "B"], tmp_path), RunLayout(tmp_path), workers=2)

@@ -475,3 +475,21 @@ def test_a_longer_run_with_a_schedule_is_compared_after_its_own_last_epoch_and_t
     question = " ".join(tex[tex.index("\\label{sec:q-F-G}"):tex.index("\\label{fig:q-F-G}")].split())
     assert "F's plan depends on its length (onecycle schedule), so its history cannot stand for a shorter run" in question
     assert "Each after its own last epoch, G is behind F: the answer is no." in question
+
+
+def test_runs_trained_on_two_cpus_name_both_and_the_time_table_says_which(tmp_path):
+    runs = accuracies({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]})
+    for run in runs["D"]:
+        run["environment"].update(cpu="Intel Xeon", cpu_bf16_unit="amx_bf16")
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    text = " ".join(tex.split())
+    assert "The runs were trained on Intel Xeon with AMX-BF16 and test cpu (Appendix~\\ref{app:time} says which run on which)" in text
+    table = " ".join(tex[tex.index("\\label{app:time}"):tex.index("\\label{tab:time}")].split())
+    assert "& CPU \\\\" in table and re.search(r"\nD & 2 & 3 & .* & Intel Xeon with AMX-BF16 \\\\", tex)
+    assert "Everything ran on a CPU (Intel Xeon with AMX-BF16 and test cpu, 2 cores)" in text
+
+
+def test_runs_on_one_cpu_name_it_once_without_a_cpu_column(report_tex):
+    _, _, tex = report_tex
+    text = " ".join(tex.split())
+    assert "The runs were trained on test cpu (2 cores" in text and "& CPU \\\\" not in text

@@ -23,6 +23,13 @@ FLOP_PER_CYCLE_BF16 = {"amx_bf16": 1024, "avx512_bf16": 64}  # the first flag th
 BF16_UNIT_NAMES = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16"}  # for tables and the report
 
 
+def cpu_name(environment: dict) -> str:
+    """A run's CPU as its results record it, with its bfloat16 unit where it has one ("AMD EPYC with
+    AVX512-BF16"): the model name alone does not tell a CPU's generations apart."""
+    unit = environment.get("cpu_bf16_unit")
+    return f"{environment['cpu']} with {BF16_UNIT_NAMES.get(unit, unit)}" if unit else environment["cpu"]
+
+
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (empty where /proc/cpuinfo cannot be read)."""
     try:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,24 +187,50 @@ def _execute_chain(chain: list[Step], layout: RunLayout, html: bool, threads: in
     return seconds
 
 
+def _ignore_interrupt() -> None:
+    """A worker's start: Ctrl-C is the parent's to handle (it stops every worker), so that a worker
+    does not print a traceback of its own or start its next run."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, html: bool = True) -> dict[str, float]:
     """Run training steps in `workers` processes at a time, each with its share of the cores; returns each
     step's seconds. A failed chain does not stop the others; the failures are raised together at the end
-    (finished runs are kept, and running the same command again continues)."""
+    (finished runs are kept, and running the same command again continues). Ctrl-C stops every worker
+    (and with it its notebook's kernel) and is raised here as KeyboardInterrupt."""
     chains = training_chains(steps)
     threads = max(1, (os.cpu_count() or 1) // workers)
     print(f"{len(steps)} training steps in {len(chains)} chains, {workers} at a time with {threads} "
           f"thread{'s' if threads > 1 else ''} each", flush=True)
     seconds: dict[str, float] = {}
-    failed = []
+    failed, unfinished = [], []
     # spawned, not forked: this process has started PyTorch's thread pool (the FLOP counts above)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_interrupt)
+    try:
         futures = {pool.submit(_execute_chain, chain, layout, html, threads): chain for chain in chains}
         for future in as_completed(futures):
             try:
                 seconds.update(future.result())
             except StepFailed as err:
                 failed.append(str(err))
+            except BrokenProcessPool:  # a worker was killed (out of memory, or by a signal): no chain goes on
+                unfinished.extend(step.label for step in futures[future])
+    except KeyboardInterrupt:
+        # the workers ignore Ctrl-C: end them, and each kernel ends with its worker (it watches its parent)
+        pool.shutdown(wait=False, cancel_futures=True)
+        workers_left = multiprocessing.active_children()
+        for worker in workers_left:
+            worker.terminate()
+        for worker in workers_left:
+            worker.join()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    if unfinished:
+        failed.append(f"a training worker process died (killed, or out of memory?), which stopped the others: "
+                      f"{', '.join(unfinished)} did not finish; finished epochs and runs are kept, and running the "
+                      f"same command again continues")
     if failed:
         raise StepFailed(" | ".join(failed))
     return seconds

@@ -26,7 +26,7 @@ from convladder.analysis import (
 )
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, PROFILES, config_from_parameters, get_profile
-from convladder.hardware import BF16_UNIT_NAMES
+from convladder.hardware import BF16_UNIT_NAMES, cpu_name
 from convladder.io import atomic_write_text, read_json
 from convladder.report_h import TARGET_ACC, h_context
 from convladder.figures import file_stem
@@ -524,7 +524,9 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         built_from=git_commit(), built_code_current=code_version() in versions,
         commits=commits, dirty=any(c.endswith("-dirty") for c in commits),
         code_versions=versions,
-        checksum=first["data"]["checksum"][:16], sizes=first["data"]["sizes"], cpu=environment["cpu"],
+        checksum=first["data"]["checksum"][:16], sizes=first["data"]["sizes"],
+        # runs continued over several sessions may have trained on different machines: each is named
+        cpus=sorted({cpu_name(r["environment"]) for r in flat}),
         cpu_count=environment["cpu_count"], torch=environment["torch"],
         # PyTorch's threads per run (a profile's runs may have trained one thread each, two side by side)
         threads=sorted({r["environment"]["torch_threads"] for r in flat if r["environment"].get("torch_threads")}),
@@ -533,6 +535,7 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
                         for r in flat}),
         total_seconds=sum(own_seconds(run) for run in flat), damaged=damaged or [],
         rows=[dict(name=name, seeds=len(seeds), epochs=seeds[0]["history"]["epoch"][-1],
+                   cpus=sorted({cpu_name(r["environment"]) for r in seeds}),
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
                    epoch_seconds=statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]]))
               for name, seeds in runs.items()],
