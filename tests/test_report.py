@@ -493,3 +493,21 @@ def test_runs_on_one_cpu_name_it_once_without_a_cpu_column(report_tex):
     _, _, tex = report_tex
     text = " ".join(tex.split())
     assert "The runs were trained on test cpu (2 cores" in text and "& CPU \\\\" not in text
+
+
+def test_runs_of_one_thread_on_two_cores_count_half_their_time_as_the_machines(tmp_path):
+    runs = accuracies({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]})
+    for run in runs["D"]:
+        run["environment"]["torch_threads"] = 2
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    # 6 seeds of 3 s each; C's 3 (one thread of two cores) count half for the machine: 13.5 s
+    text = " ".join(tex.split())
+    assert "training took 18\\,s over all runs and seeds" in text and "they took about 14\\,s." in text
+
+
+@pytest.mark.parametrize("seconds, shown", [(5, "5.0\\,s"), (90, "90\\,s"), (600, "10.0\\,min"),
+                                             (4 * 3600, "240.0\\,min"), (15.6 * 3600, "15.6\\,h")])
+def test_durations_are_shown_in_seconds_minutes_or_hours(seconds, shown):
+    from convladder.latex import fmt_seconds
+
+    assert fmt_seconds(seconds) == shown

@@ -42,10 +42,12 @@ def fmt_signed(value: float | None) -> str:
 
 
 def fmt_seconds(seconds: float) -> str:
-    """A duration: seconds below two minutes, else minutes."""
+    """A duration: seconds below two minutes, minutes below five hours, else hours."""
     if seconds < 10:
         return f"{seconds:.1f}\\,s"
-    return f"{seconds:.0f}\\,s" if seconds < 120 else f"{seconds / 60:.1f}\\,min"
+    if seconds < 120:
+        return f"{seconds:.0f}\\,s"
+    return f"{seconds / 60:.1f}\\,min" if seconds < 5 * 3600 else f"{seconds / 3600:.1f}\\,h"
 
 
 def fmt_percent(fraction: float, digits: int = 0) -> str:

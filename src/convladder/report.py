@@ -534,6 +534,9 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         devices=sorted({r["environment"]["device"] + (f" ({r['environment']['gpu']})" if "gpu" in r["environment"] else "")
                         for r in flat}),
         total_seconds=sum(own_seconds(run) for run in flat), damaged=damaged or [],
+        # the machine's share: a run of one thread on two cores left the other core to a second run
+        machine_seconds=sum(own_seconds(run) * min(run["environment"].get("torch_threads") or cpus, cpus) / cpus
+                            for run in flat for cpus in [run["environment"]["cpu_count"] or 1]),
         rows=[dict(name=name, seeds=len(seeds), epochs=seeds[0]["history"]["epoch"][-1],
                    cpus=sorted({cpu_name(r["environment"]) for r in seeds}),
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
