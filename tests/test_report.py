@@ -420,6 +420,8 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     assert "no model of this profile is trained on logits beside its softmax-output runs. The recipe search" in text
     assert "With Adam, the shorter profiles' assumption for the ladder, A leaves chance within a few epochs" \
            " (Table~\\ref{tab:recipes})" in text
+    assert "varies from seed to seed (this profile's runs with the recipe show it: A left chance at epochs 120, 135, 150 (3 seeds)," \
+           " B left chance at epochs 50, never (2 seeds); Section~\\ref{sec:study-epochs}), so this" in text
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
     assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
            " (the study: about 140); B reached" in conclusions
