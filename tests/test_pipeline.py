@@ -161,15 +161,30 @@ def test_training_side_by_side_runs_each_chain_in_its_own_process(full_size_cifa
 
 
 def interrupt_the_parent(chain, layout, html, threads):
-    """A worker's chain that sends Ctrl-C's signal to itself and to the parent (as a terminal does to
-    both), then trains for a minute."""
+    """A worker's chain: the first to start sends Ctrl-C's signal to itself (ignored: the parent handles
+    Ctrl-C) and to the parent, as a terminal does to both; every chain then trains for a minute."""
     import signal
     import time
 
-    os.kill(os.getpid(), signal.SIGINT)  # ignored: the parent handles Ctrl-C
-    os.kill(os.getppid(), signal.SIGINT)
+    try:
+        (layout.root / "pressed").open("x").close()  # only the first chain gets to create it
+    except FileExistsError:
+        pass
+    else:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getppid(), signal.SIGINT)
     time.sleep(60)
     return {}
+
+
+def shrug_off_ctrl_c(chain, layout, html, threads):
+    """A worker's chain that gets Ctrl-C's signal and finishes all the same."""
+    import signal
+    import time
+
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)
+    return {chain[0].label: 1.0}
 
 
 def die(chain, layout, html, threads):
@@ -202,10 +217,19 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path, monke
 
 
 @pytest.mark.slow
+def test_a_worker_leaves_ctrl_c_to_the_parent(tmp_path, monkeypatch):
+    from convladder import pipeline
+
+    monkeypatch.setattr(pipeline, "_execute_chain", shrug_off_ctrl_c)
+    seconds = pipeline.execute_side_by_side(chains_of(["A", "B"], tmp_path), RunLayout(tmp_path), workers=2)
+    assert seconds == {"train A": 1.0, "train B": 1.0}
+
+
+@pytest.mark.slow
 def test_a_killed_worker_is_one_message_that_names_the_runs_not_finished(tmp_path, monkeypatch):
     from convladder import pipeline
 
     monkeypatch.setattr(pipeline, "_execute_chain", die)
     with pytest.raises(pipeline.StepFailed, match=r"a training worker process died \(killed, or out of memory\?\).*"
-                                                 r"train A.*did not finish; finished epochs and runs are kept"):
+                                                 r"which stopped the others \(train .*\); their finished epochs and runs are kept"):
         pipeline.execute_side_by_side(chains_of(["A", "B"], tmp_path), RunLayout(tmp_path), workers=2)

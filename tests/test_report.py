@@ -420,8 +420,9 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     assert "no model of this profile is trained on logits beside its softmax-output runs. The recipe search" in text
     assert "With Adam, the shorter profiles' assumption for the ladder, A leaves chance within a few epochs" \
            " (Table~\\ref{tab:recipes})" in text
-    assert "varies from seed to seed (this profile's runs with the recipe show it: A left chance at epochs 120, 135, 150 (3 seeds)," \
-           " B left chance at epochs 50, never (2 seeds); Section~\\ref{sec:study-epochs}), so this" in text
+    assert "varies from seed to seed; this profile's runs with the recipe show it (Section~\\ref{sec:study-epochs}): over 3" \
+           " seeds, A left chance at epochs 120, 135, 150; over 2 seeds, B left chance at epoch 50 (1 of its seeds never" \
+           " did). So this is the candidate" in text
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
     assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
            " (the study: about 140); B reached" in conclusions
@@ -485,16 +486,29 @@ def test_runs_trained_on_two_cpus_name_both_and_the_time_table_says_which(tmp_pa
         run["environment"].update(cpu="Intel Xeon", cpu_bf16_unit="amx_bf16")
     tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
     text = " ".join(tex.split())
-    assert "The runs were trained on Intel Xeon with AMX-BF16 and test cpu (Appendix~\\ref{app:time} says which run on which)" in text
+    assert "The runs were trained on Intel Xeon with AMX-BF16 and test cpu (2 cores each, PyTorch using 1 thread per run;" \
+           " device cpu; Appendix~\\ref{app:time} says which run trained on which)" in text
     table = " ".join(tex[tex.index("\\label{app:time}"):tex.index("\\label{tab:time}")].split())
     assert "& CPU \\\\" in table and re.search(r"\nD & 2 & 3 & .* & Intel Xeon with AMX-BF16 \\\\", tex)
-    assert "Everything ran on a CPU (Intel Xeon with AMX-BF16 and test cpu, 2 cores)" in text
+    assert "Everything ran on CPUs (Intel Xeon with AMX-BF16 and test cpu, 2 cores each)" in text
+    assert "Times are of these machines only" in text
+
+
+def test_a_cpu_is_named_once_whether_or_not_its_runs_recorded_the_bf16_unit():
+    from convladder.hardware import cpu_names
+
+    epyc, old_epyc, xeon = ({"cpu": "AMD EPYC", "cpu_bf16_unit": "avx512_bf16"}, {"cpu": "AMD EPYC"},
+                            {"cpu": "Intel Xeon", "cpu_bf16_unit": "amx_bf16"})
+    assert cpu_names([epyc, old_epyc, epyc]) == ["AMD EPYC with AVX512-BF16"]
+    assert cpu_names([old_epyc]) == ["AMD EPYC"]
+    assert cpu_names([xeon, old_epyc]) == ["AMD EPYC", "Intel Xeon with AMX-BF16"]
 
 
 def test_runs_on_one_cpu_name_it_once_without_a_cpu_column(report_tex):
     _, _, tex = report_tex
     text = " ".join(tex.split())
-    assert "The runs were trained on test cpu (2 cores" in text and "& CPU \\\\" not in text
+    assert "The runs were trained on test cpu (2 cores, PyTorch" in text and "& CPU \\\\" not in text
+    assert "Everything ran on a CPU (test cpu, 2 cores)" in text and "Times are of this machine only" in text
 
 
 def test_runs_of_one_thread_on_two_cores_count_half_their_time_as_the_machines(tmp_path):
@@ -504,7 +518,7 @@ def test_runs_of_one_thread_on_two_cores_count_half_their_time_as_the_machines(t
     tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
     # 6 seeds of 3 s each; C's 3 (one thread of two cores) count half for the machine: 13.5 s
     text = " ".join(tex.split())
-    assert "training took 18\\,s over all runs and seeds" in text and "they took about 14\\,s." in text
+    assert "training took 18\\,s over all runs and seeds" in text and "that is about 14\\,s of the machine, not a measured wall time." in text
 
 
 @pytest.mark.parametrize("seconds, shown", [(5, "5.0\\,s"), (90, "90\\,s"), (600, "10.0\\,min"),
@@ -513,3 +527,10 @@ def test_durations_are_shown_in_seconds_minutes_or_hours(seconds, shown):
     from convladder.latex import fmt_seconds
 
     assert fmt_seconds(seconds) == shown
+
+
+@pytest.mark.parametrize("items, text", [([], ""), (["X"], "X"), (["X", "Y"], "X and Y"), (["X", "Y", "Z"], "X, Y and Z")])
+def test_lists_in_prose_end_with_and(items, text):
+    from convladder.latex import and_list
+
+    assert and_list(items) == text

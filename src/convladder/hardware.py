@@ -23,11 +23,21 @@ FLOP_PER_CYCLE_BF16 = {"amx_bf16": 1024, "avx512_bf16": 64}  # the first flag th
 BF16_UNIT_NAMES = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16"}  # for tables and the report
 
 
-def cpu_name(environment: dict) -> str:
-    """A run's CPU as its results record it, with its bfloat16 unit where it has one ("AMD EPYC with
-    AVX512-BF16"): the model name alone does not tell a CPU's generations apart."""
-    unit = environment.get("cpu_bf16_unit")
-    return f"{environment['cpu']} with {BF16_UNIT_NAMES.get(unit, unit)}" if unit else environment["cpu"]
+def bf16_unit_name(unit: str | None) -> str | None:
+    """The bfloat16 unit as tables and the report name it ("AVX512-BF16"); None stays None."""
+    return BF16_UNIT_NAMES.get(unit, unit) if unit else None
+
+
+def cpu_names(environments) -> list[str]:
+    """The CPUs these runs trained on (their results' "environment"), each once, with its bfloat16 unit
+    where a run recorded it ("AMD EPYC with AVX512-BF16"): the model name alone does not tell a CPU's
+    generations apart. A run recorded before the unit was is counted with the runs of its CPU's name."""
+    units: dict[str, set[str]] = {}
+    for environment in environments:
+        known = units.setdefault(environment["cpu"], set())
+        if environment.get("cpu_bf16_unit"):
+            known.add(bf16_unit_name(environment["cpu_bf16_unit"]))
+    return sorted(name + (f" with {' or '.join(sorted(known))}" if known else "") for name, known in units.items())
 
 
 def cpu_flags() -> set[str]:

@@ -58,6 +58,12 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
+def and_list(items) -> str:
+    """"X", "X and Y", "X, Y and Z"."""
+    items = [str(item) for item in items]
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def environment(folder: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
@@ -68,7 +74,8 @@ def environment(folder: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(e=tex_escape, acc=fmt_acc, ms=fmt_ms, signed=fmt_signed, plural=plural,
-                       thousands=lambda n: f"{n:,}", seconds=fmt_seconds, percent=fmt_percent)
+                       thousands=lambda n: f"{n:,}", seconds=fmt_seconds, percent=fmt_percent,
+                       and_list=and_list)
     return env
 
 

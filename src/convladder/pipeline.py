@@ -217,20 +217,25 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
             except BrokenProcessPool:  # a worker was killed (out of memory, or by a signal): no chain goes on
                 unfinished.extend(step.label for step in futures[future])
     except KeyboardInterrupt:
-        # the workers ignore Ctrl-C: end them, and each kernel ends with its worker (it watches its parent)
-        pool.shutdown(wait=False, cancel_futures=True)
-        workers_left = multiprocessing.active_children()
-        for worker in workers_left:
-            worker.terminate()
-        for worker in workers_left:
-            worker.join()
+        # The workers ignore Ctrl-C: end them (each kernel ends with its worker: it watches its parent), first
+        # of all and deaf to a second Ctrl-C, which would otherwise leave them training.
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            workers_left = multiprocessing.active_children()  # this process has no children but the pool's
+            for worker in workers_left:
+                worker.terminate()
+            for worker in workers_left:
+                worker.join()
+            pool.shutdown(wait=False, cancel_futures=True)
+        finally:
+            signal.signal(signal.SIGINT, handler)
         raise
     finally:
         pool.shutdown(wait=True)
     if unfinished:
-        failed.append(f"a training worker process died (killed, or out of memory?), which stopped the others: "
-                      f"{', '.join(unfinished)} did not finish; finished epochs and runs are kept, and running the "
-                      f"same command again continues")
+        failed.append(f"a training worker process died (killed, or out of memory?), which stopped the others "
+                      f"({', '.join(unfinished)}); their finished epochs and runs are kept, and running the same "
+                      f"command again continues")
     if failed:
         raise StepFailed(" | ".join(failed))
     return seconds

@@ -26,7 +26,7 @@ from convladder.analysis import (
 )
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, PROFILES, config_from_parameters, get_profile
-from convladder.hardware import BF16_UNIT_NAMES, cpu_name
+from convladder.hardware import bf16_unit_name, cpu_names
 from convladder.io import atomic_write_text, read_json
 from convladder.report_h import TARGET_ACC, h_context
 from convladder.figures import file_stem
@@ -526,8 +526,9 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         code_versions=versions,
         checksum=first["data"]["checksum"][:16], sizes=first["data"]["sizes"],
         # runs continued over several sessions may have trained on different machines: each is named
-        cpus=sorted({cpu_name(r["environment"]) for r in flat}),
-        cpu_count=environment["cpu_count"], torch=environment["torch"],
+        cpus=cpu_names(r["environment"] for r in flat),
+        cpu_counts=sorted({r["environment"]["cpu_count"] for r in flat if r["environment"].get("cpu_count")}),
+        torch=environment["torch"],
         # PyTorch's threads per run (a profile's runs may have trained one thread each, two side by side)
         threads=sorted({r["environment"]["torch_threads"] for r in flat if r["environment"].get("torch_threads")}),
         python=environment["python"],
@@ -538,7 +539,7 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         machine_seconds=sum(own_seconds(run) * min(run["environment"].get("torch_threads") or cpus, cpus) / cpus
                             for run in flat for cpus in [run["environment"]["cpu_count"] or 1]),
         rows=[dict(name=name, seeds=len(seeds), epochs=seeds[0]["history"]["epoch"][-1],
-                   cpus=sorted({cpu_name(r["environment"]) for r in seeds}),
+                   cpus=cpu_names(r["environment"] for r in seeds),
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
                    epoch_seconds=statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]]))
               for name, seeds in runs.items()],
@@ -582,7 +583,7 @@ def benchmark_context(benchmark: Path | None) -> dict | None:
         repeats=bench["repeats"], amp_dtype=str(bench.get("amp_dtype", "bf16")).removeprefix("torch."),
         cores=bench["cores"], clock_ghz=bench["clock_ghz"], flop_per_cycle=bench["flop_per_cycle_fp32"],
         flop_per_cycle_bf16=bench.get("flop_per_cycle_bf16", 2 * bench["flop_per_cycle_fp32"]),
-        bf16_unit=BF16_UNIT_NAMES.get(bench.get("bf16_unit", "avx512_bf16"), "no bf16 unit"),
+        bf16_unit=bf16_unit_name(bench.get("bf16_unit", "avx512_bf16")) or "no bf16 unit",
         peak_fp32=bench["peak_fp32_gflops"], peak_bf16=bench["peak_bf16_gflops"], cpu=bench["environment"]["cpu"],
         torch=bench["environment"]["torch"], rows=rows, compiled=compiled,
         over_peak=any(row["fraction_of_fp32_peak"] > 1 for row in bench["models"].values()),

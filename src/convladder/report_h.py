@@ -16,7 +16,7 @@ from convladder import model_h
 from convladder.analysis import MIN_SEEDS, prediction_interval, single_run_verdict
 from convladder.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TTA_SHIFTS
 from convladder.data import TRAIN_SIZE, VAL_SIZE
-from convladder.hardware import BF16_UNIT_NAMES, cpu_name
+from convladder.hardware import bf16_unit_name, cpu_names
 from convladder.io import read_json
 from convladder.paths import RunLayout, project_root, results_archive
 from convladder.profiles import H_ABLATIONS
@@ -74,7 +74,7 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float])
         verdict = "time_not_judged"
     else:
         verdict = "met" if slowest <= limit else "too_slow"
-    return dict(verdict=verdict, accuracy=accuracy, limit=limit, limits=limits, unit=BF16_UNIT_NAMES.get(unit, unit),
+    return dict(verdict=verdict, accuracy=accuracy, limit=limit, limits=limits, unit=bf16_unit_name(unit),
                 slowest=slowest, plain_met=len(seeds) >= MIN_SEEDS and mean("test_acc") >= accuracy)
 
 
@@ -146,7 +146,7 @@ def tuning_runs() -> list[dict]:
             validation = read_json(folder / VALIDATION_FILE) if (folder / VALIDATION_FILE).exists() else {}
             rows.append(dict(name=name, epochs=run["history"]["epoch"][-1], train=run["data"]["sizes"]["train"],
                              val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"),
-                             minutes=run["train_seconds"] / 60, cpu=cpu_name(run["environment"])))
+                             minutes=run["train_seconds"] / 60, cpu=cpu_names([run["environment"]])[0]))
     return rows
 
 
@@ -216,7 +216,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         seeds=seeds, config=first["config"], epochs=first["history"]["epoch"][-1], sizes=first["data"]["sizes"],
         archive=archive, damaged=damaged, parameters=first["parameters"],
         mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
-        cpus=sorted({cpu_name(run["environment"]) for run in seeds}),
+        cpus=cpu_names(run["environment"] for run in seeds),
         threads=sorted({run["environment"].get("torch_threads") for run in seeds} - {None}),
         commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits), tuning=tuning_runs(),
         seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"].get("test_acc_tta"), minutes=minutes(run),
@@ -233,7 +233,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
         frontier=draw.frontier(frontier_groups(h_runs, runs), figures),
-        frontier_cpus=sorted({cpu_name(r["environment"]) for group in [*h_runs.values(), *runs.values()] for r in group}),
+        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values()] for r in group),
         design=dict(whiten_images=model_h.WHITEN_IMAGES, patch=model_h.WHITEN_PATCH, widths=list(model_h.WIDTHS),
                     bias_lr_scale=model_h.BIAS_LR_SCALE, head_scale=f"1/{round(1 / model_h.HEAD_SCALE)}",
                     lookahead_start=LOOKAHEAD_START, lookahead_every=LOOKAHEAD_EVERY, tta_views=2 * len(TTA_SHIFTS),
