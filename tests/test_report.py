@@ -423,6 +423,7 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     assert "varies from seed to seed; this profile's runs with the recipe show it (Section~\\ref{sec:study-epochs}): over 3" \
            " seeds, A left chance at epochs 120, 135, 150; over 2 seeds, B left chance at epoch 50 (1 of its seeds never" \
            " did). So this is the candidate" in text
+    assert "band: range; epochs on a logarithmic axis, so that the short runs are not squeezed" in text  # 16 to 240 epochs
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
     assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
            " (the study: about 140); B reached" in conclusions
@@ -534,3 +535,14 @@ def test_lists_in_prose_end_with_and(items, text):
     from convladder.latex import and_list
 
     assert and_list(items) == text
+
+
+@pytest.mark.parametrize("lengths, scale", [([3, 10], "linear"), ([16, 30, 150, 240], "log"), ([30, 120], "linear")])
+def test_curves_of_very_different_lengths_share_a_logarithmic_epoch_axis(lengths, scale):
+    from convladder.plots import log_epochs, plot_compare, plot_ladder
+
+    runs = {f"M{i}": [hand_made("C", "C", 0, 0.5, epochs=n)] for i, n in enumerate(lengths)}
+    assert log_epochs(lengths) == (scale == "log")
+    for figure in (plot_ladder(runs, {}), plot_compare(runs)):
+        assert figure.axes[0].get_xscale() == scale
+        matplotlib.pyplot.close(figure)

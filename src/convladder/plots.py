@@ -10,9 +10,31 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 
-def _epoch_axis(ax) -> None:
-    """Whole epochs only on the x axis."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+# Curves of runs whose lengths differ by this factor or more share a logarithmic epoch axis: on a linear one a
+# run of 16 epochs beside one of 240 is squeezed into the first fifteenth of the width.
+LOG_EPOCHS_RATIO = 8
+
+
+def log_epochs(lengths: list[int]) -> bool:
+    """Whether curves of runs of these lengths (epochs) are drawn on a logarithmic epoch axis."""
+    return bool(lengths) and max(lengths) >= LOG_EPOCHS_RATIO * max(1, min(lengths))
+
+
+def curve_lengths(runs: dict[str, list[dict]]) -> list[int]:
+    """The epochs each run's curve shows: those all its seeds reached."""
+    return [min(len(r["history"]["epoch"]) for r in seeds) for seeds in runs.values()]
+
+
+def _epoch_axis(ax, lengths: list[int] | None = None) -> None:
+    """Whole epochs only on the x axis; logarithmic (ticks 1, 2, 5, 10, 20, ...) where log_epochs(lengths)."""
+    if lengths and log_epochs(lengths):
+        ax.set_xscale("log")
+        ticks = [t * 10 ** k for k in range(4) for t in (1, 2, 5) if t * 10 ** k <= max(lengths)]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set_xlabel("epoch (logarithmic)")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _legend_outside(ax, **kwargs) -> None:
@@ -92,14 +114,13 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict) -> Figure:
     from convladder.results import summarize
 
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
-    for name, seeds in runs.items():
-        length = min(len(r["history"]["epoch"]) for r in seeds)
-        x = seeds[0]["history"]["epoch"][:length]
-        _band(curves, x, [r["history"]["val_acc"][:length] for r in seeds], name)
+    lengths = curve_lengths(runs)
+    for (name, seeds), length in zip(runs.items(), lengths):
+        _band(curves, seeds[0]["history"]["epoch"][:length], [r["history"]["val_acc"][:length] for r in seeds], name)
     curves.axhline(0.1, color="grey", lw=0.8, ls=":")
     curves.set(title="validation accuracy (mean over seeds)", xlabel="epoch", ylim=(0, 1))
     curves.grid(alpha=0.3)
-    _epoch_axis(curves)
+    _epoch_axis(curves, lengths)
     _legend_outside(curves)
     names = list(runs)
     x = range(len(names))
@@ -121,13 +142,13 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict) -> Figure:
 def plot_compare(runs: dict[str, list[dict]], key: str = "val_acc", title: str = "") -> Figure:
     """One history key per epoch for several runs (label -> seeds): mean line, range band."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    for label, seeds in runs.items():
-        length = min(len(r["history"]["epoch"]) for r in seeds)
+    lengths = curve_lengths(runs)
+    for (label, seeds), length in zip(runs.items(), lengths):
         _band(ax, seeds[0]["history"]["epoch"][:length], [r["history"][key][:length] for r in seeds], label)
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.set(title=title, xlabel="epoch", ylim=(0, 1))
     ax.grid(alpha=0.3)
-    _epoch_axis(ax)
+    _epoch_axis(ax, lengths)
     _legend_outside(ax)
     fig.tight_layout()
     return fig

@@ -36,7 +36,7 @@ from convladder.other_sizes import OTHER_SIZES_RUNS, STUDY_SIZES
 from convladder.paths import RunLayout, benchmark_json, report_template, results_archive
 from convladder.recipe_search import archived_candidates, closest_candidate
 from convladder.stability import archived_stability, stability_summary
-from convladder.plots import plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve, plot_stability, save
+from convladder.plots import curve_lengths, log_epochs, plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve, plot_stability, save
 from convladder.paths import run_name_of
 from convladder.results import collect_runs, git_commit, summarize
 from convladder.runs import code_version
@@ -700,6 +700,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     conclusions = conclusions_context(runs, layout, diagnosis)
     for step in conclusions["steps"]:
         step["figure"] = draw.pair(ordered, step["low"], step["high"], figures)
+        step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
     ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0]["config"])}
     softmax = softmax_rows(runs)
     model_e, gradients = model_e_context(diagnosis, ordered), gradients_context(diagnosis)
@@ -710,6 +711,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     context = {
         **document_context(ordered, summary, conclusions["steps"]), "summary": summary, "data": data_context(layout),
         "ladder_figure": draw.ladder(ladder_recipe, figures) if ladder_recipe else None,
+        "ladder_log_epochs": log_epochs(curve_lengths(ladder_recipe)),
         "ladder_epochs": sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder_recipe.values()}),
         "ladder_table": ladder_table(ordered), "recipes": recipes_context(everything),
         "recovered_recipe": bool(get_profile(profile_of(ordered)).recipe) if profile_of(ordered) in PROFILES else False,
