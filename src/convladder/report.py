@@ -519,6 +519,11 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         earlier = by_key.get((continued_name(run), run["config"]["seed"]))
         return run["train_seconds"] - (earlier["train_seconds"] if earlier else 0.0)
 
+    def core_share(environment: dict) -> float:
+        # a run of one thread on two cores left the other core to a second run (all of them, unrecorded)
+        cores = environment["cpu_count"] or 1
+        return min(environment.get("torch_threads") or cores, cores) / cores
+
     versions = sorted({r.get("code_version") for r in flat if r.get("code_version")})
     return dict(
         built_from=git_commit(), built_code_current=code_version() in versions,
@@ -535,9 +540,7 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         devices=sorted({r["environment"]["device"] + (f" ({r['environment']['gpu']})" if "gpu" in r["environment"] else "")
                         for r in flat}),
         total_seconds=sum(own_seconds(run) for run in flat), damaged=damaged or [],
-        # the machine's share: a run of one thread on two cores left the other core to a second run
-        machine_seconds=sum(own_seconds(run) * min(run["environment"].get("torch_threads") or cpus, cpus) / cpus
-                            for run in flat for cpus in [run["environment"]["cpu_count"] or 1]),
+        machine_seconds=sum(own_seconds(run) * core_share(run["environment"]) for run in flat),
         rows=[dict(name=name, seeds=len(seeds), epochs=seeds[0]["history"]["epoch"][-1],
                    cpus=cpu_names(r["environment"] for r in seeds),
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
