@@ -460,6 +460,17 @@ def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicte
     assert "After epoch 2, D is ahead of C: the answer is yes." in text and "After epoch 2, E is behind D" in text
 
 
+def test_a_model_with_too_few_seeds_leaves_only_its_own_questions_undecided(tmp_path):
+    # a profile part-way: E has 2 seeds, so D against E and E against F cannot be decided; C against D can
+    vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.70, 0.71], "F": [0.80, 0.81, 0.82]}
+    layout = write_results(tmp_path / "runs", accuracies(vals))
+    text = " ".join((write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text().split())
+    assert "no question can be decided here" not in text and "so every comparison in it is inconclusive" not in text
+    assert "each model has at least 3 seeds; E has fewer here, so the questions that involve it are inconclusive" in text
+    assert "has between 2 and 3 seeds" in text and "E has fewer than the 3 from which this report draws a verdict" in text
+    assert "After epoch 2, D is ahead of C: the answer is yes." in text
+
+
 @pytest.mark.parametrize("models, wording", [
     ({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]}, "The ladder can answer 1 question this way: it is decided"),
     ({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.70, 0.71, 0.72]},
@@ -528,6 +539,14 @@ def test_durations_are_shown_in_seconds_minutes_or_hours(seconds, shown):
     from convladder.latex import fmt_seconds
 
     assert fmt_seconds(seconds) == shown
+
+
+@pytest.mark.parametrize("value, shown", [(None, "--"), (0.0123, "+0.012"), (-0.0123, "-0.012"),
+                                         (-0.0004, "0.000"), (0.0004, "0.000")])
+def test_differences_carry_a_sign_unless_they_round_to_zero(value, shown):
+    from convladder.latex import fmt_signed
+
+    assert fmt_signed(value) == shown
 
 
 @pytest.mark.parametrize("items, text", [([], ""), (["X"], "X"), (["X", "Y"], "X and Y"), (["X", "Y", "Z"], "X, Y and Z")])

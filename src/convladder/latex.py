@@ -38,7 +38,10 @@ def fmt_ms(values: list[float], digits: int = 3) -> str:
 
 
 def fmt_signed(value: float | None) -> str:
-    return "--" if value is None else f"{value:+.3f}"
+    """A difference with its sign; one that rounds to zero has none ("0.000", not "-0.000")."""
+    if value is None:
+        return "--"
+    return "0.000" if round(value, 3) == 0 else f"{value:+.3f}"
 
 
 def fmt_seconds(seconds: float) -> str:

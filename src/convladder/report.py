@@ -661,13 +661,17 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
     epochs = [row["epochs"] for row in summary]
     seeds = [row["seeds"] for row in summary]
     ladder = [row for row in summary if row["name"] in STUDY_RESULTS]
+    paired = [row for row in summary if row["name"] in PAIRED]
     best = max(ladder or summary, key=lambda row: summarize(row["test"])[0])
     return dict(
         profile=profile, profile_description=description, study_params_A=STUDY_PARAMS_A,
         study_params_A_formula=STUDY_PARAMS_A_FORMULA, epochs_stated=sorted(STUDY_EPOCHS_STATED),
         seed_count=max(seeds), min_seeds=MIN_SEEDS, sizes=first["data"]["sizes"],
-        # the fewest seeds of a model the verdicts compare (GAP+ and the runs beyond the ladder are in none)
-        fewest_seeds=min([row["seeds"] for row in summary if row["name"] in PAIRED] or seeds),
+        # the fewest and most seeds of a model the verdicts compare (GAP+ and the runs beyond the ladder are in none),
+        # and the models with too few for a verdict
+        fewest_seeds=min([row["seeds"] for row in paired] or seeds),
+        most_paired_seeds=max([row["seeds"] for row in paired] or seeds),
+        few_seeded=[row["name"] for row in paired if row["seeds"] < MIN_SEEDS],
         subset=first["config"].get("train_size") is not None, epochs_low=min(epochs), epochs_high=max(epochs), best=best,
         shorter=[row for row in summary if row["study"]["epochs"] and row["epochs"] < row["study"]["epochs"]],
         # the models of the ladder whose epochs the study does not state: their epochs are our choice
