@@ -204,14 +204,21 @@ def chains_of(names, tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path, monkeypatch):
     import multiprocessing
+    import signal
     import time
 
     from convladder import pipeline
 
     monkeypatch.setattr(pipeline, "_execute_chain", interrupt_the_parent)
+    # Ctrl-C raises KeyboardInterrupt here even when pytest was started in the background (`pytest &`), where the
+    # shell has this process ignore SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        pipeline.execute_side_by_side(chains_of(["A", "B", "C"], tmp_path), RunLayout(tmp_path), workers=2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.execute_side_by_side(chains_of(["A", "B", "C"], tmp_path), RunLayout(tmp_path), workers=2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - start < 30  # not the minute the workers would sleep, nor the third chain
     assert multiprocessing.active_children() == []
 
