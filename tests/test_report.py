@@ -471,6 +471,17 @@ def test_a_model_with_too_few_seeds_leaves_only_its_own_questions_undecided(tmp_
     assert "After epoch 2, D is ahead of C: the answer is yes." in text
 
 
+def test_the_diagnosis_names_its_recipe_and_whether_the_ladder_used_it():
+    from convladder.report import diagnosis_recipe
+
+    ours = {"E": [hand_made("E", "E", 0, 0.1)]}  # TrainConfig's defaults, as the diagnosis trains
+    study = {"E": [hand_made("E", "E", 0, 0.1, profile="study", optimizer="sgd", momentum=0.9, batch_size=32,
+                             study_softmax=True)]}
+    recipe = diagnosis_recipe({"batch_size": 128}, ours)
+    assert recipe["config"]["optimizer"] == "adam" and recipe["config"]["batch_size"] == 128 and recipe["ladders"]
+    assert not diagnosis_recipe({"batch_size": 128}, study)["ladders"]
+
+
 @pytest.mark.parametrize("models, wording", [
     ({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]}, "The ladder can answer 1 question this way: it is decided"),
     ({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.70, 0.71, 0.72]},

@@ -312,6 +312,14 @@ def _never(epoch: int | None) -> str:
     return "never" if epoch is None else str(epoch)
 
 
+def diagnosis_recipe(diagnosis: dict, runs: dict[str, list[dict]]) -> dict:
+    """The recipe the diagnosis trained with (TrainConfig's defaults at its batch size, as diagnosis.py
+    builds it), and whether it is the one the ladder's runs of this report used."""
+    config = {**DEFAULT_RECIPE.to_dict(), "batch_size": diagnosis["batch_size"], "study_softmax": False}
+    ladder = [seeds[0]["config"] for seeds in runs.values() if is_ladder_recipe(seeds[0]["config"])]
+    return dict(config=config, ladders=bool(ladder) and recipe_key(config) == recipe_key(ladder[0]))
+
+
 def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]]) -> dict | None:
     """What the diagnosis measured about E and F (diagnosis.json), for the model-E section."""
     if diagnosis is None:
@@ -333,7 +341,7 @@ def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]]) -> dict
                         learned=summarize(finals(e, "val_acc"))[0] > diagnosis["learned_threshold"])
     return dict(
         epochs=diagnosis["epochs"], images=diagnosis["train_images"], seeds=len(diagnosis["seeds"]),
-        threshold=diagnosis["learned_threshold"], variants=[variant(v) for v in diagnosis["variants"]],
+        recipe=diagnosis_recipe(diagnosis, runs), threshold=diagnosis["learned_threshold"], variants=[variant(v) for v in diagnosis["variants"]],
         ladder_e=ladder_e, ours=variant(by_label.get(E_OURS)), study=variant(by_label.get(E_STUDY)),
         he=variant(by_label.get(E_HE)), others=[variant(by_label[label]) for label in E_OTHERS if label in by_label],
         share_low=min(diagnosis["one_class_accuracy"]), share_high=max(diagnosis["one_class_accuracy"]),
@@ -358,7 +366,7 @@ def parameters_context(runs: dict[str, list[dict]]) -> dict:
     return dict(rows=rows, a=formula_a, study_formula=STUDY_PARAMS_A_FORMULA, study_value=study_value)
 
 
-def gradients_context(diagnosis: dict | None) -> dict | None:
+def gradients_context(diagnosis: dict | None, runs: dict[str, list[dict]] | None = None) -> dict | None:
     """The gradient norms the diagnosis recorded for C and D: per layer, the median over the first and
     the last epoch's steps (mean over seeds), and the first-over-last-layer ratio (analysis.gradient_ratio)."""
     if diagnosis is None or not diagnosis.get("gradients"):
@@ -376,6 +384,7 @@ def gradients_context(diagnosis: dict | None) -> dict | None:
     if {"C", "D"} <= models.keys():
         pair = dict(c=models["C"]["ratio"], d=models["D"]["ratio"], factor=models["D"]["ratio"] / models["C"]["ratio"])
     return dict(rows=rows, models=models, pair=pair, steps=steps, epochs=diagnosis["epochs"],
+                recipe=diagnosis_recipe(diagnosis, runs or {}),
                 images=diagnosis["train_images"])
 
 
@@ -710,7 +719,7 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
     ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0]["config"])}
     softmax = softmax_rows(runs)
-    model_e, gradients = model_e_context(diagnosis, ordered), gradients_context(diagnosis)
+    model_e, gradients = model_e_context(diagnosis, ordered), gradients_context(diagnosis, ordered)
     if model_e:
         model_e["figure"] = draw.variants(diagnosis, figures)
     if gradients:
