@@ -320,8 +320,9 @@ def diagnosis_recipe(diagnosis: dict, runs: dict[str, list[dict]]) -> dict:
     return dict(config=config, ladders=bool(ladder) and recipe_key(config) == recipe_key(ladder[0]))
 
 
-def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]]) -> dict | None:
-    """What the diagnosis measured about E and F (diagnosis.json), for the model-E section."""
+def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]], recipe: dict | None) -> dict | None:
+    """What the diagnosis measured about E and F (diagnosis.json), for the model-E section; `recipe`: its
+    diagnosis_recipe."""
     if diagnosis is None:
         return None
 
@@ -341,7 +342,7 @@ def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]]) -> dict
                         learned=summarize(finals(e, "val_acc"))[0] > diagnosis["learned_threshold"])
     return dict(
         epochs=diagnosis["epochs"], images=diagnosis["train_images"], seeds=len(diagnosis["seeds"]),
-        recipe=diagnosis_recipe(diagnosis, runs), threshold=diagnosis["learned_threshold"], variants=[variant(v) for v in diagnosis["variants"]],
+        recipe=recipe, threshold=diagnosis["learned_threshold"], variants=[variant(v) for v in diagnosis["variants"]],
         ladder_e=ladder_e, ours=variant(by_label.get(E_OURS)), study=variant(by_label.get(E_STUDY)),
         he=variant(by_label.get(E_HE)), others=[variant(by_label[label]) for label in E_OTHERS if label in by_label],
         share_low=min(diagnosis["one_class_accuracy"]), share_high=max(diagnosis["one_class_accuracy"]),
@@ -366,9 +367,10 @@ def parameters_context(runs: dict[str, list[dict]]) -> dict:
     return dict(rows=rows, a=formula_a, study_formula=STUDY_PARAMS_A_FORMULA, study_value=study_value)
 
 
-def gradients_context(diagnosis: dict | None, runs: dict[str, list[dict]] | None = None) -> dict | None:
+def gradients_context(diagnosis: dict | None, recipe: dict | None) -> dict | None:
     """The gradient norms the diagnosis recorded for C and D: per layer, the median over the first and
-    the last epoch's steps (mean over seeds), and the first-over-last-layer ratio (analysis.gradient_ratio)."""
+    the last epoch's steps (mean over seeds), and the first-over-last-layer ratio (analysis.gradient_ratio);
+    `recipe`: the diagnosis's (diagnosis_recipe)."""
     if diagnosis is None or not diagnosis.get("gradients"):
         return None
     steps = diagnosis["steps_per_epoch"]
@@ -384,7 +386,7 @@ def gradients_context(diagnosis: dict | None, runs: dict[str, list[dict]] | None
     if {"C", "D"} <= models.keys():
         pair = dict(c=models["C"]["ratio"], d=models["D"]["ratio"], factor=models["D"]["ratio"] / models["C"]["ratio"])
     return dict(rows=rows, models=models, pair=pair, steps=steps, epochs=diagnosis["epochs"],
-                recipe=diagnosis_recipe(diagnosis, runs or {}),
+                recipe=recipe,
                 images=diagnosis["train_images"])
 
 
@@ -719,7 +721,8 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
         step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
     ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0]["config"])}
     softmax = softmax_rows(runs)
-    model_e, gradients = model_e_context(diagnosis, ordered), gradients_context(diagnosis, ordered)
+    recipe = diagnosis_recipe(diagnosis, ordered) if diagnosis else None
+    model_e, gradients = model_e_context(diagnosis, ordered, recipe), gradients_context(diagnosis, recipe)
     if model_e:
         model_e["figure"] = draw.variants(diagnosis, figures)
     if gradients:
