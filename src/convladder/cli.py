@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import threading
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -223,17 +225,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or `kill`'s stop), handled as Ctrl-C: finished work is kept, nothing goes on."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     try:
         return args.func(args)
     except (DataError, RunLocked, TrainingDiverged, CommandError, ValueError, OSError) as err:
         # OSError: a missing file, a folder without write permission, a full disk (WriteError) ...
         print(f"convladder: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("convladder: interrupted; finished epochs are kept in the run folder's checkpoint", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        print(f"convladder: {'stopped (SIGTERM)' if isinstance(err, Terminated) else 'interrupted'}; finished "
+              f"epochs are kept in the run folder's checkpoint", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

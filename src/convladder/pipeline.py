@@ -23,8 +23,7 @@ import os
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,8 +102,8 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
         steps.append(Step("30_errors", layout.notebook("30_errors"),
                           {**common, "run_names": sorted({"G", "GAP+"} & names)}, "error analysis"))
     if not names & set(STUDY_MODEL_NAMES):  # model H alone: a report needs the ladder's runs
-        print(f"only model H's runs in this call: no analyses and no report (a profile's report shows H's "
-              f"section: its own runs of H, else the h profile's archive)", flush=True)
+        print("only model H's runs in this call: no analyses and no report (a profile's report shows H's "
+              "section: its own runs of H, else the h profile's archive)", flush=True)
         return steps
     if models is None:  # the diagnosis trains its own variants of C, D, E and F
         steps.append(Step("40_diagnosis", layout.notebook("40_diagnosis"), common, "diagnosis of the anomalies"))
@@ -187,17 +186,88 @@ def _execute_chain(chain: list[Step], layout: RunLayout, html: bool, threads: in
     return seconds
 
 
-def _ignore_interrupt() -> None:
-    """A worker's start: Ctrl-C is the parent's to handle (it stops every worker), so that a worker
-    does not print a traceback of its own or start its next run."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel end this process (SIGTERM) when its parent dies, even by SIGKILL (Linux's
+    parent-death signal); where that is not to be had, or the parent is already gone, end now.
+    The notebook kernel this process starts watches its own parent (this process) and ends with it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _worker(connection, parent_pid: int, run_chain, chain: list[Step], layout: RunLayout, html: bool,
+            threads: int) -> None:
+    """One worker process: runs `chain` and sends ("done", seconds) or ("failed", message) back.
+    Ctrl-C is the parent's to handle (it ends every worker), so that a worker does not print a
+    traceback of its own or start its next run; SIGTERM (the parent's, or its death) ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # started inside _signals_held
+    _die_with_parent(parent_pid)
+    try:
+        outcome = ("done", run_chain(chain, layout, html, threads))
+    except StepFailed as err:
+        outcome = ("failed", str(err))
+    except Exception as err:  # noqa: BLE001 - any other failure is reported by the parent in one line
+        outcome = ("failed", f"{chain[0].label}: {type(err).__name__}: {err}")
+    connection.send(outcome)
+    connection.close()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: every worker is ended before the command stops."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _stop_signals_raise() -> dict | None:
+    """SIGTERM raises as Ctrl-C does (KeyboardInterrupt) until `_restore`, unless the program handles it
+    already (the CLI does); the handlers it replaced, or None off the main thread (where Python sets no
+    handlers)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return None
+    return {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated)}
+
+
+def _restore(handlers: dict | None) -> None:
+    for signum, handler in (handlers or {}).items():
+        signal.signal(signum, handler)
+
+
+@contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM wait (blocked, not lost) until the block is left. A process started inside
+    inherits the block: `_worker` lifts it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, html: bool = True) -> dict[str, float]:
     """Run training steps in `workers` processes at a time, each with its share of the cores; returns each
-    step's seconds. A failed chain does not stop the others; the failures are raised together at the end
-    (finished runs are kept, and running the same command again continues). Ctrl-C stops every worker
-    (and with it its notebook's kernel) and is raised here as KeyboardInterrupt."""
+    step's seconds. Each chain (training_chains) runs in a process of its own, started here and joined here
+    (no pool thread in between, so nothing is left running once this returns or raises). A failed chain,
+    or a worker killed from outside, does not stop the others; the failures are raised together at the end
+    (finished runs are kept, and running the same command again continues). Ctrl-C and SIGTERM end every
+    worker (and with it its notebook's kernel) and are raised here as KeyboardInterrupt; a worker whose
+    parent dies, even by SIGKILL, ends too (_die_with_parent)."""
+    from multiprocessing.connection import wait
+
     chains = training_chains(steps)
     threads = max(1, (os.cpu_count() or 1) // workers)
     print(f"{len(steps)} training steps in {len(chains)} chains, {workers} at a time with {threads} "
@@ -205,36 +275,48 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
     seconds: dict[str, float] = {}
     failed, unfinished = [], []
     # spawned, not forked: this process has started PyTorch's thread pool (the FLOP counts above)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_interrupt)
+    context = multiprocessing.get_context("spawn")
+    waiting = list(chains)
+    running: dict = {}  # the receiving end of each worker's pipe -> (process, chain)
+    handlers = _stop_signals_raise()
     try:
-        futures = {pool.submit(_execute_chain, chain, layout, html, threads): chain for chain in chains}
-        for future in as_completed(futures):
-            try:
-                seconds.update(future.result())
-            except StepFailed as err:
-                failed.append(str(err))
-            except BrokenProcessPool:  # a worker was killed (out of memory, or by a signal): no chain goes on
-                unfinished.extend(step.label for step in futures[future])
-    except KeyboardInterrupt:
-        # The workers ignore Ctrl-C: end them (each kernel ends with its worker: it watches its parent), first
-        # of all and deaf to a second Ctrl-C, which would otherwise leave them training.
-        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            workers_left = multiprocessing.active_children()  # this process has no children but the pool's
-            for worker in workers_left:
-                worker.terminate()
-            for worker in workers_left:
-                worker.join()
-            pool.shutdown(wait=False, cancel_futures=True)
-        finally:
-            signal.signal(signal.SIGINT, handler)
-        raise
+        while waiting or running:
+            while waiting and len(running) < workers:
+                chain = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_worker, args=(send, os.getpid(), _execute_chain, chain, layout,
+                                                                html, threads), daemon=True)
+                with _signals_held():  # a worker is started and recorded, or neither
+                    process.start()
+                    running[receive] = (process, chain)
+                send.close()
+            for receive in wait(list(running)):
+                process, chain = running.pop(receive)
+                try:
+                    kind, value = receive.recv()
+                except (EOFError, OSError):  # the worker died before it could answer (killed, out of memory?)
+                    kind, value = "died", None
+                receive.close()
+                process.join()
+                if kind == "done":
+                    seconds.update(value)
+                elif kind == "failed":
+                    failed.append(value)
+                else:
+                    unfinished.extend(step.label for step in chain)
     finally:
-        pool.shutdown(wait=True)
+        # End the workers first of all, deaf to a second Ctrl-C or SIGTERM, which would otherwise leave them
+        # training; after a normal end nothing is running and this ends nothing.
+        with _signals_held():
+            for process, _ in running.values():
+                process.terminate()
+            for receive, (process, _) in running.items():
+                process.join()
+                receive.close()
+            _restore(handlers)
     if unfinished:
-        failed.append(f"a training worker process died (killed, or out of memory?), which stopped the others "
-                      f"({', '.join(unfinished)}); their finished epochs and runs are kept, and running the same "
+        failed.append(f"a training worker process died (killed, or out of memory?) before it finished "
+                      f"{', '.join(unfinished)}; its finished epochs and runs are kept, and running the same "
                       f"command again continues")
     if failed:
         raise StepFailed(" | ".join(failed))
