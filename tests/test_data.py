@@ -1,9 +1,7 @@
-import io
 import pickle
 from pathlib import Path
 import tarfile
 
-import numpy as np
 import pytest
 import torch
 

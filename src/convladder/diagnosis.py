@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from convladder.data import get_splits, load_cifar10
 from convladder.paths import DIAGNOSIS_FILE
 from convladder.io import atomic_write_json, read_json
 from convladder.models import create_model
-from convladder.runs import code_version
+from convladder.versions import DIAGNOSIS_VERSION, code_version
 from convladder.training import Trainer
 
 LEARNED = 0.2  # validation accuracy above which a variant counts as having learned (chance is 0.1)
@@ -141,7 +140,7 @@ def diagnose(
     dataset = load_cifar10(data_dir)
     settings = {"train_size": train_size, "val_size": val_size, "epochs": epochs, "seeds": list(seeds),
                 "batch_size": batch_size, "data_checksum": dataset.checksum,
-                "code_version": code_version() + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16],
+                "code_version": code_version() + DIAGNOSIS_VERSION,
                 "variants": [repr(v) for v in E_VARIANTS]}
     path = Path(out_dir) / DIAGNOSIS_FILE
     if path.exists():

@@ -15,7 +15,6 @@ import time
 import warnings
 from collections import defaultdict
 
-import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 

@@ -114,7 +114,7 @@ MODEL_NAMES = tuple(MODELS)
 STUDY_MODEL_NAMES = ("A", "B", "C", "D", "E", "F", "G", "GAP")  # the study's ladder
 
 # Models whose code lives in a module of their own, imported only when such a model is built: the
-# training code's version (runs.code_version) covers that module for these models' runs alone, so
+# training code's version (versions.code_version) is declared per family: each of these models is one, so
 # that tuning one of them leaves the other models' runs current.
 MODEL_MODULES = {"H": "model_h"}
 

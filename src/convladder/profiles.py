@@ -1,7 +1,7 @@
 """The profiles that size the work, and the ladder's runs: how much data, how many epochs and
 seeds each model gets. Notebooks, the CLI, the pipeline and the tests read profiles from here.
 A profile decides which configs are trained, not what a config yields, so it stays outside the
-training code's version (`runs.code_version`).
+training code's version (`versions.code_version`).
 """
 
 from __future__ import annotations

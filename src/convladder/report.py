@@ -39,7 +39,7 @@ from convladder.stability import archived_stability, stability_summary
 from convladder.plots import curve_lengths, log_epochs, plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve, plot_stability, save
 from convladder.paths import run_name_of
 from convladder.results import collect_runs, git_commit, summarize
-from convladder.runs import code_version
+from convladder.versions import code_version
 from convladder.training import fixed_plan
 from convladder.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 

@@ -45,7 +45,7 @@ def cpu_name() -> str:
 
 
 def _bf16_unit() -> str | None:
-    # imported here: what the CPU can do is recorded, it does not decide a result (runs.training_modules)
+    # what the CPU can do is recorded; it does not decide a result
     from convladder.hardware import bf16_unit
 
     return bf16_unit()

@@ -7,8 +7,6 @@ training into one folder at once.
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import os
 import shutil
 import time
@@ -21,54 +19,14 @@ from filelock import FileLock, Timeout
 
 from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import Split, load_cifar10, get_splits
-from convladder.models import MODEL_MODULES, count_parameters, create_model, layer_records, predict_proba
+from convladder.models import count_parameters, create_model, layer_records, predict_proba
 from convladder.io import CheckpointError, load_checkpoint_file, read_json
 from convladder.paths import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
 from convladder.results import environment, write_results
 from convladder.training import CHECKPOINT, Trainer, fixed_plan
+from convladder.versions import code_version
 
 PROBE_INDEX = 0  # the test image whose probability vector is shown before and after training
-
-
-def training_modules(start: str = "runs") -> list[str]:
-    """The package's modules whose source decides a training result: this one and every module it
-    imports, directly or through others (read from the sources, so no list is kept by hand). A
-    change to any of them makes a finished run stale; a change to the report or the plots does not.
-    `start`: another module to begin from (a model's own module, see `code_version`)."""
-    package = Path(__file__).resolve().parent
-    found, todo = set(), [start]
-    while todo:
-        name = todo.pop()
-        if name in found or not (package / f"{name}.py").exists():
-            continue
-        found.add(name)
-        for node in ast.parse((package / f"{name}.py").read_text()).body:  # imports inside functions are lazy extras
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("convladder."):
-                todo.append(node.module.split(".")[1])
-            elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("convladder.")]
-    return sorted(found)
-
-
-def code_version(model: str | None = None) -> str:
-    """A digest of the training code (`training_modules`): of its syntax tree without docstrings, so
-    that comments, docstrings and formatting do not make finished runs stale. For a model built in a
-    module of its own (`models.MODEL_MODULES`: H), also of that module and what it imports; for the
-    others (and None) of the training code alone, so a change to H's module leaves their runs current."""
-    names = set(training_modules())
-    if model in MODEL_MODULES:
-        names |= set(training_modules(MODEL_MODULES[model]))
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for name in sorted(names):
-        tree = ast.parse((package / f"{name}.py").read_text())
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
-                getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-        digest.update(name.encode() + ast.dump(tree).encode())
-    return digest.hexdigest()[:16]
 
 
 class StaleRun(ValueError):

@@ -28,7 +28,7 @@ from convladder.models import create_model
 from convladder.paths import results_archive
 from convladder.profiles import FAST_GAP_RECIPE, PROFILES
 from convladder.config import TrainConfig
-from convladder.runs import code_version
+from convladder.versions import code_version
 from convladder.training import Trainer
 
 RECALIBRATION_IMAGES = 5_000
