@@ -32,7 +32,7 @@ from convladder.profiles import get_profile
 from convladder.data import data_facts, get_splits, load_cifar10
 from convladder.io import atomic_write_json
 from convladder.paths import RunLayout
-from convladder.plots import plot_samples
+from convladder.plots import plot_samples, save
 
 prof = get_profile(profile)
 layout = RunLayout.of(profile, run_dir)
@@ -49,6 +49,5 @@ for key, value in facts.items():
 # %%
 pick = torch.randperm(len(splits["train"]), generator=torch.Generator().manual_seed(seed))[:32]
 fig = plot_samples(splits["train"].images[pick], splits["train"].labels[pick], dataset.class_names)
-layout.figures_dir.mkdir(parents=True, exist_ok=True)
-fig.savefig(layout.figures_dir / "samples.png", dpi=150, bbox_inches="tight")  # the report's Figure 1 of the study
+save(fig, layout.figures_dir / "samples.png", close=False)  # the report's Figure 1 of the study
 plt.show()

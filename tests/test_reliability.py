@@ -262,6 +262,8 @@ def test_predict_memory_is_bounded_for_any_image(tmp_path, gap_run):
     Image.new("P", (6_300, 6_300)).save(tmp_path / "palette.png")
     Image.fromarray(rng.integers(0, 65535, (3000, 3000), dtype=np.uint16)).save(tmp_path / "deep.png")
     Image.new("RGB", (8000, 6000), (200, 30, 30)).save(tmp_path / "photo.jpg")
+    Image.new("1", (6_300, 6_300), 1).save(tmp_path / "bilevel.png")  # 40 MP in a few KB
+    Image.new("L", (13_000, 13_000), 90).save(tmp_path / "progressive.jpg", progressive=True, quality=10)
     for path in sorted(tmp_path.iterdir()):
         proc = subprocess.run([sys.executable, "-c", MEASURE, str(gap_run), str(path)], capture_output=True,
                               text=True, timeout=120)
@@ -269,7 +271,7 @@ def test_predict_memory_is_bounded_for_any_image(tmp_path, gap_run):
         added = float(proc.stdout.split("added_mb")[-1])
         assert added < 500, (path.name, added)
         if proc.returncode == 2:
-            assert path.name in ("huge.png", "thin.png") and len(proc.stderr.strip().splitlines()) == 1
+            assert path.name in ("huge.png", "thin.png", "progressive.jpg") and len(proc.stderr.strip().splitlines()) == 1
 
 
 # --- 5. damaged results and checkpoints -----------------------------------------------------

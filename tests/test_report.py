@@ -12,7 +12,7 @@ from convladder.analysis import MIN_SEEDS, architecture, layer_formula
 from convladder.config import TrainConfig
 from convladder.latex import environment
 from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, create_model, layer_records
-from convladder import report_h
+from convladder import paths, report_h
 from convladder.paths import RunLayout, report_template
 from convladder.report import (
     FAST_TARGET_ACC, FAST_TARGET_MINUTES, ReportError, benchmark_context, benchmark_source, fast_target, ladder_table,
@@ -576,3 +576,31 @@ def test_curves_of_very_different_lengths_share_a_logarithmic_epoch_axis(lengths
     for figure in (plot_ladder(runs, {}), plot_compare(runs)):
         assert figure.axes[0].get_xscale() == scale
         matplotlib.pyplot.close(figure)
+
+
+INJECTION = r"\input{/etc/hostname}"
+STRUCTURAL = {"model", "optimizer", "schedule", "train_split", "without", "name"}  # checked where they are read
+
+
+def injected(value, key=None):
+    """Every string read from a file, but those the report checks against known values, replaced by a LaTeX command."""
+    if isinstance(value, dict):
+        return {k: v if k == "layers" else injected(v, k) for k, v in value.items()}  # layers: parsed, not printed
+    if isinstance(value, list):
+        return [injected(v, key) for v in value]
+    return INJECTION if isinstance(value, str) and key not in STRUCTURAL else value
+
+
+def test_no_string_from_a_file_reaches_the_latex_unescaped(tmp_path):
+    """A name, CPU, commit, checksum, class name or path from results.json or data.json prints as text: LaTeX
+    never sees a command in it (it would print any local file into the PDF)."""
+    root = tmp_path / "runs"
+    layout = write_runs(root, MIN_SEEDS)
+    for path in root.glob("*/seed*/results.json"):
+        path.write_text(json.dumps(injected(json.loads(path.read_text()))))
+    layout.data_facts.parent.mkdir(parents=True, exist_ok=True)
+    facts = json.loads((paths.results_archive("study") / "data.json").read_text())
+    layout.data_facts.write_text(json.dumps(injected(facts)))
+    tex = (write_sources(layout, benchmark=tmp_path / "no-benchmark.json") / "report.tex").read_text()
+    assert INJECTION not in tex and "\\input" not in tex
+    assert tex.count(r"\textbackslash{}input\{/etc/hostname\}") >= 5

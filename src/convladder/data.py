@@ -2,10 +2,9 @@
 
 The root folder holds `cifar-10-batches-py/` (the official "python version") or the
 archive `cifar-10-python.tar.gz`. The root comes from `--data-dir`, else the
-`CONVLADDER_DATA` environment variable, else `data/cifar10`. The decoded splits are kept
-as uint8 tensors in one cache file in the user's cache folder
-(`$XDG_CACHE_HOME/convladder`, keyed by the data's checksum; never in the data folder, which
-may be shared or read-only), verified by a digest of its tensors every time it is read.
+`CONVLADDER_DATA` environment variable, else `data/cifar10`. The batch files are decoded on
+every load (well under a second); nothing is written beside them or anywhere else, so a shared,
+read-only folder works unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convladder.io import atomic_torch_save, first_line
 
 DATA_ENV = "CONVLADDER_DATA"
 DEFAULT_ROOT = Path("data/cifar10")
@@ -34,7 +32,6 @@ META_FILE = "batches.meta"
 IMAGES_PER_FILE = 10_000
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_SIZE, VAL_SIZE = 42_000, 8_000  # the study's split of the 50,000 training images
-CACHE_VERSION = 2
 
 
 class DataError(RuntimeError):
@@ -165,10 +162,13 @@ def read_class_names(batches: Path) -> tuple[str, ...]:
     names = meta.get("label_names")
     if not isinstance(names, (list, tuple)) or len(names) != 10 or not all(isinstance(n, (str, bytes)) for n in names):
         raise DataError(f"{batches / META_FILE}: 'label_names' must be a list of 10 strings, found {names!r:.100}")
-    return tuple(n.decode() if isinstance(n, bytes) else n for n in names)
+    names = tuple(n.decode(errors="replace") if isinstance(n, bytes) else n for n in names)
+    if len(set(names)) != 10 or not all(n.strip() for n in names):
+        raise DataError(f"{batches / META_FILE}: 'label_names' must be 10 different, non-empty names, found {names!r:.100}")
+    return names
 
 
-# --- the decoded dataset and its cache --------------------------------------------------
+# --- the decoded dataset --------------------------------------------------
 
 @dataclass
 class Split:
@@ -227,42 +227,6 @@ def _check_complete(files: list[Path]) -> None:
         )
 
 
-def cache_path(checksum: str, images_per_file: int) -> Path:
-    """The decoded dataset's cache file in the user's cache folder, keyed by the data's checksum."""
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache_home / "convladder" / f"cifar10-{checksum[:32]}-{images_per_file}-v{CACHE_VERSION}.pt"
-
-
-def tensor_digest(*tensors: torch.Tensor) -> str:
-    """sha256 over the tensors' dtypes, shapes and bytes."""
-    digest = hashlib.sha256()
-    for t in tensors:
-        digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        digest.update(t.contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-_CACHED = ("train_images", "train_labels", "test_images", "test_labels")
-
-
-def _read_cache(cache: Path, checksum: str) -> dict | None:
-    """The cached tensors when the file is intact and of this data; None otherwise."""
-    try:
-        cached = torch.load(cache, weights_only=True)
-        tensors = [cached[k] for k in _CACHED]
-        if (
-            cached.get("checksum") != checksum
-            or not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tensors)
-            or [t.dtype for t in tensors] != [torch.uint8, torch.int64, torch.uint8, torch.int64]
-            or cached.get("digest") != tensor_digest(*tensors)
-            or not (isinstance(cached.get("class_names"), list) and len(cached["class_names"]) == 10)
-        ):
-            return None
-        return cached
-    except Exception:  # damaged, old or foreign: rebuilt from the source files
-        return None
-
-
 def _read_split(batches: Path, names: list[str], images_per_file: int) -> Split:
     parts = [read_batch(batches / name) for name in names]
     for name, (data, _) in zip(names, parts):
@@ -286,11 +250,12 @@ def load_cifar10(
     download: bool = True,
     images_per_file: int | None = None,
 ) -> Cifar10:
-    """Load all of CIFAR-10 as uint8 tensors, from the cache when it is intact and of this data.
+    """Load all of CIFAR-10 as uint8 tensors, decoded from the batch files every time (no cache: decoding
+    the six files takes well under a second, no longer than reading and checking a cache of them did, and
+    a cache could claim other data than the files it names).
 
     `images_per_file` defaults to 10,000 (`IMAGES_PER_FILE`), as in the real data; tests use
-    less for tiny synthetic copies. A cache that cannot be written only costs time: loading
-    goes on, with a note.
+    less for tiny synthetic copies.
     """
     images_per_file = images_per_file or IMAGES_PER_FILE
     root = resolve_root(data_dir)
@@ -298,28 +263,9 @@ def load_cifar10(
     files = _source_files(batches)
     _check_complete(files)
     checksum = file_checksum(files)
-    cache = cache_path(checksum, images_per_file)
-    cached = _read_cache(cache, checksum) if cache.exists() else None
-    if cached is not None:
-        return Cifar10(
-            Split(cached["train_images"], cached["train_labels"]),
-            Split(cached["test_images"], cached["test_labels"]),
-            tuple(cached["class_names"]),
-            checksum,
-            root,
-        )
     train = _read_split(batches, TRAIN_FILES, images_per_file)
     test = _read_split(batches, TEST_FILES, images_per_file)
     class_names = read_class_names(batches)
-    tensors = dict(zip(_CACHED, (train.images, train.labels, test.images, test.labels)))
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        atomic_torch_save(
-            {**tensors, "class_names": list(class_names), "checksum": checksum, "digest": tensor_digest(*tensors.values())},
-            cache,
-        )
-    except Exception as err:  # a full disk, a read-only home: the data is simply decoded again next time
-        print(f"note: could not write the dataset cache {cache} ({first_line(err, type(err).__name__)}); the data is decoded again next time")
     return Cifar10(train, test, class_names, checksum, root)
 
 

@@ -9,9 +9,11 @@ disk fills up mid-write (the previous file is kept). Checkpoints are read with
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import pickle
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -74,7 +76,11 @@ def _remove(tmp: str) -> None:
 
 
 def atomic_torch_save(obj, path: Path) -> None:
-    _atomic_write(path, lambda fh: torch.save(obj, fh))
+    """torch.save, atomically. Serialised in memory first (a checkpoint is at most tens of MB): torch's zip
+    writer reports a short write as an opaque RuntimeError ("unexpected pos"), a plain write as ENOSPC."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write(path, lambda fh: fh.write(buffer.getbuffer()))
 
 
 def atomic_write_json(data, path: Path) -> None:
@@ -85,8 +91,84 @@ def atomic_write_text(text: str, path: Path) -> None:
     _atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
-def read_json(path: Path):
-    return json.loads(Path(path).read_text())
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    _atomic_write(path, lambda fh: fh.write(data))
+
+
+# The largest JSON file convladder reads (its own are at most a few hundred KB; a 60,000-epoch history
+# would be a few MB): a bigger file, or one that is no regular file (/dev/zero), is refused unread.
+JSON_LIMIT = 64 * 2**20
+
+
+class DamagedFile(ValueError):
+    """A file convladder reads is damaged, truncated, too large or not a file; the message names it."""
+
+
+def read_json(path: str | os.PathLike, limit: int = JSON_LIMIT):
+    """The JSON value in `path`; DamagedFile, naming the file, for anything but a regular file of at most
+    `limit` bytes holding valid JSON nested less deeply than Python's recursion allows. FileNotFoundError
+    (an OSError) when it does not exist."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DamagedFile(f"{path} is not a regular file; delete it (or the link) and run again")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise DamagedFile(f"{path} is larger than {limit // 2**20} MB, more than convladder writes; it is not ours "
+                          f"or is damaged: move it away and run again")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise DamagedFile(f"{path} is nested too deeply to be a file convladder wrote: move it away and run again") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DamagedFile(f"{path} is damaged or truncated ({first_line(err)}): move it away (or delete it) and run "
+                          f"the same command again, which writes it anew where it can") from None
+
+
+# --- writing only where we mean to: no write goes through a symbolic link -------------------
+
+class LinkError(OSError):
+    """A folder convladder writes into holds a symbolic link that leaves it."""
+
+
+def links_leaving(root: str | os.PathLike, limit: int = 5) -> list[tuple[Path, str]]:
+    """Up to `limit` symbolic links under `root` (files or folders, not followed) whose target lies outside
+    `root` or does not exist: (link, target). A cloned repository or a shared folder can carry such a
+    link, and a write through it would change a file elsewhere."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    inside = root.resolve()
+    found = []
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.exists() or not target.is_relative_to(inside):
+                    found.append((path, os.readlink(path)))
+                    if len(found) >= limit:
+                        return found
+    return found
+
+
+def refuse_links_leaving(root: str | os.PathLike) -> None:
+    """LinkError, naming the links, when `root` holds symbolic links that leave it (`links_leaving`)."""
+    found = links_leaving(root)
+    if found:
+        listed = ", ".join(f"{link} -> {target}" for link, target in found)
+        raise LinkError(f"{root} holds symbolic links that point outside it ({listed}); convladder does not write "
+                        f"through links: remove them (or copy their files in their place) and run the same command again")
+
+
+def claim(path: str | os.PathLike) -> Path:
+    """Make `path` safe to open for writing: a symbolic link there is removed (never its target), so that the
+    write makes a file of its own. For writers that open the name themselves (papermill, a log, matplotlib)."""
+    path = Path(path)
+    if path.is_symlink():
+        path.unlink()
+    return path
 
 
 def load_checkpoint_file(path: str | os.PathLike, map_location="cpu") -> dict:

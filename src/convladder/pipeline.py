@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convladder.io import atomic_write_bytes, atomic_write_text, claim, refuse_links_leaving
 from convladder.models import STUDY_MODEL_NAMES
 from convladder.other_sizes import OTHER_SIZES_RUNS
 from convladder.profiles import ladder
@@ -119,10 +120,11 @@ def execute(step: Step, layout: RunLayout, html: bool = True, log: Path | None =
     step.output.parent.mkdir(parents=True, exist_ok=True)
     from nbclient.exceptions import DeadKernelError
 
-    stream = open(log, "w", encoding="utf-8") if log else None
+    claim(step.output)  # papermill writes the executed notebook by its name: never through a link
+    stream = open(claim(log), "w", encoding="utf-8") if log else None
     try:
         pm.execute_notebook(
-            str(notebooks_dir() / f"{step.notebook}.ipynb"), str(step.output), parameters=step.parameters,
+            _literal(notebooks_dir() / f"{step.notebook}.ipynb"), _literal(step.output), parameters=step.parameters,
             progress_bar=False, stdout_file=stream or sys.stdout, stderr_file=stream or sys.stderr,
             extra_arguments=KERNEL_ARGUMENTS,
         )
@@ -146,6 +148,12 @@ def execute(step: Step, layout: RunLayout, html: bool = True, log: Path | None =
             except Exception as err:  # a missing HTML copy must not hide the step's own outcome
                 print(f"note: no HTML copy of {step.output} ({err})", file=sys.stderr, flush=True)
     return time.perf_counter() - start
+
+
+def _literal(path: Path) -> str:
+    """A path papermill takes as it is: it fills `{name}` in paths with the parameters (str.format), so a
+    folder named `{x}` or `{profile}` needs its braces doubled."""
+    return str(path).replace("{", "{{").replace("}", "}}")
 
 
 def training_chains(steps: list[Step]) -> list[list[Step]]:
@@ -335,8 +343,7 @@ def export_html(notebook: Path, target: Path) -> None:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(body, encoding="utf-8")
+    atomic_write_text(body, target)
 
 
 def export_report(profile: str, layout: RunLayout) -> Path:
@@ -346,9 +353,11 @@ def export_report(profile: str, layout: RunLayout) -> Path:
 
     target = exported_pdf(profile)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(layout.pdf, target)
+    atomic_write_bytes(layout.pdf.read_bytes(), target)
     figures = exported_figures(profile)
-    if figures.exists():
+    if figures.is_symlink():
+        figures.unlink()  # the link, never what it points to
+    elif figures.exists():
         shutil.rmtree(figures)
     shutil.copytree(layout.figures_dir, figures)
     return target
@@ -371,6 +380,7 @@ def run_pipeline(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     layout = RunLayout.of(profile, Path(run_dir).resolve() if run_dir else None)
+    refuse_links_leaving(layout.root)  # every write below stays in the run folder
     data_dir = str(Path(data_dir).resolve()) if data_dir else None
     start = time.perf_counter()
     steps = plan(profile, layout, data_dir, models, force, retrain_stale)

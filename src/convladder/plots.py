@@ -357,9 +357,17 @@ def plot_gradient_norms(diagnosis: dict) -> Figure:
     return fig
 
 
-def save(fig: Figure, path: str | Path) -> Path:
+def save(fig: Figure, path: str | Path, close: bool = True) -> Path:
+    """Write `fig` to `path` (its format from the suffix) atomically: never half-written, and a symbolic link
+    at `path` is replaced, not written through."""
+    import io
+
+    from convladder.io import atomic_write_bytes
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight", dpi=150)
-    plt.close(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or None, bbox_inches="tight", dpi=150)
+    atomic_write_bytes(buffer.getvalue(), path)
+    if close:
+        plt.close(fig)
     return path

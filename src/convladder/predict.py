@@ -40,15 +40,14 @@ def load_trained_model(run_dir: str | os.PathLike) -> tuple[torch.nn.Module, dic
     path = Path(run_dir) / CHECKPOINT
     state = load_checkpoint_file(path)
     saved_model = (state.get("config") or {}).get("model")
+    if saved_model not in (None, config.model):
+        raise CheckpointError(f"{path} holds a checkpoint of model {saved_model}, not of model {config.model} that "
+                              f"{RESULTS_FILE} names; the run folder is mixed up: train it again")
     try:
-        if saved_model not in (None, config.model):
-            raise RuntimeError(f"model {saved_model}")
         model.load_state_dict(state["model"])
     except RuntimeError:
-        raise CheckpointError(
-            f"{path} holds the weights of another model ({saved_model or 'other layers'}), not of model "
-            f"{config.model} that {RESULTS_FILE} names; the run folder is mixed up: train it again"
-        ) from None
+        raise CheckpointError(f"{path} holds weights that do not fit model {config.model}'s layers (which its "
+                              f"config names); the run folder is mixed up: train it again") from None
     return model.eval(), results
 
 
@@ -66,12 +65,17 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> torch.Tenso
             if min(w, h) < 1 or max(w, h) > MAX_ASPECT * min(w, h):
                 raise ValueError(f"{path} is {w}x{h} pixels: its sides differ more than {MAX_ASPECT} times, which "
                                  f"no model here can be fed; crop it first")
-            if isinstance(img, JpegImageFile):  # JPEG and its multi-picture variant MPO
+            # A progressive JPEG keeps every coefficient of the full image while decoding, even at a reduced
+            # size: it is held to the limit at its full size, like the formats that cannot be decoded small.
+            progressive = bool(img.info.get("progressive") or img.info.get("progression"))
+            if isinstance(img, JpegImageFile) and not progressive:  # JPEG and its multi-picture variant MPO
                 img.draft(img.mode, (max_side, max_side))  # decoded at 1/2, 1/4 or 1/8 of the size
             if img.size[0] * img.size[1] > MAX_DECODE_PIXELS:
                 raise ValueError(f"{path} is {w}x{h} pixels, too large to decode (at most {MAX_DECODE_PIXELS:,} "
                                  f"pixels for {img.format or 'this format'}); shrink it first")
             img.load()
+            if img.mode == "1":
+                img = img.convert("L")  # one byte a pixel, which Image.reduce takes (bilevel it does not)
             if img.mode.startswith("I;16"):
                 img = img.convert("I")  # 32-bit integers: a mode Image.reduce takes
             img = _reduce(img, max_side)
@@ -91,6 +95,10 @@ def load_image(path: str | os.PathLike, max_side: int = MAX_SIDE) -> torch.Tenso
         raise ValueError(f"{path} is refused as a decompression bomb ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as err:
         raise ValueError(f"{path} is not an image that Pillow can read ({err})") from None
+    except ValueError as err:  # ours name the file; Pillow's (a text-chunk bomb: "Decompressed Data Too Large") do not
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path} is refused: {err}") from None
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()
 
 

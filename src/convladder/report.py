@@ -27,7 +27,7 @@ from convladder.analysis import (
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, PROFILES, config_from_parameters, get_profile
 from convladder.hardware import bf16_unit_name, cpu_names
-from convladder.io import atomic_write_text, read_json
+from convladder.io import atomic_write_text, claim, read_json, refuse_links_leaving
 from convladder.report_h import TARGET_ACC, h_context
 from convladder.figures import file_stem
 from convladder.latex import render
@@ -753,6 +753,8 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
 def compile_pdf(report_dir: Path) -> Path:
     if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
         raise ReportError(f"latexmk / pdflatex not found; the LaTeX sources are in {report_dir}. {TEX_INSTALL_HINT}")
+    for output in report_dir.glob("report.*"):  # what latexmk and pdflatex write, by name: never through a link
+        claim(output)
     cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "report.tex"]
     proc = subprocess.run(cmd, cwd=report_dir, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -767,4 +769,17 @@ def build_report(layout: RunLayout, data_dir=None, benchmark=None) -> Path:
 
     `benchmark`: the JSON of benchmarks/epoch_time.py (default: `benchmark_source`'s choice).
     """
-    return compile_pdf(write_sources(layout, data_dir, benchmark))
+    from filelock import FileLock
+
+    refuse_links_leaving(layout.root)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(claim(layout.root / ".report.lock"))  # two reports of one folder take turns, not LaTeX's files
+    try:
+        lock.acquire(timeout=0)
+    except TimeoutError:
+        print(f"waiting for another report of {layout.root} to finish", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        return compile_pdf(write_sources(layout, data_dir, benchmark))
+    finally:
+        lock.release()

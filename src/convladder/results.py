@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from convladder.io import atomic_write_json, read_json
-from convladder.paths import RESULTS_FILE
+from convladder.io import DamagedFile, atomic_write_json, read_json
+from convladder.paths import RESULTS_FILE, is_seed_dir
 
 def git_commit() -> str:
     try:
@@ -74,26 +74,71 @@ def write_results(results: dict, run_dir: Path) -> Path:
     return path
 
 
+
 class DamagedResults(ValueError):
     """A results file that is not valid JSON or lacks what every results file holds."""
 
 
-# What every results file holds; a file without them is damaged.
+# What every results file holds, with the type of each; a file without them is damaged.
 REQUIRED_KEYS = ("name", "config", "history", "final", "data")
+HISTORY_CURVES = ("epoch", "train_acc", "train_loss", "val_acc", "val_loss")
+FINAL_NUMBERS = ("train_acc", "val_acc", "test_acc")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def results_problem(results) -> str | None:
+    """What makes `results` no run's results (the first thing found), or None: the schema every reader
+    relies on (types included), so that a damaged but valid JSON file is caught in one place."""
+    if not isinstance(results, dict):
+        return "not a JSON object"
+    missing = [key for key in REQUIRED_KEYS if key not in results]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    if not isinstance(results["name"], str) or not results["name"]:
+        return "name is not a run name"
+    config = results["config"]
+    if not isinstance(config, dict) or not isinstance(config.get("seed"), int) or not isinstance(config.get("model"), str) \
+            or not isinstance(config.get("epochs"), int):
+        return "config lacks a model, epochs or seed"
+    history = results["history"]
+    if not isinstance(history, dict) or any(not isinstance(history.get(k), list) for k in HISTORY_CURVES):
+        return f"history lacks one of {', '.join(HISTORY_CURVES)}"
+    lengths = {len(history[k]) for k in HISTORY_CURVES}
+    if len(lengths) != 1 or not lengths.pop() or not all(_is_number(v) for k in HISTORY_CURVES for v in history[k]):
+        return "its history's curves are empty, of different lengths or not numbers"
+    final = results["final"]
+    if not isinstance(final, dict) or not all(_is_number(final.get(k)) for k in FINAL_NUMBERS):
+        return f"final lacks a number for one of {', '.join(FINAL_NUMBERS)}"
+    data = results["data"]
+    if not isinstance(data, dict) or not isinstance(data.get("checksum"), str):
+        return "data lacks the checksum"
+    if not isinstance(results.get("code_version", ""), str) or not isinstance(results.get("environment", {}), dict):
+        return "code_version or environment has the wrong type"
+    return None
+
+
+def read_results(path: str | os.PathLike) -> dict:
+    """A results.json, checked (io.read_json's limits, then `results_problem`); DamagedResults naming the
+    file and what is wrong. FileNotFoundError when there is none."""
+    path = Path(path)
+    try:
+        results = read_json(path)
+    except DamagedFile as err:
+        raise DamagedResults(str(err)) from None
+    problem = results_problem(results)
+    if problem:
+        raise DamagedResults(f"{path} is damaged ({problem}); train the run again (convladder all does it by itself)")
+    return results
 
 
 def load_results(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the training for this run folder first")
-    try:
-        results = read_json(path)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise DamagedResults(f"{path} is damaged ({err}); train the run again (run_all does it by itself)") from None
-    missing = [key for key in REQUIRED_KEYS if not isinstance(results, dict) or key not in results]
-    if missing or not isinstance(results["config"], dict) or "seed" not in results["config"]:
-        raise DamagedResults(f"{path} is damaged (it lacks {', '.join(missing) or 'config.seed'}); train the run "
-                             f"again (run_all does it by itself)")
+    results = read_results(path)
     results["run_dir"] = str(Path(run_dir))
     return results
 
@@ -120,6 +165,16 @@ def resolve_run_folder(path: str | os.PathLike) -> Path:
     return seeds[0].parent
 
 
+def _misplaced(results: dict, folder: Path, root: Path) -> str | None:
+    """What a results file records of its run and seed when that differs from the folder it lies in
+    (`<run>/seed<k>` or `<run>`): a file copied from one run's folder into another's does not count there."""
+    run = folder.parent.name if is_seed_dir(folder) and folder.parent != root else folder.name
+    seed = int(folder.name[4:]) if is_seed_dir(folder) else results["config"]["seed"]
+    if results["name"] != run or results["config"]["seed"] != seed:
+        return f"run {results['name']} seed {results['config']['seed']}"
+    return None
+
+
 def collect_runs(runs_dir: str | os.PathLike, damaged: list[str] | None = None) -> dict[str, list[dict]]:
     """All finished runs under `runs_dir`, keyed by run name ("A", ..., "GAP", "GAP+"):
     for each, the results of its seeds in seed order (one folder level or two: `A/` or `A/seed0/`).
@@ -131,6 +186,9 @@ def collect_runs(runs_dir: str | os.PathLike, damaged: list[str] | None = None) 
     for path in sorted(root.glob(f"*/{RESULTS_FILE}")) + sorted(root.glob(f"*/seed*/{RESULTS_FILE}")):
         try:
             results = load_results(path.parent)
+            misplaced = _misplaced(results, path.parent, root)
+            if misplaced:
+                raise DamagedResults(f"{path} records {misplaced}, not where it lies; move it back, or train this run")
         except DamagedResults as err:
             print(f"warning: skipped {err}", file=sys.stderr, flush=True)
             if damaged is not None:

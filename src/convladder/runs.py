@@ -7,6 +7,7 @@ training into one folder at once.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -20,9 +21,11 @@ from filelock import FileLock, Timeout
 from convladder.config import TTA_SHIFTS, TrainConfig
 from convladder.data import Split, load_cifar10, get_splits
 from convladder.models import count_parameters, create_model, layer_records, predict_proba
-from convladder.io import CheckpointError, load_checkpoint_file, read_json
+from convladder.io import (
+    CheckpointError, LinkError, atomic_write_text, claim, first_line, load_checkpoint_file, refuse_links_leaving,
+)
 from convladder.paths import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
-from convladder.results import environment, write_results
+from convladder.results import environment, read_results, write_results
 from convladder.training import CHECKPOINT, Trainer, fixed_plan
 from convladder.versions import code_version
 
@@ -77,17 +80,28 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
         return RunState("stale", f"its {fixed_plan(config)} spans {saved['epochs']} epochs, not {config.epochs}, "
                                  f"and cannot be extended", done)
     try:
-        finished = read_json(results)
+        finished = read_results(results)
         if (
             done == config.epochs
             and finished["config"] == wanted
             and finished["code_version"] == version
             and finished["data"]["checksum"] == data_checksum
+            # results that name other weights than the checkpoint's (a swapped checkpoint): measured again
+            and finished.get("checkpoint_sha256", file_digest(checkpoint)) == file_digest(checkpoint)
         ):
             return RunState("current", epochs_done=done)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or damaged results: continuing the run writes them again
     return RunState("resumable", epochs_done=done)
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def is_current(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: str) -> bool:
@@ -109,6 +123,7 @@ def run_lock(run_dir: Path):
     path = lock_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     owner = path.with_name(path.name + ".pid")  # for the message only; the lock itself decides
+    claim(path)  # the lock opens its file truncating it: never through a planted link
     lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
@@ -121,33 +136,90 @@ def run_lock(run_dir: Path):
             f"{run_dir} is in use by {holder} (lock {path}). Wait for it to finish, or choose another run folder"
         ) from None
     try:
-        owner.write_text(str(os.getpid()))
+        try:
+            atomic_write_text(str(os.getpid()), owner)
+        except OSError:  # a full disk: the message will say "another process"
+            pass
         yield
     finally:
         owner.unlink(missing_ok=True)
         lock.release()
 
 
+# The files training writes into a seed folder; a retrain replaces these and nothing else (a user's notes
+# or plots beside them stay), and only when they are recognisably convladder's.
+SEED_FILES = (CHECKPOINT, RESULTS)
+
+
+def _own_temporaries(folder: Path) -> list[Path]:
+    """Half-written files of our atomic writes (io._atomic_write: `.<name>.<random>.tmp`) in `folder`."""
+    if not folder.is_dir():
+        return []
+    return [tmp for name in SEED_FILES for tmp in folder.glob(f".{name}.*.tmp") if tmp.is_file() and not tmp.is_symlink()]
+
+
+def foreign_files(run_dir: Path) -> dict[Path, str]:
+    """The seed files in `run_dir` that convladder cannot recognise as its own, each with why: a results.json
+    that is not a run's results, a checkpoint.pt that does not load as a convladder checkpoint, or a link in
+    place of either. A retrain would replace them: it moves them aside instead (`_move_aside`)."""
+    found = {}
+    for name in SEED_FILES:
+        path = run_dir / name
+        if path.is_symlink():
+            found[path] = "a symbolic link"
+        elif path.exists():
+            try:
+                if name == RESULTS:
+                    read_results(path)
+                elif not {"config", "history"} <= set(load_checkpoint_file(path)):
+                    raise CheckpointError("weights without a training state")
+            except (OSError, ValueError) as err:
+                found[path] = first_line(err)
+    return found
+
+
+def _move_aside(path: Path, why: str) -> Path:
+    """Rename `path` (a file, or a link: never what it points to) to a free `<name>.unrecognised[.k]` beside it."""
+    target, k = path.with_name(path.name + ".unrecognised"), 1
+    while target.exists() or target.is_symlink():
+        target, k = path.with_name(f"{path.name}.unrecognised.{k}"), k + 1
+    os.replace(path, target)
+    print(f"{path} is not convladder's ({why}): moved aside to {target.name}, not deleted", flush=True)
+    return target
+
+
+def _install(staging: Path, run_dir: Path) -> None:
+    """Move a finished retrain's seed files from `staging` over those of `run_dir` (the checkpoint first, the
+    results last), then remove the emptied staging folder. A crash in between is finished by `_tidy`."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in SEED_FILES:
+        if (staging / name).exists():
+            os.replace(staging / name, run_dir / name)
+    for tmp in _own_temporaries(staging):
+        tmp.unlink(missing_ok=True)
+    try:
+        staging.rmdir()
+    except OSError:  # something else is in it: not ours to delete
+        pass
+
+
 def _tidy(run_dir: Path) -> None:
-    """Finish or undo a folder swap a crash interrupted, and drop half-written temporary files."""
-    old, staging = replaced_dir(run_dir), staging_dir(run_dir)
-    if old.exists() and not run_dir.exists():
-        os.replace(staging if (staging / RESULTS).exists() else old, run_dir)
-    if old.exists():
-        shutil.rmtree(old)
+    """Finish a retrain's install that a crash interrupted, and drop our half-written temporary files."""
+    staging, old = staging_dir(run_dir), replaced_dir(run_dir)
+    if old.is_dir() and not old.is_symlink() and not run_dir.exists():  # a swap of an earlier version, interrupted
+        os.replace(old, run_dir)
+    if (staging / RESULTS).exists() and not staging.is_symlink():
+        _install(staging, run_dir)
     for folder in (run_dir, staging):
-        for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+        for tmp in _own_temporaries(folder):
             tmp.unlink(missing_ok=True)
 
 
-def _replace_run(run_dir: Path, new: Path) -> None:
-    """Put the finished `new` run folder in place of `run_dir`; a crash between the two renames is
-    finished by `_tidy` on the next start."""
-    old = replaced_dir(run_dir)
-    if run_dir.exists():
-        os.replace(run_dir, old)
-    os.replace(new, run_dir)
-    shutil.rmtree(old, ignore_errors=True)
+def _clear_staging(staging: Path) -> None:
+    """Remove an unusable retrain's own files from `staging` (a staging folder holds nothing else of ours)."""
+    for name in SEED_FILES:
+        if (staging / name).is_file() and not (staging / name).is_symlink():
+            (staging / name).unlink()
 
 
 def check_run_name(name: str) -> str:
@@ -184,6 +256,10 @@ def train_run(
     if resume_from is not None and not (Path(resume_from) / CHECKPOINT).exists():
         if (seed_dir(resume_from, config.seed) / CHECKPOINT).exists():
             resume_from = seed_dir(resume_from, config.seed)
+    if run_dir.is_symlink() or run_dir.parent.is_symlink():
+        raise LinkError(f"{run_dir} is (or lies in) a symbolic link; convladder trains only into real folders: "
+                        f"train into the folder the link points to, or another (--seed-dir)")
+    refuse_links_leaving(run_dir)
     with run_lock(run_dir):
         _tidy(run_dir)
         wall_start = time.perf_counter()
@@ -197,13 +273,21 @@ def train_run(
                     f"train it again from epoch 0 (the old run is kept until the new one has finished), or "
                     f"choose another run folder"
                 )
+            for path, why in foreign_files(run_dir).items():  # a retrain replaces only what it recognises
+                _move_aside(path, why)
             if state.kind != "new":
                 target = staging_dir(run_dir)
+                if target.is_symlink() or (target.exists() and not target.is_dir()):
+                    raise LinkError(f"{target}, where a retrain of {run_dir} trains, is not a folder: move it "
+                                    f"elsewhere and run again; nothing was changed")
+                for path, why in foreign_files(target).items():
+                    _move_aside(path, why)
                 # a retrain that a crash interrupted (or finished but did not swap in) is continued
                 if run_state(target, config, dataset.checksum).kind == "stale":
-                    shutil.rmtree(target, ignore_errors=True)
+                    _clear_staging(target)
                 print(f"{run_dir}: {state.reason or 'a restart was asked for'}; training again from epoch 0 in "
-                      f"{target}, the old run stays until the new one has finished", flush=True)
+                      f"{target}, the old run stays until the new one has finished (then its {' and '.join(SEED_FILES)} "
+                      f"are replaced; other files there are kept)", flush=True)
         target.mkdir(parents=True, exist_ok=True)
         if resume_from is not None and not (target / CHECKPOINT).exists():
             source = Path(resume_from) / CHECKPOINT
@@ -218,9 +302,10 @@ def train_run(
 
         results = _train(config, target, dataset, name, resume_from, device, progress)
         results["wall_seconds"] = time.perf_counter() - wall_start  # this call alone
+        results["checkpoint_sha256"] = file_digest(target / CHECKPOINT)  # ties these numbers to those weights
         write_results(results, target)
         if target != run_dir:
-            _replace_run(run_dir, target)
+            _install(target, run_dir)
         return results
 
 

@@ -24,7 +24,7 @@ from convladder.config import (
     LOOKAHEAD_DECAY, LOOKAHEAD_EVERY, LOOKAHEAD_POW, LOOKAHEAD_START, PROGRESSIVE_SIDES, TRIANGLE, TrainConfig,
 )
 from convladder.data import Split
-from convladder.io import atomic_torch_save, load_checkpoint_file
+from convladder.io import CheckpointError, atomic_torch_save, first_line, load_checkpoint_file
 from convladder.paths import CHECKPOINT_FILE
 from convladder.models import ends_in_softmax
 
@@ -393,8 +393,15 @@ class Trainer:
                 f"{path} was trained with other settings ({listed}); continue it with the same settings, "
                 f"or train into another run folder (or delete this one to start over)"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(
+                f"{path} holds weights that do not fit model {self.config.model}'s layers, which its config names "
+                f"({first_line(err)}); the run folder is mixed up: train it into another folder, or again from epoch 0 "
+                f"with --restart"
+            ) from None
         self.history = {key: list(state["history"][key]) for key in HISTORY_KEYS}
         self.slow = state.get("lookahead")
         if self.scheduler is not None and "scheduler" in state:
