@@ -81,6 +81,19 @@ def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE)
     return Comparison(**base, ci_low=ci[0], ci_high=ci[1], p_value=p, verdict=verdict, reason=reason)
 
 
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of p-values for a family of tests (family-wise error at the level
+    the adjusted values are compared with); None stays None and is not counted in the family.
+    scipy has Benjamini-Hochberg (false discovery rate) but not Holm."""
+    indexed = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(indexed):
+        running = max(running, min(1.0, (len(indexed) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
 def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """Where one more run (one more seed) would fall with this confidence: mean +- t * s * sqrt(1 + 1/n)."""
     if len(values) < 2:

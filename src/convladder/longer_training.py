@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from convladder.analysis import take_off_epoch
-from convladder.paths import RESULTS_FILE, results_archive, seed_dir
+from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir
 from convladder.profiles import STUDY_EPOCHS
 
 PROFILE = "study"
@@ -39,6 +39,90 @@ def continued_config(model: str, seed: int, epochs: int = EPOCHS):
     return config_from_parameters(PROFILE, model, epochs=epochs, seed=seed)
 
 
+def archived_seeds(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
+    """Every continued seed in the archive, finished (its results.json) or not (its checkpoint's history), by
+    model, in seed order: seed, finished, epochs done, the validation curve, take-off epoch, and the
+    validation accuracy after each of BUDGETS that it reached."""
+    from convladder.io import load_checkpoint_file
+    from convladder.results import read_results
+
+    out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
+    found: dict[str, list[dict]] = {}
+    for model in MODELS:
+        for folder in sorted((out_dir / model).glob("seed*"), key=lambda f: int(f.name[4:] or 0)):
+            if (folder / RESULTS_FILE).exists():
+                results = read_results(folder / RESULTS_FILE)
+                history, finished, seed = results["history"], True, results["config"]["seed"]
+            elif (folder / CHECKPOINT_FILE).exists():
+                state = load_checkpoint_file(folder / CHECKPOINT_FILE)
+                history, finished, seed = state["history"], False, state["config"]["seed"]
+            else:
+                continue
+            val = list(history["val_acc"])
+            found.setdefault(model, []).append(dict(
+                seed=seed, finished=finished, epochs=len(val), curve=val, take_off=take_off_epoch(val),
+                at={b: val[b - 1] for b in BUDGETS if b <= len(val)}, minutes=sum(history["epoch_seconds"]) / 60,
+            ))
+    return found
+
+
+def budget_verdicts(continued: dict[str, list[dict]], ladder: dict[str, list[dict]]) -> list[dict]:
+    """The ReLU (C to D), depth (D to E) and batch-norm (E to F) questions at every budget of BUDGETS where
+    every seed of both models reached it (so at 16 epochs from the archived runs, later from the seeds
+    continued so far): validation accuracy after that epoch, Welch (analysis.compare).
+    `continued`: archived_seeds(); `ladder`: the study profile's runs (collect_runs), for F (30 epochs)."""
+    from convladder.analysis import LADDER_STEPS, compare
+
+    # each seed's longest curve: its continuation where there is one (whose first epochs are the archived run's)
+    by_seed: dict[str, dict[int, list[float]]] = {}
+    for model, seeds in ladder.items():
+        if model in ("C", "D", "E", "F"):
+            by_seed[model] = {r["config"]["seed"]: list(r["history"]["val_acc"]) for r in seeds}
+    for model, seeds in continued.items():
+        for s in seeds:
+            if len(s["curve"]) >= len(by_seed.setdefault(model, {}).get(s["seed"], [])):
+                by_seed[model][s["seed"]] = s["curve"]
+    curves = {model: list(seeds.values()) for model, seeds in by_seed.items()}
+    verdicts = []
+    for step in LADDER_STEPS:
+        if (step.low, step.high) not in (("C", "D"), ("D", "E"), ("E", "F")):
+            continue
+        for budget in BUDGETS:
+            low, high = curves.get(step.low, []), curves.get(step.high, [])
+            if not low or not high or min(len(c) for c in low + high) < budget:
+                continue
+            comparison = compare([c[budget - 1] for c in low], [c[budget - 1] for c in high])
+            verdicts.append(dict(question=step.question, low=step.low, high=step.high, budget=budget,
+                                 comparison=comparison))
+    return verdicts
+
+
+def summary(out_dir=None, ladder_dir=None) -> str:
+    """The archive so far as text: each seed's take-off and accuracies, then the verdicts at each budget."""
+    from convladder.analysis import holm
+    from convladder.results import collect_runs
+
+    continued = archived_seeds(out_dir)
+    lines = ["model seed  epochs  take-off  " + "  ".join(f"val@{b:<3}" for b in BUDGETS) + "  minutes"]
+    for model, seeds in continued.items():
+        for s in seeds:
+            accs = "  ".join(f"{s['at'][b]:.3f} " if b in s["at"] else "  --  " for b in BUDGETS)
+            lines.append(f"{model:5} {s['seed']:4}  {s['epochs']:3}{'' if s['finished'] else '*'}    "
+                         f"{str(s['take_off'] or 'none'):8}  {accs}  {s['minutes']:.1f}")
+    lines.append("(* unfinished: its checkpoint so far)")
+    ladder = collect_runs(Path(ladder_dir) if ladder_dir else results_archive(PROFILE))
+    verdicts = budget_verdicts(continued, ladder)
+    adjusted = holm([v["comparison"].p_value for v in verdicts])
+    lines.append(f"Welch, 95% interval of the difference; Holm's adjustment over these {len(verdicts)} comparisons")
+    for v, p_holm in zip(verdicts, adjusted):
+        c = v["comparison"]
+        interval = f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]" if c.ci_low is not None else "no interval"
+        p = "none" if c.p_value is None else f"{c.p_value:.2g} (Holm {p_holm:.2g})"
+        lines.append(f"{v['low']} -> {v['high']} at epoch {v['budget']}: {c.difference:+.3f} {interval}, p {p}, "
+                     f"{c.n_low} vs {c.n_high} seeds: {c.verdict}{' (' + c.reason + ')' if c.reason else ''}")
+    return "\n".join(lines)
+
+
 def order(models, seeds) -> list[tuple[str, int]]:
     """Seed by seed, so that every model has a first seed before any has a second."""
     return [(model, seed) for seed in seeds for model in models]
@@ -54,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", default=None, help=f"default: results/{ARCHIVE} of the repository")
     parser.add_argument("--threads", type=int, default=None, help="PyTorch's threads (default: every core)")
     parser.add_argument("--data-dir")
+    parser.add_argument("--summary", action="store_true", help="print what the archive holds so far, train nothing")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.out_dir, args.source_dir))
+        return 0
 
     import torch
 
