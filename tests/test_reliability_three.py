@@ -325,3 +325,19 @@ def _try(function, *args):
         return "ok"
     except Exception as err:  # noqa: BLE001
         return str(err)
+
+
+def test_verify_measures_each_seed_again_and_names_edited_numbers(tiny_cifar, tmp_path, capsys):
+    root = tmp_path / "runs"
+    for name in ("A", "B"):
+        train_run(TrainConfig(model=name, epochs=1, batch_size=32), root / name / "seed0", data_dir=tiny_cifar,
+                  name=name, progress=False)
+    args = ["verify", "--profile", "smoke", "--run-dir", str(root), "--data-dir", str(tiny_cifar)]
+    assert main(args) == 0 and "2 of 2 seeds measure what they record" in capsys.readouterr().out
+    path = root / "A" / "seed0" / RESULTS
+    results = json.loads(path.read_text())
+    results["final"]["test_acc"] = 0.7777
+    path.write_text(json.dumps(results))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "1 seed(s) record another test accuracy" in err and str(root / "A" / "seed0") in err

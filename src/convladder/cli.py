@@ -104,6 +104,24 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from convladder.verify import TOLERANCE, verify_runs
+
+    layout = RunLayout.of(args.profile, args.run_dir)
+    checks = verify_runs(layout.root, data_dir=args.data_dir)
+    if not checks:
+        raise CommandError(f"no finished runs (<run>/seed<k>/{RESULTS_FILE}) under {layout.root}: train some first")
+    differ = [c for c in checks if c.measured is not None and not c.holds]
+    unchecked = [c for c in checks if c.measured is None]
+    print(f"{len(checks) - len(differ) - len(unchecked)} of {len(checks)} seeds measure what they record (within "
+          f"{TOLERANCE}); {len(unchecked)} could not be measured")
+    if differ:
+        raise CommandError(f"{len(differ)} seed(s) record another test accuracy than their checkpoint gives: "
+                           f"{', '.join(str(c.folder) for c in differ)}; train them again (convladder all "
+                           f"--profile {args.profile} --retrain-stale) or restore their results.json")
+    return 0
+
+
 # --- the command line's training flags, generated from TrainConfig -------------------------
 
 FIELD_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
@@ -215,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", action="store_true", help="also copy it to report/<profile>.pdf and figures/<profile>/")
     _data_args(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("verify", help="measure each finished seed's test accuracy again from its checkpoint")
+    _profile_args(p)
+    _data_args(p)
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("predict", help="class probabilities for an image file")
     p.add_argument("run", help="a finished run folder, e.g. runs/quick/GAP+")
