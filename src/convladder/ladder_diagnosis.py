@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from convladder.experiment_args import add_common_arguments, set_threads
 from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir
 
 PROFILE = "study"
@@ -226,25 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convladder.ladder_diagnosis", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=[*E_VARIANTS, *GRADIENT_RUNS], help="default: every experiment")
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--epochs", type=int, default=None, help=f"default: {EPOCHS} (E), {GRADIENT_EPOCHS} (C, D)")
-    parser.add_argument("--out-dir", default=None, help=f"default: results/{ARCHIVE} of the repository")
     parser.add_argument("--ladder-dir", default=None, help=f"the study profile's runs (default: results/{PROFILE})")
-    parser.add_argument("--threads", type=int, default=None, help="PyTorch's threads (default: every core)")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--summary", action="store_true", help="print what the archive holds so far, train nothing")
+    add_common_arguments(parser, ARCHIVE, SEEDS)
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.out_dir, args.ladder_dir))
         return 0
 
-    import torch
-
     from convladder.data import load_cifar10
     from convladder.runs import RunLocked
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
     dataset = load_cifar10(args.data_dir)
     for seed in args.seeds:

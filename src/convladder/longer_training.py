@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from convladder.analysis import take_off_epoch
+from convladder.experiment_args import add_common_arguments, set_threads
 from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir
 from convladder.profiles import STUDY_EPOCHS
 
@@ -132,25 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convladder.longer_training", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=sorted(STUDY_EPOCHS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--source-dir", default=None, help="the archived runs continued (default: results/study)")
-    parser.add_argument("--out-dir", default=None, help=f"default: results/{ARCHIVE} of the repository")
-    parser.add_argument("--threads", type=int, default=None, help="PyTorch's threads (default: every core)")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--summary", action="store_true", help="print what the archive holds so far, train nothing")
+    add_common_arguments(parser, ARCHIVE, SEEDS)
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.out_dir, args.source_dir))
         return 0
 
-    import torch
-
     from convladder.data import load_cifar10
     from convladder.runs import RunLocked, is_current, train_run
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     source = Path(args.source_dir) if args.source_dir else results_archive(PROFILE)
     out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
     checksum = load_cifar10(args.data_dir).checksum
