@@ -37,6 +37,7 @@ report: venv tex data
 	$(VENV)/bin/convladder all --profile $(PROFILE) --data-dir $(DATA) --export --workers $(WORKERS)
 
 test: venv tex
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 # Bring each notebook and its paired percent script (notebooks/*.py) into agreement, the newer one winning.

@@ -29,7 +29,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -130,7 +129,8 @@ def main() -> None:
     print(f"one epoch = {n:,} training images, batch {args.batch_size}, {args.repeats} repeat(s), median reported\n")
 
     rows = {}
-    header = f"{'model':<6}{'study-style s':>14}{'ours fp32 s':>13}{'ours s':>9}{'speed-up':>10}{'MFLOP/img':>11}{'GFLOP/s':>9}{'of fp32':>9}{'of bf16':>9}"
+    header = (f"{'model':<6}{'study-style s':>14}{'ours fp32 s':>13}{'ours s':>9}{'speed-up':>10}{'MFLOP/img':>11}"
+              f"{'GFLOP/s':>9}{'of fp32':>9}{'of bf16':>9}")
     print(header + (f"{'compiled s':>12}{'compile s':>11}" if args.compile else ""))
     for name in args.models:
         study = [study_style_epoch(name, splits["train"], args.batch_size) for _ in range(args.repeats)]

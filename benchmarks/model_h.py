@@ -10,8 +10,9 @@ validation accuracy (plain, flipped, test-time augmented) of tuning runs.
     python benchmarks/model_h.py --validate runs/tune-h/e10/seed0   # tuning runs on the 42,000 / 8,000 split
 
 A seed that is already trained (current in its run folder, or archived as results.json alone for this
-config and code) is read, not trained again; an unfinished one continues from its checkpoint. Minutes per seed: what report_h.minutes counts (training with its
-per-epoch validation, and the final evaluation, or the whole call where that took longer). The targets
+config and code) is read, not trained again; an unfinished one continues from its checkpoint. Minutes
+per seed: what report_h.minutes counts (training with its per-epoch validation, and the final
+evaluation, or the whole call where that took longer). The targets
 and their verdicts are report_h's (issue 14): mean test accuracy >= 0.940 over 3 seeds, each seed
 within 15 minutes on an Intel Xeon with AMX, 30 on an AMD Zen 4.
 """

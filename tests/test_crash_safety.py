@@ -27,7 +27,8 @@ sys.exit(main(sys.argv[1:]))
 
 def _train_cmd(data, run_dir, epochs):
     return [sys.executable, "-c", DRIVER, "train", "G", "--profile", "smoke", "--epochs", str(epochs),
-            "--batch-size", "4", "--train-size", "80", "--val-size", "16", "--test-size", "20", "--data-dir", str(data), "--seed-dir", str(run_dir)]
+            "--batch-size", "4", "--train-size", "80", "--val-size", "16", "--test-size", "20", "--data-dir", str(data),
+            "--seed-dir", str(run_dir)]
 
 
 def _epochs_in(run_dir):

@@ -173,7 +173,8 @@ def test_eight_processes_never_hold_one_lock_together(tmp_path):
 
 
 def test_the_lock_of_a_killed_process_is_free(tmp_path):
-    code = "import sys, time; from convladder.runs import run_lock\nwith run_lock(__import__('pathlib').Path(sys.argv[1])):\n print('held', flush=True); time.sleep(60)"
+    code = ("import sys, time; from convladder.runs import run_lock\n"
+            "with run_lock(__import__('pathlib').Path(sys.argv[1])):\n print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "A")], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     with pytest.raises(runs.RunLocked, match=f"in use by process {proc.pid}"):

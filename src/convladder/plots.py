@@ -216,7 +216,8 @@ def plot_stability(result: dict) -> Figure:
     rows = result["epochs"]
     epochs = [row["epoch"] for row in rows]
     fig, ax = plt.subplots(figsize=(9, 3.8))
-    for key, label, style in (("val_acc", "as trained", "-o"), ("val_acc_recalibrated", "batch-norm statistics re-estimated", "-s"),
+    for key, label, style in (("val_acc", "as trained", "-o"),
+                              ("val_acc_recalibrated", "batch-norm statistics re-estimated", "-s"),
                               ("val_acc_ema", f"weights averaged (EMA {result['ema_decay']:g} per step)", "-^")):
         ax.plot(epochs, [row[key] for row in rows], style, ms=3, label=label)
     for row in rows:

@@ -36,7 +36,10 @@ from convladder.other_sizes import OTHER_SIZES_RUNS, STUDY_SIZES
 from convladder.paths import RunLayout, benchmark_json, report_template, results_archive
 from convladder.recipe_search import archived_candidates, closest_candidate
 from convladder.stability import archived_stability, stability_summary
-from convladder.plots import curve_lengths, log_epochs, plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve, plot_stability, save
+from convladder.plots import (
+    curve_lengths, log_epochs, plot_confusion, plot_mistakes, plot_per_class, plot_recipe_search, plot_size_curve,
+    plot_stability, save,
+)
 from convladder.paths import run_name_of
 from convladder.results import collect_runs, git_commit, summarize
 from convladder.versions import code_version

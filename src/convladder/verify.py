@@ -75,7 +75,7 @@ def verify_runs(run_dir: str | os.PathLike, data_dir=None, progress: bool = True
         checks.append(check)
         if progress:
             measured = "--" if check.measured is None else f"{check.measured:.4f}"
+            flag = "" if check.holds else "  <- " + (check.problem or "DIFFERS")
             print(f"[{number}/{len(folders)}] {folder.relative_to(run_dir)}: recorded {check.recorded:.4f}, measured "
-                  f"{measured} ({time.perf_counter() - start:.1f} s){'' if check.holds else '  <- ' + (check.problem or 'DIFFERS')}",
-                  flush=True)
+                  f"{measured} ({time.perf_counter() - start:.1f} s){flag}", flush=True)
     return checks
