@@ -332,3 +332,14 @@ def test_verify_measures_each_seed_again_and_names_edited_numbers(tiny_cifar, tm
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "1 seed(s) record another test accuracy" in err and str(root / "A" / "seed0") in err
+
+
+def test_a_missing_home_is_not_created(tiny_cifar, tmp_path, monkeypatch, capsys):
+    home = tmp_path / "no-such-home"
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
+                 "TEXMFVAR", "TEXMFCONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    assert _cli_train(tiny_cifar, tmp_path / "A") == 0
+    assert "HOME" in capsys.readouterr().err and not home.exists()
+    assert not os.environ.get("MPLCONFIGDIR", "").startswith(str(home))

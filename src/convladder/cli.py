@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
@@ -256,10 +257,36 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+# Where matplotlib, IPython, Jupyter and TeX Live keep their settings and caches unless told otherwise: under HOME.
+HOME_SETTINGS = ("MPLCONFIGDIR", "IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "TEXMFVAR",
+                 "TEXMFCONFIG")
+
+
+def _without_home(stack) -> None:
+    """When HOME names a folder that does not exist, the libraries below would create it (and their caches in
+    it): they get a temporary folder instead, removed when the command ends, with a one-line note."""
+    import tempfile
+
+    home = os.environ.get("HOME")
+    if not home or os.path.isdir(home):
+        return
+    scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="convladder-settings-"))
+    for name in HOME_SETTINGS:
+        if name not in os.environ:
+            os.environ[name] = os.path.join(scratch, name.lower())
+            stack.callback(os.environ.pop, name, None)
+    print(f"note: HOME ({home}) does not exist; it is not created: matplotlib's, Jupyter's and TeX's settings go to a "
+          f"temporary folder for this command", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from contextlib import ExitStack
+
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
+    stack = ExitStack()
     try:
+        _without_home(stack)
         return args.func(args)
     except (DataError, RunLocked, TrainingDiverged, CommandError, ValueError, OSError) as err:
         # OSError: a missing file, a folder without write permission, a full disk (WriteError) ...
@@ -270,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
               f"epochs are kept in the run folder's checkpoint", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
     finally:
+        stack.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
