@@ -41,7 +41,8 @@ from convladder.hardware import peaks, training_flops_per_image
 from convladder.io import atomic_write_json
 from convladder.models import create_model
 from convladder.paths import benchmark_json
-from convladder.results import cpu_name, environment
+from convladder.hardware import cpu_name
+from convladder.results import environment
 from convladder.training import Trainer, autocast_dtype
 
 class StudyStyleDataset(Dataset):

@@ -36,7 +36,7 @@ from convladder.profiles import ladder
 from convladder.report_h import (
     MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, layer_profile_path, minutes, target_verdict,
 )
-from convladder.results import cpu_name
+from convladder.hardware import cpu_name
 from convladder.runs import code_version, train_run
 from convladder.training import Trainer
 

@@ -26,7 +26,7 @@ import torch
 from convladder.data import get_splits, load_cifar10
 from convladder.models import create_model
 from convladder.profiles import get_profile, ladder
-from convladder.results import cpu_name
+from convladder.hardware import cpu_name
 from convladder.training import Trainer
 
 

@@ -10,7 +10,8 @@ from convladder.augment import shift
 from convladder.config import TrainConfig
 from convladder.data import get_splits, load_cifar10
 from convladder.diagnosis import E_VARIANTS, GRADIENT_MODELS, diagnose, init_weights, logit_std
-from convladder.errors import confident_mistakes, confusion, error_analysis, predict_split, seed_folders
+from convladder.errors import confident_mistakes, confusion, error_analysis, predict_split
+from convladder.results import seed_folders
 from convladder.models import create_model
 from convladder.other_sizes import other_sizes_study
 from convladder.plots import plot_history

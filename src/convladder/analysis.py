@@ -1,11 +1,11 @@
 """The report's numbers and verdicts, as pure functions of the runs' recorded results.
 
-One rule decides every "better than": Welch's t-test on the per-seed values of two runs, with
-the 95% confidence interval of the difference of their means. A difference is called only when
-that interval excludes zero and each run has at least `MIN_SEEDS` seeds; otherwise the verdict
-is "inconclusive", and the reason says why. The study's questions are answered from pairs of
-models that differ in one ingredient (`LADDER_STEPS`), compared after the same epoch
-(`ladder_verdicts`); a question without such a pair says so.
+One rule decides every "better than": Welch's t-test (scipy.stats.ttest_ind, equal_var=False) on
+the per-seed values of two runs, with the 95% confidence interval of the difference of their
+means. A difference is called only when that interval excludes zero and each run has at least
+`MIN_SEEDS` seeds; otherwise the verdict is "inconclusive", and the reason says why. The study's
+questions are answered from pairs of models that differ in one ingredient (`LADDER_STEPS`),
+compared after the same epoch (`ladder_verdicts`); a question without such a pair says so.
 """
 
 from __future__ import annotations
@@ -59,17 +59,13 @@ def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE)
     if n_low < 2 or n_high < 2:
         return Comparison(**base, ci_low=None, ci_high=None, p_value=None, verdict="inconclusive",
                           reason=f"fewer than {MIN_SEEDS} seeds")
-    var_low, var_high = sl**2 / n_low, sh**2 / n_high
-    se = math.sqrt(var_low + var_high)
-    if se == 0:  # every seed gave the same number on both sides: no spread to judge a difference by
+    if sl == sh == 0:  # every seed gave the same number on both sides: no spread to judge a difference by
         reason = (f"fewer than {MIN_SEEDS} seeds" if min(n_low, n_high) < MIN_SEEDS
                   else "no spread across seeds to judge the difference by")
         return Comparison(**base, ci_low=mh - ml, ci_high=mh - ml, p_value=None, verdict="inconclusive", reason=reason)
-    else:
-        dof = (var_low + var_high) ** 2 / (var_low**2 / (n_low - 1) + var_high**2 / (n_high - 1))
-        half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * se
-        ci = (mh - ml - half, mh - ml + half)
-        p = float(2 * stats.t.sf(abs(mh - ml) / se, dof))
+    welch = stats.ttest_ind(high, low, equal_var=False)
+    interval = welch.confidence_interval(confidence)
+    ci, p = (float(interval.low), float(interval.high)), float(welch.pvalue)
     if min(n_low, n_high) < MIN_SEEDS:
         verdict, reason = "inconclusive", f"fewer than {MIN_SEEDS} seeds"
     elif ci[0] > 0:

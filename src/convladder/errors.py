@@ -11,10 +11,11 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from convladder.augment import resize
 from convladder.data import Split, get_splits, load_cifar10
-from convladder.paths import ERRORS_FILE, MISTAKES_FILE, RESULTS_FILE, RunLayout
+from convladder.paths import ERRORS_FILE, MISTAKES_FILE, RunLayout
 from convladder.io import atomic_torch_save, atomic_write_json
 from convladder.models import predict_proba
 from convladder.predict import load_trained_model
+from convladder.results import seed_folders
 
 NUM_CLASSES = 10
 
@@ -50,17 +51,6 @@ def confident_mistakes(proba: torch.Tensor, labels: torch.Tensor, count: int) ->
     order = wrong[confidence[wrong].argsort(descending=True)][:count]
     return [{"index": int(i), "true": int(labels[i]), "predicted": int(predicted[i]),
              "confidence": float(confidence[i]), "p_true": float(proba[i, labels[i]])} for i in order]
-
-
-def seed_folders(run_folder: str | os.PathLike) -> list[Path]:
-    """A run's finished seed folders in seed order (or the folder itself for a single run)."""
-    run_folder = Path(run_folder)
-    if (run_folder / RESULTS_FILE).exists():
-        return [run_folder]
-    found = sorted(run_folder.glob(f"seed*/{RESULTS_FILE}"), key=lambda p: int(p.parent.name[4:] or 0))
-    if not found:
-        raise FileNotFoundError(f"{run_folder} holds no finished run: train it first")
-    return [p.parent for p in found]
 
 
 def analysis_test_split(results: dict, data_dir, images: int | None) -> Split:

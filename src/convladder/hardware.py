@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import platform
 from pathlib import Path
 
 import torch
@@ -40,24 +41,33 @@ def cpu_names(environments) -> list[str]:
     return sorted(name + (f" with {' or '.join(sorted(known))}" if known else "") for name, known in units.items())
 
 
+def _cpuinfo_values(key: str) -> list[str]:
+    """The values of `key` in /proc/cpuinfo, one per core (empty where it cannot be read): the one place
+    that reads it."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+    return [line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == key and ":" in line]
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as runs record it."""
+    names = _cpuinfo_values("model name")
+    return names[0] if names else platform.processor() or "unknown"
+
+
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (empty where /proc/cpuinfo cannot be read)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    flags = _cpuinfo_values("flags")
+    return set(flags[0].split()) if flags else set()
 
 
 def cpu_clock_ghz() -> float:
     """The highest clock /proc/cpuinfo reports for a core, in GHz (nan where it cannot be read)."""
     try:
-        mhz = [float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
-               if line.startswith("cpu MHz")]
-        return max(mhz) / 1000
-    except (OSError, ValueError):
+        return max(float(mhz) for mhz in _cpuinfo_values("cpu MHz")) / 1000
+    except ValueError:  # none, or not a number
         return float("nan")
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from convladder.experiment_args import add_common_arguments, set_threads
-from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir
+from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
 
 PROFILE = "study"
 ARCHIVE = "study-diagnosis"
@@ -174,7 +174,7 @@ def archived(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
     out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
     found: dict[str, list[dict]] = {}
     for name in (*E_VARIANTS, *GRADIENT_RUNS):
-        for folder in sorted((out_dir / name).glob("seed*"), key=lambda f: int(f.name[4:] or 0)):
+        for folder in seed_dirs(out_dir / name):
             path = folder / (RESULTS_FILE if name in E_VARIANTS else GRADIENTS_FILE)
             if path.exists():
                 found.setdefault(name, []).append(read_json(path))

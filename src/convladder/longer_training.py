@@ -22,7 +22,7 @@ from pathlib import Path
 
 from convladder.analysis import take_off_epoch
 from convladder.experiment_args import add_common_arguments, set_threads
-from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir
+from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
 from convladder.profiles import STUDY_EPOCHS
 
 PROFILE = "study"
@@ -50,7 +50,7 @@ def archived_seeds(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
     out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
     found: dict[str, list[dict]] = {}
     for model in MODELS:
-        for folder in sorted((out_dir / model).glob("seed*"), key=lambda f: int(f.name[4:] or 0)):
+        for folder in seed_dirs(out_dir / model):
             if (folder / RESULTS_FILE).exists():
                 results = read_results(folder / RESULTS_FILE)
                 history, finished, seed = results["history"], True, results["config"]["seed"]

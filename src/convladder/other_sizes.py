@@ -12,7 +12,8 @@ from PIL import Image
 from tqdm import tqdm  # text bars: they stream through papermill to the terminal
 
 from convladder.augment import resize
-from convladder.errors import accuracy, analysis_test_split, predict_split, seed_folders
+from convladder.errors import accuracy, analysis_test_split, predict_split
+from convladder.results import seed_folders
 from convladder.paths import ASSETS_DIR, OTHER_SIZES_FILE
 from convladder.io import atomic_write_json
 from convladder.models import predict_proba

@@ -62,6 +62,12 @@ def seed_dir(run_folder: str | os.PathLike, seed: int) -> Path:
     return Path(run_folder) / f"seed{seed}"
 
 
+def seed_dirs(run_folder: str | os.PathLike) -> list[Path]:
+    """The seed folders of a run (`seed<k>`), finished or not, in seed order."""
+    found = [f for f in Path(run_folder).glob("seed*") if f.is_dir() and is_seed_dir(f)]
+    return sorted(found, key=lambda f: int(f.name[4:]))
+
+
 def is_seed_dir(folder: str | os.PathLike) -> bool:
     return re.fullmatch(r"seed\d+", Path(folder).name) is not None
 

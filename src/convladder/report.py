@@ -22,7 +22,7 @@ import torch
 import convladder.figures as draw
 from convladder.analysis import (
     LADDER_STEPS, MIN_SEEDS, TAKE_OFF_ACC, accuracy_at_minutes, architecture, compare, dropout_verdict,
-    generalisation_gaps, gradient_ratio, ladder_verdicts, layer_formula, study_within, take_off_epoch,
+    final_values, generalisation_gaps, gradient_ratio, ladder_verdicts, layer_formula, study_within, take_off_epoch,
 )
 from convladder.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig
 from convladder.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, PROFILES, config_from_parameters, get_profile
@@ -71,10 +71,6 @@ class ReportError(RuntimeError):
 
 
 # --- the template's context, piece by piece ----------------------------------------------
-
-def finals(seeds: list[dict], key: str) -> list[float]:
-    return [r["final"][key] for r in seeds]
-
 
 def continued_name(run: dict) -> str | None:
     """The name of the run this run continues (its folder, or the folder above a seed folder)."""
@@ -134,8 +130,8 @@ def model_context(seeds: list[dict], folder: Path, layers_in: str | None) -> dic
         name=first["name"], stem=file_stem(first["name"]), model=first["config"]["model"], parameters=first["parameters"],
         epochs=first["history"]["epoch"][-1], seconds=summarize([r["train_seconds"] for r in seeds])[0],
         config=first["config"], ladder_recipe=is_ladder_recipe(first["config"]), continued=continued_name(first),
-        seeds=[r["config"]["seed"] for r in seeds], train=finals(seeds, "train_acc"), train_eval=eval_train,
-        val=finals(seeds, "val_acc"), test=finals(seeds, "test_acc"),
+        seeds=[r["config"]["seed"] for r in seeds], train=final_values(seeds, "train_acc"), train_eval=eval_train,
+        val=final_values(seeds, "val_acc"), test=final_values(seeds, "test_acc"),
         study=[(key, study[key]) for key in ("train_acc", "val_acc", "test_acc") if study.get(key) is not None],
         study_epochs=study.get("epochs"), layers=None if layers_in else first.get("layers"), layers_in=layers_in,
         history=draw.history(seeds, folder), proba=draw.probabilities(first, folder), probe_seed=first["config"]["seed"],
@@ -189,10 +185,10 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for name, seeds in runs.items():
         study = {"epochs": None, "train_acc": None, "val_acc": None, "test_acc": None, **STUDY_RESULTS.get(name, {})}
-        val = finals(seeds, "val_acc")
+        val = final_values(seeds, "val_acc")
         rows.append(dict(
             name=name, parameters=seeds[0]["parameters"], epochs=seeds[0]["history"]["epoch"][-1], seeds=len(seeds),
-            train=finals(seeds, "train_acc"), val=val, test=finals(seeds, "test_acc"), study=study,
+            train=final_values(seeds, "train_acc"), val=val, test=final_values(seeds, "test_acc"), study=study,
             difference=None if study["val_acc"] is None else summarize(val)[0] - study["val_acc"],
             within=within_interval(val, study["val_acc"]),
         ))
@@ -210,9 +206,9 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
         epochs = seeds[0]["history"]["epoch"][-1]
         if not study.get("epochs") or epochs != study["epochs"] or not is_ladder_recipe(seeds[0]["config"]):
             continue
-        val = finals(seeds, "val_acc")
+        val = final_values(seeds, "val_acc")
         row = dict(name=name, epochs=epochs, seeds=len(seeds), val=val, study_val=study["val_acc"],
-                   within=within_interval(val, study["val_acc"]), test=finals(seeds, "test_acc"),
+                   within=within_interval(val, study["val_acc"]), test=final_values(seeds, "test_acc"),
                    study_test=study["test_acc"], curve=None)
         if name in STUDY_CURVES:
             take_offs = [take_off_epoch(r["history"]["val_acc"]) for r in seeds]
@@ -302,11 +298,12 @@ def softmax_rows(all_runs: dict[str, list[dict]]) -> list[dict]:
         plain, soft = all_runs[name], all_runs[name + SOFTMAX_SUFFIX]
         take_off_soft = [take_off_epoch(r["history"]["val_acc"]) for r in soft]
         rows.append(dict(
-            name=name, epochs=plain[0]["history"]["epoch"][-1], plain=finals(plain, "val_acc"), soft=finals(soft, "val_acc"),
+            name=name, epochs=plain[0]["history"]["epoch"][-1], plain=final_values(plain, "val_acc"),
+            soft=final_values(soft, "val_acc"),
             study_val=STUDY_RESULTS.get(name, {}).get("val_acc"), study_epochs=STUDY_RESULTS.get(name, {}).get("epochs"),
             take_off_plain=[_never(take_off_epoch(r["history"]["val_acc"])) for r in plain],
             take_off_soft=[_never(t) for t in take_off_soft], left=[t for t in take_off_soft if t is not None],
-            c=compare(finals(plain, "val_acc"), finals(soft, "val_acc")),
+            c=compare(final_values(plain, "val_acc"), final_values(soft, "val_acc")),
         ))
     return rows
 
@@ -340,9 +337,9 @@ def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]], recipe:
     ladder_e = None
     if "E" in runs:
         e = runs["E"]
-        ladder_e = dict(val=finals(e, "val_acc"), epochs=e[0]["history"]["epoch"][-1], seeds=len(e),
+        ladder_e = dict(val=final_values(e, "val_acc"), epochs=e[0]["history"]["epoch"][-1], seeds=len(e),
                         softmax=bool(e[0]["config"].get("study_softmax")),
-                        learned=summarize(finals(e, "val_acc"))[0] > diagnosis["learned_threshold"])
+                        learned=summarize(final_values(e, "val_acc"))[0] > diagnosis["learned_threshold"])
     return dict(
         epochs=diagnosis["epochs"], images=diagnosis["train_images"], seeds=len(diagnosis["seeds"]),
         recipe=recipe, threshold=diagnosis["learned_threshold"], variants=[variant(v) for v in diagnosis["variants"]],
@@ -464,7 +461,7 @@ def longer_run(seeds: list[dict], epochs: int) -> dict:
     """The model of a ladder pair that trained longer (`epochs`, as its verdict counted them): where it
     ended, and what ties its plan to its length (training.fixed_plan; empty for a constant learning
     rate), for the report's wording."""
-    return dict(name=seeds[0]["name"], epochs=epochs, val=finals(seeds, "val_acc"),
+    return dict(name=seeds[0]["name"], epochs=epochs, val=final_values(seeds, "val_acc"),
                 plan=fixed_plan(TrainConfig.from_dict(seeds[0]["config"])))
 
 
@@ -617,9 +614,9 @@ def fast_context(runs: dict[str, list[dict]]) -> dict | None:
     at_equal = [accuracy_at_minutes(r["history"], slow_minutes) for r in fast]
     optional = lambda key: [r["final"][key] for r in fast if key in r["final"]] or None  # noqa: E731
     return dict(
-        config=fast[0]["config"], epochs=fast[0]["history"]["epoch"][-1], seeds=len(fast), test=finals(fast, "test_acc"),
+        config=fast[0]["config"], epochs=fast[0]["history"]["epoch"][-1], seeds=len(fast), test=final_values(fast, "test_acc"),
         seconds=summarize([r["train_seconds"] for r in fast])[0], slow_epochs=slow[0]["history"]["epoch"][-1],
-        slow_test=finals(slow, "test_acc"), slow_val=finals(slow, "val_acc"),
+        slow_test=final_values(slow, "test_acc"), slow_val=final_values(slow, "val_acc"),
         slow_seconds=summarize([r["train_seconds"] for r in slow])[0], slow_minutes=slow_minutes,
         at_equal=None if any(a is None for a in at_equal) else at_equal,
         study_test=STUDY_RESULTS["GAP+"]["test_acc"], study_epochs=STUDY_RESULTS["GAP+"]["epochs"],
@@ -636,9 +633,9 @@ def fp32_context(runs: dict[str, list[dict]]) -> dict | None:
         return None
     amp, plain = runs["G"], runs[fp32]
     epoch = lambda seeds: statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]])  # noqa: E731
-    return dict(amp=finals(amp, "test_acc"), plain=finals(plain, "test_acc"), amp_epoch=epoch(amp),
+    return dict(amp=final_values(amp, "test_acc"), plain=final_values(plain, "test_acc"), amp_epoch=epoch(amp),
                 plain_epoch=epoch(plain), epochs=amp[0]["history"]["epoch"][-1],
-                c=compare(finals(plain, "test_acc"), finals(amp, "test_acc")))
+                c=compare(final_values(plain, "test_acc"), final_values(amp, "test_acc")))
 
 
 def fast_target(fast: list[dict]) -> dict:

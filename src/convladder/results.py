@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
+from convladder.hardware import bf16_unit, cpu_name
 from convladder.io import DamagedFile, atomic_write_json, read_json
-from convladder.paths import RESULTS_FILE, is_seed_dir
+from convladder.paths import RESULTS_FILE, is_seed_dir, seed_dirs
 
 def git_commit() -> str:
     try:
@@ -34,30 +35,13 @@ def git_commit() -> str:
         return "unknown"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _bf16_unit() -> str | None:
-    # what the CPU can do is recorded; it does not decide a result
-    from convladder.hardware import bf16_unit
-
-    return bf16_unit()
-
-
 def environment(device: torch.device) -> dict:
     env = {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "platform": platform.platform(),
         "cpu": cpu_name(),
-        "cpu_bf16_unit": _bf16_unit(),
+        "cpu_bf16_unit": bf16_unit(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
@@ -154,15 +138,21 @@ def summarize(values: list[float]) -> tuple[float, float]:
     return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
 
 
+def seed_folders(run_folder: str | os.PathLike) -> list[Path]:
+    """A run's finished seed folders in seed order (or the folder itself for a single run)."""
+    run_folder = Path(run_folder)
+    if (run_folder / RESULTS_FILE).exists():
+        return [run_folder]
+    found = [folder for folder in seed_dirs(run_folder) if (folder / RESULTS_FILE).exists()]
+    if not found:
+        raise FileNotFoundError(f"{run_folder} holds no finished run ({RESULTS_FILE}, or seed*/{RESULTS_FILE}): "
+                                f"train it first")
+    return found
+
+
 def resolve_run_folder(path: str | os.PathLike) -> Path:
     """`path` itself when it holds a finished run, else its lowest seed's folder."""
-    path = Path(path)
-    if (path / RESULTS_FILE).exists():
-        return path
-    seeds = sorted(path.glob(f"seed*/{RESULTS_FILE}"), key=lambda p: int(p.parent.name[4:] or 0))
-    if not seeds:
-        raise FileNotFoundError(f"{path} holds no finished run ({RESULTS_FILE}, or seed*/{RESULTS_FILE}): train it first")
-    return seeds[0].parent
+    return seed_folders(path)[0]
 
 
 def _misplaced(results: dict, folder: Path, root: Path) -> str | None:

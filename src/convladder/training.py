@@ -24,6 +24,7 @@ from convladder.config import (
     LOOKAHEAD_DECAY, LOOKAHEAD_EVERY, LOOKAHEAD_POW, LOOKAHEAD_START, PROGRESSIVE_SIDES, TRIANGLE, TrainConfig,
 )
 from convladder.data import Split
+from convladder.hardware import bf16_unit
 from convladder.io import CheckpointError, atomic_torch_save, first_line, load_checkpoint_file
 from convladder.paths import CHECKPOINT_FILE
 from convladder.models import ends_in_softmax
@@ -58,17 +59,9 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bfloat16 where the hardware runs it fast, else None (plain fp32)."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and _cpu_has_bf16():
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and bf16_unit() is not None:
         return torch.bfloat16
     return None
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def parameter_groups(model: nn.Module, config: TrainConfig):
