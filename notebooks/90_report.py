@@ -22,12 +22,12 @@
 from typing import Optional
 
 profile: str = "smoke"  # smoke, quick or full
-data_dir: Optional[str] = None  # folder holding cifar-10-batches-py/; None: $CONVLADDER_DATA, else data/cifar10
+data_dir: Optional[str] = None  # unused: the report reads the runs' records alone (the pipeline passes every notebook it)
 run_dir: Optional[str] = None  # the profile's run folder; None: runs/<profile>
 
 # %%
 from convladder.paths import RunLayout
 from convladder.report import build_report
 
-pdf = build_report(RunLayout.of(profile, run_dir), data_dir=data_dir)
+pdf = build_report(RunLayout.of(profile, run_dir))
 print(f"report written to {pdf}")

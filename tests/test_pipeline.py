@@ -27,7 +27,7 @@ def test_every_config_field_is_a_flag_with_help():
             assert field.name in flags and flags[field.name]["help"], field.name
 
 
-@pytest.mark.parametrize("command", ["data", "train", "all", "report", "predict"])
+@pytest.mark.parametrize("command", ["data", "train", "all", "report", "verify", "predict"])
 def test_every_command_prints_its_help(command, capsys):
     with pytest.raises(SystemExit) as stop:
         main([command, "--help"])

@@ -14,6 +14,7 @@ from convladder.latex import environment
 from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, create_model, layer_records
 from convladder import paths, report_h
 from convladder.paths import RunLayout, report_template
+from convladder.study import STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA
 from convladder.report import (
     FAST_TARGET_ACC, FAST_TARGET_MINUTES, ReportError, benchmark_context, benchmark_source, fast_target, ladder_table,
     parameters_context, write_sources,
@@ -156,6 +157,7 @@ def test_the_parameter_counts_come_from_the_runs():
     runs = {name: [hand_made(name, model, 0, 0.5)] for name, model in LADDER.items()}
     context = parameters_context(runs)
     assert context["study_value"] == 181 and context["a"]["total"] == 1180
+    assert eval(STUDY_PARAMS_A_FORMULA, {"__builtins__": {}}) == STUDY_PARAMS_A  # the study's formula gives its count
     assert [r["model"] for r in context["rows"]] == list(STUDY_MODEL_NAMES)
     assert all(r["recorded"] == r["from_shapes"] for r in context["rows"])
     del runs["B"][0]["layers"]

@@ -80,7 +80,7 @@ def cmd_report(args) -> int:
 
     layout = RunLayout.of(args.profile, args.run_dir)
     try:
-        pdf = build_report(layout, data_dir=args.data_dir)
+        pdf = build_report(layout)
     except ReportError as err:
         raise CommandError(str(err)) from None
     if args.export:
@@ -232,7 +232,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="build the PDF from a profile's finished runs")
     _profile_args(p)
     p.add_argument("--export", action="store_true", help="also copy it to report/<profile>.pdf and figures/<profile>/")
-    _data_args(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("verify", help="measure each finished seed's test accuracy again from its checkpoint")

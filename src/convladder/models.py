@@ -118,20 +118,6 @@ STUDY_MODEL_NAMES = ("A", "B", "C", "D", "E", "F", "G", "GAP")  # the study's la
 # that tuning one of them leaves the other models' runs current.
 MODEL_MODULES = {"H": "model_h"}
 
-# One line each, for tables and the report.
-DESCRIPTIONS = {
-    "A": "2 sigmoid convs (5 filters), max-pool 8, linear",
-    "B": "model A with 20 filters",
-    "C": "2 sigmoid conv blocks (20, 40)",
-    "D": "model C with ReLU",
-    "E": "4 ReLU conv blocks (20, 40, 80, 160)",
-    "F": "model E with batch norm",
-    "G": "model F with dropout 0.1-0.4",
-    "GAP": "3 blocks, 2 convs, global average pooling",
-    "H": "2x2 patch whitening, 3 conv-pool-BN-GELU blocks (64, 256, 256), global max-pooling",
-}
-
-
 # Models whose classifier sees a global pooling of the channels (average: GAP, maximum: H): they take
 # any image size.
 ANY_SIZE_MODELS = ("GAP", "H")

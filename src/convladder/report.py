@@ -363,8 +363,7 @@ def parameters_context(runs: dict[str, list[dict]]) -> dict:
         rows.append(dict(model=row["model"], recorded=row["parameters"], from_shapes=total))
         if row["model"] == "A":
             formula_a = dict(terms=" + ".join(terms), total=total)
-    study_value = eval(STUDY_PARAMS_A_FORMULA, {"__builtins__": {}})  # the study's arithmetic, evaluated
-    return dict(rows=rows, a=formula_a, study_formula=STUDY_PARAMS_A_FORMULA, study_value=study_value)
+    return dict(rows=rows, a=formula_a, study_formula=STUDY_PARAMS_A_FORMULA, study_value=STUDY_PARAMS_A)
 
 
 def gradients_context(diagnosis: dict | None, recipe: dict | None) -> dict | None:
@@ -692,7 +691,7 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
     )
 
 
-def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = None) -> Path:
+def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
     """Write the figures and render the template into report.tex; returns the report folder holding it."""
     run_dir = layout.root
     benchmark = benchmark_source(benchmark)
@@ -703,7 +702,6 @@ def write_sources(layout: RunLayout, data_dir=None, benchmark: Path | None = Non
     report_dir, figures = layout.report_dir, layout.figures_dir
     report_dir.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(report_dir / "generated", ignore_errors=True)  # LaTeX pieces of earlier versions; nothing reads them
     ordered = _ordered(runs)
     if not ordered:
         raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
@@ -764,7 +762,7 @@ def compile_pdf(report_dir: Path) -> Path:
     return report_dir / "report.pdf"
 
 
-def build_report(layout: RunLayout, data_dir=None, benchmark=None) -> Path:
+def build_report(layout: RunLayout, benchmark=None) -> Path:
     """Write the report's sources from a profile's runs and compile its PDF (`layout.pdf`).
 
     `benchmark`: the JSON of benchmarks/epoch_time.py (default: `benchmark_source`'s choice).
@@ -780,6 +778,6 @@ def build_report(layout: RunLayout, data_dir=None, benchmark=None) -> Path:
         print(f"waiting for another report of {layout.root} to finish", file=sys.stderr, flush=True)
         lock.acquire()
     try:
-        return compile_pdf(write_sources(layout, data_dir, benchmark))
+        return compile_pdf(write_sources(layout, benchmark))
     finally:
         lock.release()
