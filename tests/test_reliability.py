@@ -336,7 +336,7 @@ def test_bad_checkpoints_give_one_line(tiny_cifar, tmp_path, capsys, gap_run):
 
     (run_dir / CHECKPOINT).write_bytes((gap_run / CHECKPOINT).read_bytes())  # another model's weights
     assert main(["predict", str(run_dir), str(_image(tmp_path))]) == 2
-    assert "weights of another model (GAP), not of model A" in _one_line_error(capsys)
+    assert "a checkpoint of model GAP, not of model A" in _one_line_error(capsys)
 
 
 def _image(tmp_path):
