@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+import warnings
 from dataclasses import dataclass
 
 from scipy import stats
@@ -63,7 +64,9 @@ def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE)
         reason = (f"fewer than {MIN_SEEDS} seeds" if min(n_low, n_high) < MIN_SEEDS
                   else "no spread across seeds to judge the difference by")
         return Comparison(**base, ci_low=mh - ml, ci_high=mh - ml, p_value=None, verdict="inconclusive", reason=reason)
-    welch = stats.ttest_ind(high, low, equal_var=False)
+    with warnings.catch_warnings():  # one side's seeds all alike (a run at chance): its variance is 0, as it should be
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        welch = stats.ttest_ind(high, low, equal_var=False)
     interval = welch.confidence_interval(confidence)
     ci, p = (float(interval.low), float(interval.high)), float(welch.pvalue)
     if min(n_low, n_high) < MIN_SEEDS:
