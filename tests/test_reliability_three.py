@@ -344,3 +344,70 @@ def test_a_missing_home_is_not_created(tiny_cifar, tmp_path, monkeypatch, capsys
     assert _cli_train(tiny_cifar, tmp_path / "A") == 0
     assert "HOME" in capsys.readouterr().err and not home.exists()
     assert not os.environ.get("MPLCONFIGDIR", "").startswith(str(home))
+
+
+def test_a_loop_of_links_counts_as_leaving_not_as_a_traceback(tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert [link.name for link, _ in links_leaving(tmp_path)] == ["loop"]
+
+
+def test_a_results_file_edited_out_of_shape_is_moved_aside_when_the_run_continues(tiny_cifar, tmp_path):
+    run_dir = tmp_path / "A"
+    _train(tiny_cifar, run_dir)
+    (run_dir / RESULTS).write_text('{"my": "edit"}')
+    _train(tiny_cifar, run_dir, epochs=2)  # resumable: continued, and its results written anew
+    assert json.loads((run_dir / f"{RESULTS}.unrecognised").read_text()) == {"my": "edit"}
+    assert len(read_results(run_dir / RESULTS)["history"]["epoch"]) == 2
+
+
+def test_a_retrain_not_yet_installed_is_not_current_and_is_installed_next_time(tiny_cifar, tmp_path):
+    from convladder.paths import staging_dir
+
+    run_dir = tmp_path / "A"
+    results = _train(tiny_cifar, run_dir)
+    config = TrainConfig(model="A", epochs=1, batch_size=32)
+    staging = staging_dir(run_dir)
+    _train(tiny_cifar, staging, epochs=1)  # a finished retrain whose install a crash interrupted ...
+    (staging / RESULTS).write_text(json.dumps({**read_results(staging / RESULTS), "wall_seconds": 123.0}))
+    os.replace(staging / CHECKPOINT, run_dir / CHECKPOINT)  # ... after its first rename
+    assert run_state(run_dir, config, results["data"]["checksum"]).kind == "resumable"
+    _train(tiny_cifar, run_dir)
+    assert not staging.exists() and read_results(run_dir / RESULTS)["checkpoint_sha256"] == file_digest(run_dir / CHECKPOINT)
+
+
+def test_odd_run_names_make_figure_names_latex_takes():
+    from convladder.figures import file_stem
+    from convladder.latex import graphic
+
+    for name in ("GAP+", "GAP fast", "lr=0.1,b", "Ä", "x{y}"):
+        assert str(graphic(file_stem(name) + ".pdf")).endswith(".pdf")
+    assert file_stem("GAP+") == "GAPplus" and file_stem("GAP fast") == "GAP-20fast"
+
+
+def test_replace_on_latex_keeps_it_latex():
+    from convladder.latex import environment
+
+    template = environment(Path(".")).from_string(r'\VAR{names|join(", ")|replace("Sig_moid", "sigmoid")}')
+    assert template.render(names=["Sig_moid", "ReLU_x"]) == r"sigmoid, ReLU\_x"
+
+
+def test_the_signal_mask_is_what_it_was_after_side_by_side_training(tmp_path, monkeypatch):
+    import signal
+
+    from convladder import pipeline
+    from convladder.paths import RunLayout
+
+    monkeypatch.setattr(pipeline, "_execute_chain", _quick_chain)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    steps = [pipeline.Step("10_train", tmp_path / n / "train.ipynb", {"name": n, "model": n, "epochs": 1, "seeds": [0]},
+                           f"train {n}") for n in ("A", "B", "C")]
+    assert pipeline.execute_side_by_side(steps, RunLayout(tmp_path), workers=2) == {f"train {n}": 1.0 for n in "ABC"}
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def _quick_chain(chain, layout, html, threads):
+    import signal
+
+    assert not {signal.SIGINT, signal.SIGTERM} & signal.pthread_sigmask(signal.SIG_BLOCK, [])  # lifted in the worker
+    return {chain[0].label: 1.0}

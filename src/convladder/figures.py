@@ -17,8 +17,10 @@ from convladder.study import STUDY_RESULTS
 
 
 def file_stem(run_name: str) -> str:
-    """A file-name-safe stem of a run name: "GAP+" -> "GAPplus"."""
-    return run_name.replace("+", "plus")
+    """A file-name-safe stem of a run name that LaTeX's \\includegraphics takes: "GAP+" -> "GAPplus"; any
+    other character but letters, digits, '_', '.' and '-' as '-' and its hex code ("GAP fast" -> "GAP-20fast")."""
+    name = run_name.replace("+", "plus")
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_.-" else f"-{ord(c):x}" for c in name)
 
 
 def ladder(runs: dict[str, list[dict]], figures: Path) -> str:

@@ -145,8 +145,12 @@ def links_leaving(root: str | os.PathLike, limit: int = 5) -> list[tuple[Path, s
         for name in dirs + files:
             path = Path(folder) / name
             if path.is_symlink():
-                target = path.resolve()
-                if not target.exists() or not target.is_relative_to(inside):
+                try:
+                    target = path.resolve()
+                    leaves = not target.exists() or not target.is_relative_to(inside)
+                except (RuntimeError, OSError):  # a loop of links
+                    leaves = True
+                if leaves:
                     found.append((path, os.readlink(path)))
                     if len(found) >= limit:
                         return found

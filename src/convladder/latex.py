@@ -44,7 +44,7 @@ def _finalize(value):
     return tex_escape(value)
 
 
-_GRAPHIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_GRAPHIC_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]*")
 
 
 def graphic(name) -> Markup:
@@ -61,8 +61,12 @@ def tex_join(items, separator: str = "") -> Markup:
 
 
 def tex_replace(text, old: str, new: str, count: int | None = None) -> Markup:
-    """Jinja's `replace`, on the text (not yet escaped), escaped after the replacement."""
-    return tex_escape(str(text).replace(old, new, -1 if count is None else count))
+    """Jinja's `replace`: on plain text before it is escaped; on Markup (already LaTeX) with `old` and `new`
+    escaped as Markup's text is."""
+    count = -1 if count is None else count
+    if isinstance(text, Markup):
+        return Markup(str(text).replace(str(tex_escape(old)), str(tex_escape(new)), count))
+    return tex_escape(str(text).replace(old, new, count))
 
 
 def fmt_acc(value: float | None) -> str:

@@ -257,13 +257,13 @@ def _restore(handlers: dict | None) -> None:
 
 @contextmanager
 def _signals_held():
-    """Ctrl-C and SIGTERM wait (blocked, not lost) until the block is left. A process started inside
-    inherits the block: `_worker` lifts it."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    """Ctrl-C and SIGTERM wait (blocked, not lost) until the block is left, when the mask is what it was
+    before. A process started inside inherits the block: `_worker` lifts it."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, html: bool = True) -> dict[str, float]:
@@ -286,6 +286,11 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
     context = multiprocessing.get_context("spawn")
     waiting = list(chains)
     running: dict = {}  # the receiving end of each worker's pipe -> (process, chain)
+    # multiprocessing starts its resource tracker with the first process, unblocking these signals as it does:
+    # started here, outside _signals_held, so that no start can undo the block
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     handlers = _stop_signals_raise()
     try:
         while waiting or running:
@@ -299,13 +304,15 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
                     running[receive] = (process, chain)
                 send.close()
             for receive in wait(list(running)):
-                process, chain = running.pop(receive)
-                try:
-                    kind, value = receive.recv()
-                except (EOFError, OSError):  # the worker died before it could answer (killed, out of memory?)
-                    kind, value = "died", None
-                receive.close()
-                process.join()
+                with _signals_held():  # a worker is joined and forgotten, or neither
+                    process, chain = running[receive]
+                    try:
+                        kind, value = receive.recv()
+                    except (EOFError, OSError):  # the worker died before it could answer (killed, out of memory?)
+                        kind, value = "died", None
+                    process.join()
+                    receive.close()
+                    del running[receive]
                 if kind == "done":
                     seconds.update(value)
                 elif kind == "failed":

@@ -87,7 +87,9 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
             and finished["code_version"] == version
             and finished["data"]["checksum"] == data_checksum
             # results that name other weights than the checkpoint's (a swapped checkpoint): measured again
-            and finished.get("checkpoint_sha256", file_digest(checkpoint)) == file_digest(checkpoint)
+            and finished.get("checkpoint_sha256") in (None, file_digest(checkpoint))
+            # a retrain that finished but was not yet installed (a crash in _install): _tidy installs it
+            and not (staging_dir(run_dir) / RESULTS).exists()
         ):
             return RunState("current", epochs_done=done)
     except (OSError, ValueError, KeyError, TypeError):
@@ -192,6 +194,9 @@ def _install(staging: Path, run_dir: Path) -> None:
     """Move a finished retrain's seed files from `staging` over those of `run_dir` (the checkpoint first, the
     results last), then remove the emptied staging folder. A crash in between is finished by `_tidy`."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    for path, why in foreign_files(run_dir).items():  # what appeared there while the retrain trained
+        if (staging / path.name).exists():
+            _move_aside(path, why)
     for name in SEED_FILES:
         if (staging / name).exists():
             os.replace(staging / name, run_dir / name)
@@ -273,13 +278,14 @@ def train_run(
                     f"train it again from epoch 0 (the old run is kept until the new one has finished), or "
                     f"choose another run folder"
                 )
+            staging = staging_dir(run_dir)
+            if state.kind != "new" and (staging.is_symlink() or (staging.exists() and not staging.is_dir())):
+                raise LinkError(f"{staging}, where a retrain of {run_dir} trains, is not a folder: move it "
+                                f"elsewhere and run again; nothing was changed")
             for path, why in foreign_files(run_dir).items():  # a retrain replaces only what it recognises
                 _move_aside(path, why)
             if state.kind != "new":
-                target = staging_dir(run_dir)
-                if target.is_symlink() or (target.exists() and not target.is_dir()):
-                    raise LinkError(f"{target}, where a retrain of {run_dir} trains, is not a folder: move it "
-                                    f"elsewhere and run again; nothing was changed")
+                target = staging
                 for path, why in foreign_files(target).items():
                     _move_aside(path, why)
                 # a retrain that a crash interrupted (or finished but did not swap in) is continued
@@ -303,6 +309,8 @@ def train_run(
         results = _train(config, target, dataset, name, resume_from, device, progress)
         results["wall_seconds"] = time.perf_counter() - wall_start  # this call alone
         results["checkpoint_sha256"] = file_digest(target / CHECKPOINT)  # ties these numbers to those weights
+        if RESULTS in (path.name for path in foreign_files(target)):  # e.g. a results.json edited out of shape
+            _move_aside(target / RESULTS, foreign_files(target)[target / RESULTS])
         write_results(results, target)
         if target != run_dir:
             _install(target, run_dir)

@@ -30,6 +30,9 @@ CODE_VERSIONS = {
 }
 
 
+assert set(MODEL_MODULES) <= set(CODE_VERSIONS), "every model with a module of its own needs a version here"
+
+
 def model_family(model: str | None) -> str:
     """The family whose version covers `model`'s runs: the model itself where it has a module of its
     own (H), else the ladder (also for None: the training code shared by every model)."""
