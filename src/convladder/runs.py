@@ -309,8 +309,9 @@ def train_run(
         results = _train(config, target, dataset, name, resume_from, device, progress)
         results["wall_seconds"] = time.perf_counter() - wall_start  # this call alone
         results["checkpoint_sha256"] = file_digest(target / CHECKPOINT)  # ties these numbers to those weights
-        if RESULTS in (path.name for path in foreign_files(target)):  # e.g. a results.json edited out of shape
-            _move_aside(target / RESULTS, foreign_files(target)[target / RESULTS])
+        unrecognised = foreign_files(target).get(target / RESULTS)  # e.g. a results.json edited out of shape
+        if unrecognised:
+            _move_aside(target / RESULTS, unrecognised)
         write_results(results, target)
         if target != run_dir:
             _install(target, run_dir)
