@@ -10,7 +10,7 @@
 Each epoch covers the 42,000-image training split (data included), timed with
 time.perf_counter after one warm-up batch. FLOPs per image (forward + backward) come from
 torch.utils.flop_counter; achieved GFLOP/s = FLOPs per image x images / seconds. The CPU's
-peaks (convladder.hardware) are cores x clock x 32 FLOP per cycle in fp32, and x 64 (AVX512-BF16)
+peaks (convladder.tools.hardware) are cores x clock x 32 FLOP per cycle in fp32, and x 64 (AVX512-BF16)
 or x 1024 (AMX-BF16) in bf16. The clock is read from /proc/cpuinfo.
 
     python benchmarks/epoch_time.py                 # A, D, G, GAP, 2 repeats
@@ -35,15 +35,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import ToTensor
 
-from convladder.config import TrainConfig
-from convladder.data import get_splits, load_cifar10
-from convladder.hardware import peaks, training_flops_per_image
-from convladder.io import atomic_write_json
-from convladder.models import create_model
-from convladder.paths import benchmark_json
-from convladder.hardware import cpu_name
-from convladder.results import environment
-from convladder.training import Trainer, autocast_dtype
+from convladder.core.config import TrainConfig
+from convladder.core.data import get_splits, load_cifar10
+from convladder.tools.hardware import peaks, training_flops_per_image
+from convladder.tools.files import atomic_write_json
+from convladder.core.models import create_model
+from convladder.results.layout import benchmark_json
+from convladder.tools.hardware import cpu_name
+from convladder.results.records import environment
+from convladder.core.training import Trainer, autocast_dtype
 
 class StudyStyleDataset(Dataset):
     """What torchvision's CIFAR10 does per item: a PIL image, ToTensor, and here a one-hot label."""

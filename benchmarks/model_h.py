@@ -25,20 +25,20 @@ from pathlib import Path
 
 import torch
 
-from convladder.config import TTA_SHIFTS, TrainConfig
-from convladder.data import get_splits, load_cifar10
-from convladder.hardware import peaks, training_flops_per_image
-from convladder.io import atomic_write_json, load_checkpoint_file, read_json
-from convladder.layer_profile import profile_layers
-from convladder.models import create_model
-from convladder.paths import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
-from convladder.profiles import ladder
-from convladder.report_h import (
+from convladder.core.config import TTA_SHIFTS, TrainConfig
+from convladder.core.data import get_splits, load_cifar10
+from convladder.tools.hardware import peaks, training_flops_per_image
+from convladder.tools.files import atomic_write_json, load_checkpoint_file, read_json
+from convladder.tools.layer_profile import profile_layers
+from convladder.core.models import create_model
+from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
+from convladder.plan.profiles import ladder
+from convladder.report.h import (
     MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, layer_profile_path, minutes, target_verdict,
 )
-from convladder.hardware import cpu_name
-from convladder.runs import code_version, train_run
-from convladder.training import Trainer
+from convladder.tools.hardware import cpu_name
+from convladder.core.runs import code_version, train_run
+from convladder.core.training import Trainer
 
 VALIDATION_FILE = "validation.json"
 

@@ -23,11 +23,11 @@ import time
 
 import torch
 
-from convladder.data import get_splits, load_cifar10
-from convladder.models import create_model
-from convladder.profiles import get_profile, ladder
-from convladder.hardware import cpu_name
-from convladder.training import Trainer
+from convladder.core.data import get_splits, load_cifar10
+from convladder.core.models import create_model
+from convladder.plan.profiles import get_profile, ladder
+from convladder.tools.hardware import cpu_name
+from convladder.core.training import Trainer
 
 
 def seconds_per_step(config, splits, steps: int, warmup: int = 5) -> float:

@@ -28,11 +28,11 @@ seed: int = 0  # which random samples are shown
 # %%
 import matplotlib.pyplot as plt
 import torch
-from convladder.profiles import get_profile
-from convladder.data import data_facts, get_splits, load_cifar10
-from convladder.io import atomic_write_json
-from convladder.paths import RunLayout
-from convladder.plots import plot_samples, save
+from convladder.plan.profiles import get_profile
+from convladder.core.data import data_facts, get_splits, load_cifar10
+from convladder.tools.files import atomic_write_json
+from convladder.results.layout import RunLayout
+from convladder.report.plots import plot_samples, save
 
 prof = get_profile(profile)
 layout = RunLayout.of(profile, run_dir)

@@ -38,11 +38,11 @@ threads: Optional[int] = None  # PyTorch's threads for these runs; None: its def
 # %%
 import matplotlib.pyplot as plt
 import torch
-from convladder.profiles import config_from_parameters
-from convladder.paths import RunLayout
-from convladder.plots import plot_history, plot_proba
-from convladder.results import collect_runs, summarize
-from convladder.runs import train_run
+from convladder.plan.profiles import config_from_parameters
+from convladder.results.layout import RunLayout
+from convladder.report.plots import plot_history, plot_proba
+from convladder.results.records import collect_runs, summarize
+from convladder.core.runs import train_run
 
 if threads:
     torch.set_num_threads(threads)

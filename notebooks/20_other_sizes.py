@@ -32,10 +32,10 @@ curve_images: Optional[int] = None  # test images per point of the size curve; N
 
 # %%
 import matplotlib.pyplot as plt
-from convladder.profiles import get_profile
-from convladder.other_sizes import other_sizes_study
-from convladder.paths import RunLayout
-from convladder.plots import plot_proba, plot_size_curve
+from convladder.plan.profiles import get_profile
+from convladder.experiments.other_sizes import other_sizes_study
+from convladder.results.layout import RunLayout
+from convladder.report.plots import plot_proba, plot_size_curve
 
 layout = RunLayout.of(profile, run_dir)
 images = curve_images if curve_images is not None else get_profile(profile).analysis_images

@@ -30,10 +30,10 @@ seeds: Optional[list] = None  # None: range(the profile's extra_seeds)
 
 # %%
 import matplotlib.pyplot as plt
-from convladder.profiles import get_profile
-from convladder.diagnosis import diagnose
-from convladder.paths import RunLayout
-from convladder.plots import plot_gradient_norms, plot_variants
+from convladder.plan.profiles import get_profile
+from convladder.experiments.diagnosis import diagnose
+from convladder.results.layout import RunLayout
+from convladder.report.plots import plot_gradient_norms, plot_variants
 
 prof = get_profile(profile)
 layout = RunLayout.of(profile, run_dir)

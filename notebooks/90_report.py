@@ -26,8 +26,8 @@ data_dir: Optional[str] = None  # unused: the report reads the runs' records alo
 run_dir: Optional[str] = None  # the profile's run folder; None: runs/<profile>
 
 # %%
-from convladder.paths import RunLayout
-from convladder.report import build_report
+from convladder.results.layout import RunLayout
+from convladder.report.build import build_report
 
 pdf = build_report(RunLayout.of(profile, run_dir))
 print(f"report written to {pdf}")

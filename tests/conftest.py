@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convladder.data import BATCHES_DIR, CLASS_NAMES, META_FILE, TEST_FILES, TRAIN_FILES
+from convladder.core.data import BATCHES_DIR, CLASS_NAMES, META_FILE, TEST_FILES, TRAIN_FILES
 
 REAL_DATA = os.environ.get("CONVLADDER_DATA")
 
@@ -44,7 +44,7 @@ def tiny_cifar(tmp_path, monkeypatch) -> Path:
     """A 20-images-per-file CIFAR-10 in a temp folder, accepted as complete by the loader;
     the cache goes to the temp folder too."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("convladder.data.IMAGES_PER_FILE", 20)
+    monkeypatch.setattr("convladder.core.data.IMAGES_PER_FILE", 20)
     return write_cifar(tmp_path / "cifar")
 
 

@@ -6,21 +6,21 @@ import matplotlib
 import pytest
 import torch
 
-from convladder.augment import shift
-from convladder.config import TrainConfig
-from convladder.data import get_splits, load_cifar10
-from convladder.diagnosis import E_VARIANTS, GRADIENT_MODELS, diagnose, init_weights, logit_std
-from convladder.errors import confident_mistakes, confusion, error_analysis, predict_split
-from convladder.results import seed_folders
-from convladder.models import create_model
-from convladder.other_sizes import other_sizes_study
-from convladder.plots import plot_history
-from convladder.latex import fmt_ms
-from convladder.report import within_interval
-from convladder.paths import seed_dir
-from convladder.results import collect_runs, resolve_run_folder, summarize
-from convladder.runs import train_run
-from convladder.training import Trainer
+from convladder.core.augment import shift
+from convladder.core.config import TrainConfig
+from convladder.core.data import get_splits, load_cifar10
+from convladder.experiments.diagnosis import E_VARIANTS, GRADIENT_MODELS, diagnose, init_weights, logit_std
+from convladder.experiments.error_analysis import confident_mistakes, confusion, error_analysis, predict_split
+from convladder.results.records import seed_folders
+from convladder.core.models import create_model
+from convladder.experiments.other_sizes import other_sizes_study
+from convladder.report.plots import plot_history
+from convladder.report.latex import fmt_ms
+from convladder.report.ladder import within_interval
+from convladder.results.layout import seed_dir
+from convladder.results.records import collect_runs, resolve_run_folder, summarize
+from convladder.core.runs import train_run
+from convladder.core.training import Trainer
 
 matplotlib.use("Agg")
 

@@ -1,6 +1,6 @@
 import torch
 
-from convladder.augment import augment_batch, random_crop, random_flip, shift
+from convladder.core.augment import augment_batch, random_crop, random_flip, shift
 
 
 def test_flip_mirrors_about_half_and_keeps_pixels():

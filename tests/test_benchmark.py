@@ -8,15 +8,15 @@ import sys
 import pytest
 from pathlib import Path
 
-from convladder.profiles import config_from_parameters
-from convladder.report import benchmark_context
-from convladder.runs import train_run
+from convladder.plan.profiles import config_from_parameters
+from convladder.report.setup import benchmark_context
+from convladder.core.runs import train_run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "epoch_time.py"
 DRIVER = """
 import runpy, sys
-import convladder.data
-convladder.data.IMAGES_PER_FILE = 20  # the tiny synthetic copy
+import convladder.core.data
+convladder.core.data.IMAGES_PER_FILE = 20  # the tiny synthetic copy
 sys.argv = [sys.argv[1]] + sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
@@ -74,7 +74,7 @@ def test_the_model_h_benchmark_trains_judges_profiles_and_validates(tiny_cifar, 
 
 
 def test_continued_name_reads_seed_folders_and_plain_folders():
-    from convladder.report import continued_name
+    from convladder.report.ladder import continued_name
 
     assert continued_name({"continued_from": "/r/quick/GAP/seed2"}) == "GAP"
     assert continued_name({"continued_from": "/r/quick/GAP"}) == "GAP"
@@ -85,7 +85,7 @@ def test_the_profile_time_benchmark_prints_every_run_and_the_totals(full_size_ci
     script = SCRIPT.parent / "profile_time.py"  # the smoke profile's 256 training images: more than the tiny copy
     proc = subprocess.run([sys.executable, str(script), "--profile", "smoke", "--steps", "1",
                            "--data-dir", str(full_size_cifar)], capture_output=True, text=True, check=True)
-    from convladder.profiles import ladder
+    from convladder.plan.profiles import ladder
 
     lines = proc.stdout.splitlines()
     for run in ladder("smoke"):

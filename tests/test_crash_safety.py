@@ -10,16 +10,16 @@ import time
 import pytest
 import torch
 
-from convladder.config import TrainConfig
-from convladder.runs import StaleRun, code_version, is_current, train_run
-from convladder.training import CHECKPOINT
+from convladder.core.config import TrainConfig
+from convladder.core.runs import StaleRun, code_version, is_current, train_run
+from convladder.core.training import CHECKPOINT
 
 pytestmark = pytest.mark.slow
 
 DRIVER = """
 import sys
-import convladder.data
-convladder.data.IMAGES_PER_FILE = 20  # the tiny synthetic copy
+import convladder.core.data
+convladder.core.data.IMAGES_PER_FILE = 20  # the tiny synthetic copy
 from convladder.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -129,5 +129,5 @@ def test_a_code_change_makes_a_finished_run_stale(tiny_cifar, tmp_path, monkeypa
     config = TrainConfig(model="A", epochs=1, batch_size=32)
     checksum = train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False)["data"]["checksum"]
     assert is_current(tmp_path / "A", config, checksum)
-    monkeypatch.setattr("convladder.runs.code_version", lambda model=None: "edited-code")
+    monkeypatch.setattr("convladder.core.runs.code_version", lambda model=None: "edited-code")
     assert not is_current(tmp_path / "A", config, checksum)

@@ -5,8 +5,8 @@ import tarfile
 import pytest
 import torch
 
-from convladder import data
-from convladder.data import DataError, get_splits, load_cifar10, one_hot, train_val_split
+from convladder.core import data
+from convladder.core.data import DataError, get_splits, load_cifar10, one_hot, train_val_split
 
 from conftest import write_cifar
 

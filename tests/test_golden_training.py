@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from convladder import runs
-from convladder.config import TrainConfig
-from convladder.profiles import FAST_GAP_RECIPE, config_from_parameters
-from convladder.versions import CODE_VERSIONS, LADDER, model_family
+from convladder.core import runs
+from convladder.core.config import TrainConfig
+from convladder.plan.profiles import FAST_GAP_RECIPE, config_from_parameters
+from convladder.core.versions import CODE_VERSIONS, LADDER, model_family
 
 GOLDEN = Path(__file__).parent / "golden" / "training.json"
 RECORD = os.environ.get("CONVLADDER_RECORD_GOLDEN") == "1"
@@ -113,7 +113,7 @@ def differences(got: dict, want: dict, rtol: float) -> list[str]:
 def family_cases(family: str) -> list[str]:
     """The family's cases this CPU can run as recorded (bfloat16 autocast needs a bf16 unit; without one,
     training ignores `amp`)."""
-    from convladder.training import autocast_dtype
+    from convladder.core.training import autocast_dtype
 
     bf16 = autocast_dtype(torch.device("cpu")) is not None
     return [name for name, (settings, _) in CASES.items()
@@ -125,7 +125,7 @@ def golden_data(tmp_path, monkeypatch):
     from conftest import write_cifar
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("convladder.data.IMAGES_PER_FILE", 20)
+    monkeypatch.setattr("convladder.core.data.IMAGES_PER_FILE", 20)
     return write_cifar(tmp_path / "cifar", seed=7)
 
 
@@ -151,7 +151,7 @@ def test_training_matches_the_fingerprints_of_its_declared_version(family, golde
     assert not problems, (
         f"training of family {family} computes something else than version {CODE_VERSIONS[family]} recorded "
         f"({'; '.join(f'{n}: {f[0]} ({len(f)} differences)' for n, f in problems.items())}). If the change is "
-        f"meant, bump CODE_VERSIONS[{family!r}] in src/convladder/versions.py (its runs become stale) and record "
+        f"meant, bump CODE_VERSIONS[{family!r}] in src/convladder/core/versions.py (its runs become stale) and record "
         f"again: CONVLADDER_RECORD_GOLDEN=1 pytest {__file__}")
 
 
@@ -172,7 +172,7 @@ def test_a_changed_default_momentum_fails_the_golden_test(golden_data, tmp_path,
 def test_bfloat16_autocast_is_told_apart_from_fp32(golden_data, tmp_path, monkeypatch):
     """The bf16 case's looser tolerance still tells autocast from plain fp32 (a run that silently lost its
     autocast would fail the golden test)."""
-    from convladder.training import autocast_dtype
+    from convladder.core.training import autocast_dtype
 
     if autocast_dtype(torch.device("cpu")) is None:
         pytest.skip("this CPU has no bfloat16 unit: autocast is off whatever the config says")

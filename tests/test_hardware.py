@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from convladder.hardware import bf16_unit, peaks, training_flops_per_image
+from convladder.tools.hardware import bf16_unit, peaks, training_flops_per_image
 
 
 @pytest.mark.parametrize("flags, unit, per_cycle", [

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from convladder.io import _atomic_write, atomic_torch_save, atomic_write_json, read_json
+from convladder.tools.files import _atomic_write, atomic_torch_save, atomic_write_json, read_json
 
 
 def test_a_write_that_dies_midway_leaves_the_old_file_intact(tmp_path):

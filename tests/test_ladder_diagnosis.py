@@ -1,8 +1,8 @@
-"""The diagnoses under the ladder's own recipe (convladder.ladder_diagnosis), on tiny data."""
+"""The diagnoses under the ladder's own recipe (convladder.experiments.ladder_diagnosis), on tiny data."""
 
-from convladder import ladder_diagnosis
-from convladder.paths import RESULTS_FILE
-from convladder.runs import train_run
+from convladder.experiments import ladder_diagnosis
+from convladder.results.layout import RESULTS_FILE
+from convladder.core.runs import train_run
 
 
 def test_variants_and_gradients_train_resume_and_are_summarised(tiny_cifar, tmp_path, monkeypatch, capsys):

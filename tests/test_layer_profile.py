@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from convladder.layer_profile import layer_flops, profile_layers
+from convladder.tools.layer_profile import layer_flops, profile_layers
 
 
 def small_model():

@@ -1,11 +1,11 @@
-"""The study profile's failing rungs continued to more epochs (convladder.longer_training), on tiny data."""
+"""The study profile's failing rungs continued to more epochs (convladder.experiments.longer_training), on tiny data."""
 
 import pytest
 
-from convladder import longer_training
-from convladder.analysis import holm
-from convladder.paths import RESULTS_FILE
-from convladder.runs import train_run
+from convladder.experiments import longer_training
+from convladder.analysis.statistics import holm
+from convladder.results.layout import RESULTS_FILE
+from convladder.core.runs import train_run
 
 
 def test_holm_adjusts_in_step_down_order_and_keeps_the_order():
@@ -29,7 +29,7 @@ def test_a_seed_is_continued_from_its_archived_run_and_summarised(tiny_cifar, tm
     assert [s["epochs"] for s in seeds["C"]] == [3] and seeds["C"][0]["curve"][:2] == archived["C", 0]
     assert longer_training.main(args) == 0 and "finished, kept" in capsys.readouterr().out
     monkeypatch.setattr(longer_training, "BUDGETS", (2, 3))
-    from convladder.results import collect_runs
+    from convladder.results.records import collect_runs
 
     verdicts = longer_training.budget_verdicts(longer_training.archived_seeds(out), collect_runs(source))
     assert [(v["low"], v["high"], v["budget"]) for v in verdicts] == [("C", "D", 2)]  # epoch 3: one seed each only

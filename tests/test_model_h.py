@@ -6,15 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from convladder import model_h
-from convladder.config import TrainConfig
-from convladder.data import get_splits, load_cifar10
-from convladder.models import MODEL_MODULES, STUDY_MODEL_NAMES, create_model
-from convladder.paths import RunLayout, results_archive
+from convladder.core import model_h
+from convladder.core.config import TrainConfig
+from convladder.core.data import get_splits, load_cifar10
+from convladder.core.models import create_model
+from convladder.core.registry import entries, entry, study_model_names
+from convladder.results.layout import RunLayout, results_archive
 from convladder.pipeline import plan
-from convladder.profiles import H_ABLATIONS, H_EPOCHS, H_RECIPE, config_from_parameters, get_profile, ladder
-from convladder.runs import code_version, run_state, train_run
-from convladder.training import Trainer, parameter_groups
+from convladder.plan.profiles import H_ABLATIONS, H_EPOCHS, H_RECIPE, config_from_parameters, get_profile, ladder
+from convladder.core.runs import code_version, run_state, train_run
+from convladder.core.training import Trainer, parameter_groups
 
 
 def random_images(n=64, side=32, seed=0) -> torch.Tensor:
@@ -110,7 +111,7 @@ def test_each_ingredient_can_be_left_out_for_an_ablation():
 
 
 def _tiny_splits():
-    from convladder.data import Split
+    from convladder.core.data import Split
 
     images = random_images(n=32)
     labels = torch.arange(32) % 10
@@ -152,9 +153,10 @@ def test_h_trains_through_train_run_and_a_continued_run_equals_an_uninterrupted_
 
 
 def test_h_has_a_code_version_of_its_own(monkeypatch):
-    from convladder import versions
+    from convladder.core import versions
 
-    assert MODEL_MODULES == {"H": "model_h"}
+    assert entry("H").family == "H" and {e.family for e in entries(lambda e: e.study)} == {"ladder"}
+    assert entry("H").ingredients == model_h.INGREDIENTS  # the registry's copy is the module's
     assert code_version("A") == code_version() == code_version("GAP") != code_version("H")
     before = {name: code_version(name) for name in ("A", "GAP")}
     monkeypatch.setitem(versions.CODE_VERSIONS, "H", "h-bumped")  # a bump of H's version leaves the ladder's runs current
@@ -175,7 +177,7 @@ def test_h_joins_the_ladder_only_where_a_profile_gives_it_epochs():
     with pytest.raises(ValueError, match="gives model H no epochs"):
         config_from_parameters("study", "H")
     assert config_from_parameters("study", "H", epochs=3).epochs == 3
-    assert set(STUDY_MODEL_NAMES) <= set(get_profile("quick").epochs)
+    assert set(study_model_names()) <= set(get_profile("quick").epochs)
 
 
 def test_the_h_profile_makes_final_runs_and_one_run_per_ablation(tiny_cifar, tmp_path):

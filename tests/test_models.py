@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from convladder.blocks import get_conv_block
-from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, create_model, predict_proba
+from convladder.core.blocks import get_conv_block
+from convladder.core.models import count_parameters, create_model, predict_proba
+from convladder.core.registry import model_names, study_model_names
 
 
 def conv(c_in, c_out, k=3):
@@ -32,13 +33,13 @@ EXPECTED_PARAMS = {
 }
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", model_names())
 def test_every_model_maps_32x32_images_to_10_logits(name):
     model = create_model(name)
     assert model(torch.rand(4, 3, 32, 32)).shape == (4, 10)
 
 
-@pytest.mark.parametrize("name", STUDY_MODEL_NAMES)
+@pytest.mark.parametrize("name", study_model_names())
 def test_parameter_counts_match_the_hand_count(name):
     assert count_parameters(create_model(name)) == EXPECTED_PARAMS[name]
 

@@ -7,8 +7,8 @@ import subprocess
 import papermill as pm
 import pytest
 
-from convladder.profiles import ladder
-from convladder.paths import notebooks_dir
+from convladder.plan.profiles import ladder
+from convladder.results.layout import notebooks_dir
 
 pytestmark = pytest.mark.slow
 

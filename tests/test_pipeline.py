@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from convladder import paths
+from convladder.results import layout as paths
 from convladder.cli import config_flags, field_help, main
-from convladder.config import TrainConfig
-from convladder.paths import RunLayout
+from convladder.core.config import TrainConfig
+from convladder.results.layout import RunLayout
 from convladder.pipeline import export_report
 
 
@@ -82,7 +82,7 @@ def test_exporting_one_profile_leaves_another_profiles_pdf(tmp_path, monkeypatch
 
 def test_the_code_version_is_declared_per_family_and_is_what_the_archive_recorded():
     """The declared versions began as the digests the archived runs recorded (versions.py), so they stay current."""
-    from convladder.versions import CODE_VERSIONS, code_version
+    from convladder.core.versions import CODE_VERSIONS, code_version
 
     study = json.loads((paths.results_archive("study") / "A" / "seed0" / "results.json").read_text())
     h = json.loads((paths.results_archive("h") / "H" / "seed0" / "results.json").read_text())
@@ -261,7 +261,7 @@ PARENT_SCRIPT = """
 import os, sys, time
 from pathlib import Path
 from convladder import pipeline
-from convladder.paths import RunLayout
+from convladder.results.layout import RunLayout
 
 
 def sleep_long(chain, layout, html, threads):

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from convladder.cli import main
-from convladder.predict import MIN_SIDE, fit_to_model, load_image, predict_file
+from convladder.core.predict import MIN_SIDE, fit_to_model, load_image, predict_file
 
 
 @pytest.fixture

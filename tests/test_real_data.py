@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from convladder.data import CLASS_NAMES, get_splits, load_cifar10
+from convladder.core.data import CLASS_NAMES, get_splits, load_cifar10
 
 pytestmark = [
     pytest.mark.realdata,

@@ -16,15 +16,15 @@ import pytest
 import torch
 from PIL import Image
 
-from convladder import runs
+from convladder.core import runs
 from convladder.cli import main
-from convladder.config import TrainConfig
-from convladder.io import atomic_write_json
-from convladder.predict import MAX_ASPECT, load_image
-from convladder.paths import RESULTS_FILE as RESULTS, seed_dir
-from convladder.results import collect_runs
-from convladder.runs import StaleRun, is_current, run_lock, run_state, staging_dir, train_run
-from convladder.training import CHECKPOINT, Trainer, TrainingDiverged
+from convladder.core.config import TrainConfig
+from convladder.tools.files import atomic_write_json
+from convladder.core.predict import MAX_ASPECT, load_image
+from convladder.results.layout import RESULTS_FILE as RESULTS, seed_dir
+from convladder.results.records import collect_runs
+from convladder.core.runs import StaleRun, is_current, run_lock, run_state, staging_dir, train_run
+from convladder.core.training import CHECKPOINT, Trainer, TrainingDiverged
 
 TINY = dict(batch_size=32)
 
@@ -173,7 +173,7 @@ def test_eight_processes_never_hold_one_lock_together(tmp_path):
 
 
 def test_the_lock_of_a_killed_process_is_free(tmp_path):
-    code = ("import sys, time; from convladder.runs import run_lock\n"
+    code = ("import sys, time; from convladder.core.runs import run_lock\n"
             "with run_lock(__import__('pathlib').Path(sys.argv[1])):\n print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "A")], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
@@ -205,15 +205,15 @@ def gap_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("gap")
     os.environ.setdefault("XDG_CACHE_HOME", str(root / "cache"))
     data = write_cifar(root / "cifar", images_per_file=20)
-    import convladder.data
+    import convladder.core.data
 
-    old = convladder.data.IMAGES_PER_FILE
-    convladder.data.IMAGES_PER_FILE = 20
+    old = convladder.core.data.IMAGES_PER_FILE
+    convladder.core.data.IMAGES_PER_FILE = 20
     try:
         assert main(["train", "GAP", "--profile", "smoke", "--epochs", "1", "--train-size", "40", "--val-size", "8",
                      "--test-size", "10", "--data-dir", str(data), "--seed-dir", str(root / "GAP")]) == 0
     finally:
-        convladder.data.IMAGES_PER_FILE = old
+        convladder.core.data.IMAGES_PER_FILE = old
     return root / "GAP"
 
 
@@ -360,7 +360,7 @@ def _full_disk(monkeypatch, tmp_path):
         open(path, "wb").close()
         return os.open("/dev/full", os.O_WRONLY), path
 
-    monkeypatch.setattr("convladder.io.tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr("convladder.tools.files.tempfile.mkstemp", mkstemp)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -378,7 +378,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_results(tiny_cifar, tmp_p
 
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr("convladder.data.IMAGES_PER_FILE", 20)
+    monkeypatch.setattr("convladder.core.data.IMAGES_PER_FILE", 20)
     monkeypatch.setattr(Trainer, "save_checkpoint", lambda self, path: None)  # only the results fail now
     _full_disk(monkeypatch, tmp_path)
     assert _cli_train(tiny_cifar, run_dir, "--epochs", "2") == 2

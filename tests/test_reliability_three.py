@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from convladder.cli import main
-from convladder.config import TrainConfig
-from convladder.io import DamagedFile, LinkError, claim, links_leaving, read_json
-from convladder.paths import RESULTS_FILE as RESULTS
-from convladder.results import DamagedResults, collect_runs, read_results
-from convladder.runs import file_digest, is_current, run_state, train_run
-from convladder.training import CHECKPOINT
+from convladder.core.config import TrainConfig
+from convladder.tools.files import DamagedFile, LinkError, claim, links_leaving, read_json
+from convladder.results.layout import RESULTS_FILE as RESULTS
+from convladder.results.records import DamagedResults, collect_runs, read_results
+from convladder.core.runs import file_digest, is_current, run_state, train_run
+from convladder.core.training import CHECKPOINT
 
 
 def _train(tiny_cifar, run_dir, epochs=1, **kwargs):
@@ -257,7 +257,7 @@ def test_a_png_text_chunk_bomb_is_refused_naming_the_file(tmp_path):
     import struct
     import zlib
 
-    from convladder.predict import load_image
+    from convladder.core.predict import load_image
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -292,8 +292,8 @@ def test_two_reports_of_one_folder_take_turns(tmp_path):
     """The report lock: a second build waits for the first instead of writing LaTeX's files beside it."""
     from filelock import FileLock
 
-    from convladder.paths import RunLayout
-    from convladder.report import build_report
+    from convladder.results.layout import RunLayout
+    from convladder.report.build import build_report
 
     layout = RunLayout(tmp_path / "runs")
     layout.root.mkdir()
@@ -361,7 +361,7 @@ def test_a_results_file_edited_out_of_shape_is_moved_aside_when_the_run_continue
 
 
 def test_a_retrain_not_yet_installed_is_not_current_and_is_installed_next_time(tiny_cifar, tmp_path):
-    from convladder.paths import staging_dir
+    from convladder.results.layout import staging_dir
 
     run_dir = tmp_path / "A"
     results = _train(tiny_cifar, run_dir)
@@ -376,8 +376,8 @@ def test_a_retrain_not_yet_installed_is_not_current_and_is_installed_next_time(t
 
 
 def test_odd_run_names_make_figure_names_latex_takes():
-    from convladder.figures import file_stem
-    from convladder.latex import graphic
+    from convladder.report.figures import file_stem
+    from convladder.report.latex import graphic
 
     for name in ("GAP+", "GAP fast", "lr=0.1,b", "Ä", "x{y}"):
         assert str(graphic(file_stem(name) + ".pdf")).endswith(".pdf")
@@ -385,7 +385,7 @@ def test_odd_run_names_make_figure_names_latex_takes():
 
 
 def test_replace_on_latex_keeps_it_latex():
-    from convladder.latex import environment
+    from convladder.report.latex import environment
 
     template = environment(Path(".")).from_string(r'\VAR{names|join(", ")|replace("Sig_moid", "sigmoid")}')
     assert template.render(names=["Sig_moid", "ReLU_x"]) == r"sigmoid, ReLU\_x"
@@ -395,7 +395,7 @@ def test_the_signal_mask_is_what_it_was_after_side_by_side_training(tmp_path, mo
     import signal
 
     from convladder import pipeline
-    from convladder.paths import RunLayout
+    from convladder.results.layout import RunLayout
 
     monkeypatch.setattr(pipeline, "_execute_chain", _quick_chain)
     before = signal.pthread_sigmask(signal.SIG_BLOCK, [])

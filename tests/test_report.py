@@ -8,17 +8,18 @@ import re
 import matplotlib
 import pytest
 
-from convladder.analysis import MIN_SEEDS, architecture, layer_formula
-from convladder.config import TrainConfig
-from convladder.latex import environment
-from convladder.models import MODEL_NAMES, STUDY_MODEL_NAMES, count_parameters, create_model, layer_records
-from convladder import paths, report_h
-from convladder.paths import RunLayout, report_template
-from convladder.study import STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA
-from convladder.report import (
-    FAST_TARGET_ACC, FAST_TARGET_MINUTES, ReportError, benchmark_context, benchmark_source, fast_target, ladder_table,
-    parameters_context, write_sources,
-)
+from convladder.analysis.statistics import MIN_SEEDS, architecture, layer_formula
+from convladder.core.config import TrainConfig
+from convladder.report.latex import environment
+from convladder.core.models import count_parameters, create_model, layer_records
+from convladder.core.registry import model_names, study_model_names
+from convladder.results import layout as paths
+from convladder.report import h as report_h
+from convladder.results.layout import RunLayout, report_template
+from convladder.plan.study import STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA
+from convladder.report.build import ReportError, write_sources
+from convladder.report.ladder import ladder_table, parameters_context
+from convladder.report.setup import FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, benchmark_source, fast_target
 
 matplotlib.use("Agg")
 
@@ -135,10 +136,10 @@ def test_every_table_and_figure_has_a_caption_with_profile_and_epochs(report_tex
 def test_the_ladder_table_is_read_from_the_recorded_layers(report_tex, tmp_path):
     _, _, tex = report_tex
     # GAP+ and GAP-fast share GAP's layer table
-    assert "\\label{tab:ladder}" in tex and tex.count("\\label{tab:layers-") == len(STUDY_MODEL_NAMES)
+    assert "\\label{tab:ladder}" in tex and tex.count("\\label{tab:layers-") == len(study_model_names())
     runs = {name: [hand_made(name, model, 0, 0.5)] for name, model in LADDER.items()}
     rows = {row["model"]: row for row in ladder_table(runs)}
-    assert list(rows) == list(STUDY_MODEL_NAMES)
+    assert list(rows) == list(study_model_names())
     assert rows["A"]["convs"] == [5, 5] and rows["A"]["activations"] == ["Sigmoid"] and rows["A"]["changed"] == []
     assert rows["D"]["changed"] == ["activations"] and rows["F"]["changed"] == ["batch_norm", "parameters"]
     assert rows["G"]["dropout"] == [0.1, 0.2, 0.3, 0.4] and rows["GAP"]["global_pool"] and rows["GAP"]["features"] == 160
@@ -146,7 +147,7 @@ def test_the_ladder_table_is_read_from_the_recorded_layers(report_tex, tmp_path)
     assert ladder_table(runs)[0]["convs"] == [5]
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", model_names())
 def test_the_parameter_formula_from_recorded_layers_matches_pytorch(name):
     model = create_model(name)
     terms, total = layer_formula(layer_records(model))
@@ -158,7 +159,7 @@ def test_the_parameter_counts_come_from_the_runs():
     context = parameters_context(runs)
     assert context["study_value"] == 181 and context["a"]["total"] == 1180
     assert eval(STUDY_PARAMS_A_FORMULA, {"__builtins__": {}}) == STUDY_PARAMS_A  # the study's formula gives its count
-    assert [r["model"] for r in context["rows"]] == list(STUDY_MODEL_NAMES)
+    assert [r["model"] for r in context["rows"]] == list(study_model_names())
     assert all(r["recorded"] == r["from_shapes"] for r in context["rows"])
     del runs["B"][0]["layers"]
     assert {r["model"]: r["from_shapes"] for r in parameters_context(runs)["rows"]}["B"] is None
@@ -307,7 +308,7 @@ def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path,
 
 @pytest.mark.parametrize("current", [True, False])
 def test_a_dirty_commit_of_h_is_explained_by_its_training_code_version(tmp_path, monkeypatch, current):
-    from convladder.runs import code_version
+    from convladder.core.runs import code_version
 
     h_layout = write_h_archive(tmp_path / "h", MIN_SEEDS, {})
     for seed in range(MIN_SEEDS):
@@ -381,7 +382,7 @@ def test_model_hs_archive_alone_has_no_report_of_its_own(tmp_path):
 
 def _study_run(name: str, model: str, seed: int, take_off: int | None, epochs: int, final: float) -> dict:
     """One seed trained with the study profile's recipe for `epochs`, at chance until `take_off`."""
-    from convladder.profiles import config_from_parameters
+    from convladder.plan.profiles import config_from_parameters
 
     config = config_from_parameters("study", model, epochs=epochs, seed=seed).to_dict()
     results = hand_made(name, model, seed, val=final, epochs=epochs,
@@ -393,7 +394,7 @@ def _study_run(name: str, model: str, seed: int, take_off: int | None, epochs: i
 
 
 def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_rule(tmp_path):
-    from convladder.report import study_epochs_rows
+    from convladder.report.ladder import study_epochs_rows
 
     runs = {
         "A": [_study_run("A", "A", s, t, 150, 0.2) for s, t in enumerate([120, 135, 150])],
@@ -437,7 +438,7 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
 
 
 def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_there_is_none(tmp_path, monkeypatch, capsys):
-    import convladder.report as report
+    import convladder.report.setup as report
     fresh, archive = tmp_path / "runs" / "benchmark" / "epoch_time.json", tmp_path / "results"
     monkeypatch.setattr(report, "benchmark_json", lambda: fresh)
     monkeypatch.setattr(report, "results_archive", lambda name: archive / name)
@@ -477,7 +478,7 @@ def test_a_model_with_too_few_seeds_leaves_only_its_own_questions_undecided(tmp_
 
 
 def test_the_diagnosis_names_its_recipe_and_whether_the_ladder_used_it():
-    from convladder.report import diagnosis_recipe
+    from convladder.report.analyses import diagnosis_recipe
 
     ours = {"E": [hand_made("E", "E", 0, 0.1)]}  # TrainConfig's defaults, as the diagnosis trains
     study = {"E": [hand_made("E", "E", 0, 0.1, profile="study", optimizer="sgd", momentum=0.9, batch_size=32,
@@ -523,7 +524,7 @@ def test_runs_trained_on_two_cpus_name_both_and_the_time_table_says_which(tmp_pa
 
 
 def test_a_cpu_is_named_once_whether_or_not_its_runs_recorded_the_bf16_unit():
-    from convladder.hardware import cpu_names
+    from convladder.tools.hardware import cpu_names
 
     epyc, old_epyc, xeon = ({"cpu": "AMD EPYC", "cpu_bf16_unit": "avx512_bf16"}, {"cpu": "AMD EPYC"},
                             {"cpu": "Intel Xeon", "cpu_bf16_unit": "amx_bf16"})
@@ -553,7 +554,7 @@ def test_runs_of_one_thread_on_two_cores_count_half_their_time_as_the_machines(t
 @pytest.mark.parametrize("seconds, shown", [(5, "5.0\\,s"), (90, "90\\,s"), (600, "10.0\\,min"),
                                              (4 * 3600, "240.0\\,min"), (15.6 * 3600, "15.6\\,h")])
 def test_durations_are_shown_in_seconds_minutes_or_hours(seconds, shown):
-    from convladder.latex import fmt_seconds
+    from convladder.report.latex import fmt_seconds
 
     assert fmt_seconds(seconds) == shown
 
@@ -561,21 +562,21 @@ def test_durations_are_shown_in_seconds_minutes_or_hours(seconds, shown):
 @pytest.mark.parametrize("value, shown", [(None, "--"), (0.0123, "+0.012"), (-0.0123, "-0.012"),
                                          (-0.0004, "0.000"), (0.0004, "0.000")])
 def test_differences_carry_a_sign_unless_they_round_to_zero(value, shown):
-    from convladder.latex import fmt_signed
+    from convladder.report.latex import fmt_signed
 
     assert fmt_signed(value) == shown
 
 
 @pytest.mark.parametrize("items, text", [([], ""), (["X"], "X"), (["X", "Y"], "X and Y"), (["X", "Y", "Z"], "X, Y and Z")])
 def test_lists_in_prose_end_with_and(items, text):
-    from convladder.latex import and_list
+    from convladder.report.latex import and_list
 
     assert and_list(items) == text
 
 
 @pytest.mark.parametrize("lengths, scale", [([3, 10], "linear"), ([16, 30, 150, 240], "log"), ([30, 120], "linear")])
 def test_curves_of_very_different_lengths_share_a_logarithmic_epoch_axis(lengths, scale):
-    from convladder.plots import log_epochs, plot_compare, plot_ladder
+    from convladder.report.plots import log_epochs, plot_compare, plot_ladder
 
     runs = {f"M{i}": [hand_made("C", "C", 0, 0.5, epochs=n)] for i, n in enumerate(lengths)}
     assert log_epochs(lengths) == (scale == "log")

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import torch
 
-from convladder import paths
+from convladder.results import layout as paths
 from convladder.pipeline import plan
-from convladder.paths import RunLayout
-from convladder.profiles import RECOVERED_STUDY_RECIPE, STUDY_EPOCHS, ladder
-from convladder.recipe_search import archived_candidates, closest_candidate
-from convladder.runs import RunState
-from convladder.stability import stability_summary
+from convladder.results.layout import RunLayout
+from convladder.plan.profiles import RECOVERED_STUDY_RECIPE, STUDY_EPOCHS, ladder
+from convladder.analysis.recipe_search import archived_candidates, closest_candidate
+from convladder.core.runs import RunState
+from convladder.analysis.stability import stability_summary
 
 
 def test_the_study_profile_trains_every_rung_at_the_study_epochs_with_the_recovered_recipe():
@@ -34,7 +34,7 @@ def test_the_study_profile_trains_every_rung_at_the_study_epochs_with_the_recove
 def test_one_model_trained_alone_gets_its_profiles_recipe(tiny_cifar, tmp_path):
     """`convladder train A --profile study` trains what `convladder all --profile study` would."""
     from convladder.cli import main
-    from convladder.profiles import config_from_parameters
+    from convladder.plan.profiles import config_from_parameters
 
     for profile in ("study", "quick", "smoke"):
         for run in ladder(profile):
@@ -56,7 +56,7 @@ def test_a_stale_archived_run_is_reported_not_retrained(tiny_cifar, tmp_path, mo
     monkeypatch.setattr(paths, "project_root", lambda: tmp_path)
     layout = RunLayout.of("study")
     assert layout.root == tmp_path / "results" / "study"
-    monkeypatch.setattr("convladder.runs.run_state", lambda *a: RunState("stale", "it was trained by other code"))
+    monkeypatch.setattr("convladder.core.runs.run_state", lambda *a: RunState("stale", "it was trained by other code"))
     steps = plan("study", layout, str(tiny_cifar), models=["A"])
     assert [s.notebook for s in steps if s.notebook == "10_train"] == []
     out = capsys.readouterr().out

@@ -4,14 +4,14 @@ import os
 import pytest
 import torch
 
-from convladder.config import LOOKAHEAD_DECAY, LOOKAHEAD_EVERY, LOOKAHEAD_POW, LOOKAHEAD_START, TRIANGLE, TrainConfig
-from convladder.profiles import config_from_parameters, get_profile, ladder
-from convladder.data import get_splits, load_cifar10
-from convladder.models import create_model
-from convladder.paths import seed_dir
-from convladder.results import collect_runs, load_results
-from convladder.runs import RunLocked, run_lock, train_run
-from convladder.training import (
+from convladder.core.config import LOOKAHEAD_DECAY, LOOKAHEAD_EVERY, LOOKAHEAD_POW, LOOKAHEAD_START, TRIANGLE, TrainConfig
+from convladder.plan.profiles import config_from_parameters, get_profile, ladder
+from convladder.core.data import get_splits, load_cifar10
+from convladder.core.models import create_model
+from convladder.results.layout import seed_dir
+from convladder.results.records import collect_runs, load_results
+from convladder.core.runs import RunLocked, run_lock, train_run
+from convladder.core.training import (
     CHECKPOINT, Trainer, TrainingDiverged, make_optimizer, make_scheduler, parameter_groups, piecewise_linear,
 )
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from convladder.analysis import (
+from convladder.analysis.statistics import (
     LADDER_STEPS, MIN_SEEDS, compare, dropout_verdict, gradient_ratio, ladder_verdicts, mean_interval,
     single_run_verdict, study_within, take_off_epoch,
 )
@@ -112,7 +112,7 @@ def test_dropout_verdict_needs_the_gap_measured_in_evaluation_mode():
 
 
 def test_accuracy_at_equal_minutes():
-    from convladder.analysis import accuracy_at_minutes, minutes_curve
+    from convladder.analysis.statistics import accuracy_at_minutes, minutes_curve
 
     history = {"epoch_seconds": [60.0, 60.0, 120.0], "val_acc": [0.3, 0.5, 0.7]}
     assert minutes_curve(history) == ([1.0, 2.0, 4.0], [0.3, 0.5, 0.7])
@@ -127,7 +127,7 @@ def test_identical_seeds_give_no_verdict():
 
 
 def test_the_latex_template_language(tmp_path):
-    from convladder.latex import render
+    from convladder.report.latex import render
 
     (tmp_path / "t.tex.j2").write_text(
         "\\section{\\VAR{title|e}}\n\\BLOCK{for v in values}\\VAR{v|acc} \\BLOCK{endfor}\n"

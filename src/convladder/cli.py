@@ -13,13 +13,13 @@ import threading
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from convladder.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from convladder.profiles import FAST_GAP_RECIPE, PROFILES, config_from_parameters
-from convladder.data import DATA_ENV, DataError, load_cifar10
-from convladder.models import MODEL_NAMES
-from convladder.paths import RESULTS_FILE, RunLayout
-from convladder.runs import RunLocked, check_run_name
-from convladder.training import TrainingDiverged, choose_device
+from convladder.core.config import OPTIMIZERS, SCHEDULES, TrainConfig
+from convladder.plan.profiles import FAST_GAP_RECIPE, PROFILES, config_from_parameters
+from convladder.core.data import DATA_ENV, DataError, load_cifar10
+from convladder.core.registry import model_names
+from convladder.results.layout import RESULTS_FILE, RunLayout
+from convladder.core.runs import RunLocked, check_run_name
+from convladder.core.training import TrainingDiverged, choose_device
 
 
 class CommandError(RuntimeError):
@@ -44,7 +44,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from convladder.runs import train_run
+    from convladder.core.runs import train_run
 
     given = {name: getattr(args, name) for name, _ in config_flags()}
     # options given on the command line override the fast recipe's
@@ -76,7 +76,7 @@ def cmd_all(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from convladder.report import ReportError, build_report  # matplotlib and LaTeX only where needed
+    from convladder.report.build import ReportError, build_report  # matplotlib and LaTeX only where needed
 
     layout = RunLayout.of(args.profile, args.run_dir)
     try:
@@ -92,7 +92,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from convladder.predict import predict_file
+    from convladder.core.predict import predict_file
 
     result = predict_file(args.run, args.image)
     ranked = sorted(result["proba"].items(), key=lambda kv: -kv[1])
@@ -106,7 +106,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from convladder.verify import TOLERANCE, verify_runs
+    from convladder.experiments.verify import TOLERANCE, verify_runs
 
     layout = RunLayout.of(args.profile, args.run_dir)
     checks = verify_runs(layout.root, data_dir=args.data_dir)
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or continue) one model",
                        description="Train (or continue) one run. Every TrainConfig setting is a flag; a flag not "
                                    "given takes the profile's value, else the default shown.")
-    p.add_argument("model", choices=MODEL_NAMES)
+    p.add_argument("model", choices=model_names())
     _profile_args(p)
     p.add_argument("--name", help="run name (default: the model's name)")
     for name, keywords in config_flags():
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("all", help="run a whole profile: every run (reusing current ones), the analyses, the PDF")
     _profile_args(p)
-    p.add_argument("--models", nargs="+", choices=MODEL_NAMES, help="only these models (default: the whole ladder)")
+    p.add_argument("--models", nargs="+", choices=model_names(), help="only these models (default: the whole ladder)")
     p.add_argument("--force", action="store_true", help="train every run again, even those that are current")
     p.add_argument("--retrain-stale", action="store_true",
                    help="archived profiles (study): train stale runs again from epoch 0 (hours) instead of reporting them")

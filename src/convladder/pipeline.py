@@ -23,16 +23,14 @@ import os
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convladder.io import atomic_write_bytes, atomic_write_text, claim, refuse_links_leaving
-from convladder.models import STUDY_MODEL_NAMES
-from convladder.other_sizes import OTHER_SIZES_RUNS
-from convladder.profiles import ladder
-from convladder.paths import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
-
+from convladder.core.registry import study_model_names
+from convladder.plan.profiles import OTHER_SIZES_RUNS, ladder
+from convladder.results.layout import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
+from convladder.tools.files import atomic_write_bytes, atomic_write_text, claim, refuse_links_leaving
+from convladder.tools.signals import STOP_SIGNALS, die_with_parent, restore, signals_held, stop_signals_raise
 
 # The kernel's own log (a notice that it listens on the loopback interface, a note when it is shut
 # down) says nothing to act on; a failing cell is reported through the notebook, with its traceback.
@@ -66,8 +64,8 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
     """The steps of a profile, the reused runs left out. In an archived profile (its runs take hours)
     a stale run is reported and kept as it is unless `retrain_stale` (or `force`) asks for hours of
     training; elsewhere a stale run trains again."""
-    from convladder.data import load_cifar10
-    from convladder.runs import run_state
+    from convladder.core.data import load_cifar10
+    from convladder.core.runs import run_state
 
     runs = ladder(profile, models)  # checks the profile and the model names before any work
     common = {"profile": profile, "data_dir": data_dir, "run_dir": str(layout.root)}
@@ -102,7 +100,7 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
     if {"G", "GAP+"} & names:
         steps.append(Step("30_errors", layout.notebook("30_errors"),
                           {**common, "run_names": sorted({"G", "GAP+"} & names)}, "error analysis"))
-    if not names & set(STUDY_MODEL_NAMES):  # model H alone: a report needs the ladder's runs
+    if not names & set(study_model_names()):  # model H alone: a report needs the ladder's runs
         print("only model H's runs in this call: no analyses and no report (a profile's report shows H's "
               "section: its own runs of H, else the h profile's archive)", flush=True)
         return steps
@@ -161,8 +159,8 @@ def training_chains(steps: list[Step]) -> list[list[Step]]:
     that trains a seed it continues (its seed k continues its source's seed k), in a chain of its own
     when its source's seeds are already trained; the chains with the most training arithmetic (FLOPs
     per image x epochs x seeds) first."""
-    from convladder.hardware import training_flops_per_image
-    from convladder.models import create_model
+    from convladder.core.models import create_model
+    from convladder.tools.hardware import training_flops_per_image
 
     chains: list[list[Step]] = []
     for step in steps:
@@ -194,30 +192,14 @@ def _execute_chain(chain: list[Step], layout: RunLayout, html: bool, threads: in
     return seconds
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Have the kernel end this process (SIGTERM) when its parent dies, even by SIGKILL (Linux's
-    parent-death signal); where that is not to be had, or the parent is already gone, end now.
-    The notebook kernel this process starts watches its own parent (this process) and ends with it."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the signal was armed
-        os._exit(1)
-
-
 def _worker(connection, parent_pid: int, run_chain, chain: list[Step], layout: RunLayout, html: bool,
             threads: int) -> None:
     """One worker process: runs `chain` and sends ("done", seconds) or ("failed", message) back.
     Ctrl-C is the parent's to handle (it ends every worker), so that a worker does not print a
     traceback of its own or start its next run; SIGTERM (the parent's, or its death) ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # started inside _signals_held
-    _die_with_parent(parent_pid)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # started inside signals_held
+    die_with_parent(parent_pid)
     try:
         outcome = ("done", run_chain(chain, layout, html, threads))
     except StepFailed as err:
@@ -228,44 +210,6 @@ def _worker(connection, parent_pid: int, run_chain, chain: list[Step], layout: R
     connection.close()
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C: every worker is ended before the command stops."""
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
-
-
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def _stop_signals_raise() -> dict | None:
-    """SIGTERM raises as Ctrl-C does (KeyboardInterrupt) until `_restore`, unless the program handles it
-    already (the CLI does); the handlers it replaced, or None off the main thread (where Python sets no
-    handlers)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        return None
-    return {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated)}
-
-
-def _restore(handlers: dict | None) -> None:
-    for signum, handler in (handlers or {}).items():
-        signal.signal(signum, handler)
-
-
-@contextmanager
-def _signals_held():
-    """Ctrl-C and SIGTERM wait (blocked, not lost) until the block is left, when the mask is what it was
-    before. A process started inside inherits the block: `_worker` lifts it."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, html: bool = True) -> dict[str, float]:
     """Run training steps in `workers` processes at a time, each with its share of the cores; returns each
     step's seconds. Each chain (training_chains) runs in a process of its own, started here and joined here
@@ -273,7 +217,7 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
     or a worker killed from outside, does not stop the others; the failures are raised together at the end
     (finished runs are kept, and running the same command again continues). Ctrl-C and SIGTERM end every
     worker (and with it its notebook's kernel) and are raised here as KeyboardInterrupt; a worker whose
-    parent dies, even by SIGKILL, ends too (_die_with_parent)."""
+    parent dies, even by SIGKILL, ends too (die_with_parent)."""
     from multiprocessing.connection import wait
 
     chains = training_chains(steps)
@@ -287,11 +231,11 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
     waiting = list(chains)
     running: dict = {}  # the receiving end of each worker's pipe -> (process, chain)
     # multiprocessing starts its resource tracker with the first process, unblocking these signals as it does:
-    # started here, outside _signals_held, so that no start can undo the block
+    # started here, outside signals_held, so that no start can undo the block
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    handlers = _stop_signals_raise()
+    handlers = stop_signals_raise()
     try:
         while waiting or running:
             while waiting and len(running) < workers:
@@ -299,12 +243,12 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=_worker, args=(send, os.getpid(), _execute_chain, chain, layout,
                                                                 html, threads), daemon=True)
-                with _signals_held():  # a worker is started and recorded, or neither
+                with signals_held():  # a worker is started and recorded, or neither
                     process.start()
                     running[receive] = (process, chain)
                 send.close()
             for receive in wait(list(running)):
-                with _signals_held():  # a worker is joined and forgotten, or neither
+                with signals_held():  # a worker is joined and forgotten, or neither
                     process, chain = running[receive]
                     try:
                         kind, value = receive.recv()
@@ -322,13 +266,13 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
     finally:
         # End the workers first of all, deaf to a second Ctrl-C or SIGTERM, which would otherwise leave them
         # training; after a normal end nothing is running and this ends nothing.
-        with _signals_held():
+        with signals_held():
             for process, _ in running.values():
                 process.terminate()
             for receive, (process, _) in running.items():
                 process.join()
                 receive.close()
-            _restore(handlers)
+            restore(handlers)
     if unfinished:
         failed.append(f"a training worker process died (killed, or out of memory?) before it finished "
                       f"{', '.join(unfinished)}; its finished epochs and runs are kept, and running the same "

@@ -1,0 +1,297 @@
+"""The report's numbers and verdicts, as pure functions of the runs' recorded results.
+
+One rule decides every "better than": Welch's t-test (scipy.stats.ttest_ind, equal_var=False) on
+the per-seed values of two runs, with the 95% confidence interval of the difference of their
+means. A difference is called only when that interval excludes zero and each run has at least
+`MIN_SEEDS` seeds; otherwise the verdict is "inconclusive", and the reason says why. The study's
+questions are answered from pairs of models that differ in one ingredient (`LADDER_STEPS`),
+compared after the same epoch (`ladder_verdicts`); a question without such a pair says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import warnings
+from dataclasses import dataclass
+
+from scipy import stats
+
+from convladder.core.config import TrainConfig
+from convladder.results.records import summarize
+
+MIN_SEEDS = 3  # fewer seeds than this on either side: no verdict is drawn
+CONFIDENCE = 0.95
+TAKE_OFF_ACC = 0.15  # a run has left chance level (0.1) at the first epoch whose validation accuracy exceeds this
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`high` against `low`: difference of means with its 95% interval (Welch), and the verdict:
+    "higher", "lower" or "inconclusive" (`reason` says why when inconclusive)."""
+
+    low_mean: float
+    high_mean: float
+    difference: float  # high - low
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n_low: int
+    n_high: int
+    verdict: str
+    reason: str = ""
+
+
+def mean_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The t-interval of the mean; None below two values."""
+    if len(values) < 2:
+        return None
+    mean, sd = summarize(values)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
+    return mean - half, mean + half
+
+
+def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE) -> Comparison:
+    """The one rule for "better than" (see the module's docstring)."""
+    (ml, sl), (mh, sh) = summarize(low), summarize(high)
+    n_low, n_high = len(low), len(high)
+    base = dict(low_mean=ml, high_mean=mh, difference=mh - ml, n_low=n_low, n_high=n_high)
+    if n_low < 2 or n_high < 2:
+        return Comparison(**base, ci_low=None, ci_high=None, p_value=None, verdict="inconclusive",
+                          reason=f"fewer than {MIN_SEEDS} seeds")
+    if sl == sh == 0:  # every seed gave the same number on both sides: no spread to judge a difference by
+        reason = (f"fewer than {MIN_SEEDS} seeds" if min(n_low, n_high) < MIN_SEEDS
+                  else "no spread across seeds to judge the difference by")
+        return Comparison(**base, ci_low=mh - ml, ci_high=mh - ml, p_value=None, verdict="inconclusive", reason=reason)
+    with warnings.catch_warnings():  # one side's seeds all alike (a run at chance): its variance is 0, as it should be
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        welch = stats.ttest_ind(high, low, equal_var=False)
+    interval = welch.confidence_interval(confidence)
+    ci, p = (float(interval.low), float(interval.high)), float(welch.pvalue)
+    if min(n_low, n_high) < MIN_SEEDS:
+        verdict, reason = "inconclusive", f"fewer than {MIN_SEEDS} seeds"
+    elif ci[0] > 0:
+        verdict, reason = "higher", ""
+    elif ci[1] < 0:
+        verdict, reason = "lower", ""
+    else:
+        verdict, reason = "inconclusive", f"the {confidence:.0%} interval of the difference includes 0"
+    return Comparison(**base, ci_low=ci[0], ci_high=ci[1], p_value=p, verdict=verdict, reason=reason)
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of p-values for a family of tests (family-wise error at the level
+    the adjusted values are compared with); None stays None and is not counted in the family.
+    scipy has Benjamini-Hochberg (false discovery rate) but not Holm."""
+    indexed = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(indexed):
+        running = max(running, min(1.0, (len(indexed) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Where one more run (one more seed) would fall with this confidence: mean +- t * s * sqrt(1 + 1/n)."""
+    if len(values) < 2:
+        return None
+    mean, sd = summarize(values)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd * math.sqrt(1 + 1 / len(values))
+    return mean - half, mean + half
+
+
+def single_run_verdict(values: list[float], single: float | None) -> str | None:
+    """One run (one draw, not a mean) against the seeds of another: "lower" or "higher" where it falls
+    outside the 95% prediction interval of one more of those seeds, else "within"; None when there is
+    no single run or fewer than MIN_SEEDS seeds."""
+    if single is None or len(values) < MIN_SEEDS:
+        return None
+    low, high = prediction_interval(values)
+    return "lower" if single < low else "higher" if single > high else "within"
+
+
+def study_within(values: list[float], reference: float | None) -> bool | None:
+    """Whether the study's single run lies in the 95% prediction interval of one more of our seeds;
+    None when there is no reference or fewer than MIN_SEEDS seeds (single_run_verdict)."""
+    verdict = single_run_verdict(values, reference)
+    return None if verdict is None else verdict == "within"
+
+
+def take_off_epoch(val_acc: list[float], threshold: float = TAKE_OFF_ACC) -> int | None:
+    """The first epoch (1-based) whose validation accuracy exceeds `threshold`; None if none did."""
+    return next((epoch for epoch, acc in enumerate(val_acc, start=1) if acc > threshold), None)
+
+
+def gradient_ratio(norms: dict[str, list[float]], layers: list[str], steps: int) -> float:
+    """How much of the last layer's gradient reaches the first: the median gradient norm of the
+    first weight layer over the first `steps` steps, divided by the last layer's."""
+    return statistics.median(norms[layers[0]][:steps]) / statistics.median(norms[layers[-1]][:steps])
+
+
+# --- the study's questions, from pairs of models that differ in one ingredient ------------
+
+@dataclass(frozen=True)
+class LadderStep:
+    question: str  # what the study concluded, as a question
+    low: str  # the model without the ingredient
+    high: str  # the model with it
+    changes: str  # what differs between them (only this)
+
+
+LADDER_STEPS = (
+    LadderStep("Does a wider minimal model learn better?", "A", "B", "the filters per convolution, 5 against 20"),
+    LadderStep("Does ReLU instead of sigmoid let the model learn?", "C", "D", "the activation, sigmoid against ReLU"),
+    LadderStep("Does more depth help?", "D", "E", "depth: E adds two conv blocks of 80 and 160 channels"),
+    LadderStep("Does batch norm let the deeper model fit?", "E", "F", "batch norm in every block"),
+    LadderStep("Does dropout help the model generalise?", "F", "G", "dropout of 0.1 to 0.4 after the blocks"),
+    LadderStep("Does global average pooling do as well as flatten + linear?", "G", "GAP",
+               "the head: the last block's 2x2 max-pool and flattening (640 features) against a global "
+               "average pool (160 features), before the same dropout and linear layer"),
+)
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    step: LadderStep
+    epochs_low: int
+    epochs_high: int
+    at_epoch: int | None  # the epoch both models are compared after; None: each after its own last epoch
+    low_values: list[float]  # each seed's validation accuracy after at_epoch (or its last)
+    high_values: list[float]
+    comparison: Comparison  # high against low
+
+    @property
+    def same_epochs(self) -> bool:
+        return self.epochs_low == self.epochs_high
+
+
+def final_values(seeds: list[dict], key: str) -> list[float]:
+    return [r["final"][key] for r in seeds]
+
+
+def last_epoch(seeds: list[dict]) -> int:
+    """The last epoch every seed of a run reached (seeds of one run normally share it)."""
+    return min(r["history"]["epoch"][-1] for r in seeds)
+
+
+def val_acc_after(seeds: list[dict], epoch: int) -> list[float] | None:
+    """Each seed's validation accuracy after `epoch`: its final one where `epoch` is its last, else
+    read from its history, which is what a run of `epoch` epochs would have ended with as long as the
+    run's plan does not depend on its length. None when a seed that trained longer has such a plan
+    (TrainConfig.fixed_length: a schedule, progressive resizing or lookahead)."""
+    values = []
+    for r in seeds:
+        epochs = r["history"]["epoch"]
+        if epochs[-1] == epoch:
+            values.append(r["final"]["val_acc"])
+        elif TrainConfig.from_dict(r["config"]).fixed_length:
+            return None
+        else:
+            values.append(r["history"]["val_acc"][epochs.index(epoch)])
+    return values
+
+
+def ladder_verdicts(runs: dict[str, list[dict]]) -> list[StepVerdict]:
+    """A verdict for every ladder step whose two runs are present, on validation accuracy at equal
+    epochs: where one model trained longer, after the last epoch every seed of both reached
+    (val_acc_after), so that the pair differs in its one ingredient and not in its budget; each seed
+    after its own last epoch only when a longer run's history cannot stand for a shorter run."""
+    verdicts = []
+    for step in LADDER_STEPS:
+        if step.low not in runs or step.high not in runs:
+            continue
+        low, high = runs[step.low], runs[step.high]
+        at = min(last_epoch(low), last_epoch(high))
+        low_values, high_values = val_acc_after(low, at), val_acc_after(high, at)
+        if low_values is None or high_values is None:
+            at, low_values, high_values = None, final_values(low, "val_acc"), final_values(high, "val_acc")
+        verdicts.append(StepVerdict(step, last_epoch(low), last_epoch(high), at, low_values, high_values,
+                                    compare(low_values, high_values)))
+    return verdicts
+
+
+def generalisation_gaps(seeds: list[dict]) -> list[float] | None:
+    """Train minus validation accuracy per seed, both measured in evaluation mode (dropout off); None
+    for results that recorded only the training-mode train accuracy."""
+    if not all("train_acc_eval" in r["final"] for r in seeds):
+        return None
+    return [r["final"]["train_acc_eval"] - r["final"]["val_acc"] for r in seeds]
+
+
+def dropout_verdict(runs: dict[str, list[dict]]) -> Comparison | None:
+    """G's generalisation gap against F's ("lower" means dropout narrowed it); None when not measurable."""
+    if not {"F", "G"} <= runs.keys():
+        return None
+    gap_f, gap_g = generalisation_gaps(runs["F"]), generalisation_gaps(runs["G"])
+    if gap_f is None or gap_g is None:
+        return None
+    return compare(gap_f, gap_g)
+
+
+# --- accuracy against training time ---------------------------------------------------------
+
+def minutes_curve(history: dict) -> tuple[list[float], list[float]]:
+    """(cumulative training minutes at the end of each epoch, validation accuracy after it)."""
+    minutes, total = [], 0.0
+    for seconds in history["epoch_seconds"]:
+        total += seconds
+        minutes.append(total / 60)
+    return minutes, list(history["val_acc"])
+
+
+def accuracy_at_minutes(history: dict, minutes: float) -> float | None:
+    """Validation accuracy after the last epoch that finished within `minutes` of training; None
+    if none did. Compares runs at equal training time rather than at their own budgets."""
+    done = [acc for spent, acc in zip(*minutes_curve(history)) if spent <= minutes]
+    return done[-1] if done else None
+
+
+# --- the models as the runs recorded them (results.json "layers") ----------------------------
+
+_CONV = re.compile(r"^Conv2d\((\d+), (\d+), kernel_size=\((\d+), (\d+)\)")
+_LINEAR = re.compile(r"^Linear\(in_features=(\d+), out_features=(\d+)")
+_NORM = re.compile(r"^BatchNorm2d\((\d+)")
+_DROPOUT = re.compile(r"^Dropout\(p=([0-9.]+)")
+_MAX_POOL = re.compile(r"^MaxPool2d\(kernel_size=(\d+)")
+
+
+def architecture(layers: list[dict]) -> dict:
+    """What a model is made of, read from its recorded layers (name, module as PyTorch prints it,
+    parameters): the filters of each convolution, the activations, batch norm, the dropout rates,
+    the max-pool sizes, whether a global average pool feeds the classifier, the classifier's
+    inputs, and the parameter count."""
+    modules = [layer["module"] for layer in layers]
+    linear = [m for m in map(_LINEAR.match, modules) if m]
+    return dict(
+        convs=[int(m.group(2)) for m in map(_CONV.match, modules) if m],
+        activations=sorted({m.split("(")[0] for m in modules if m.startswith(("ReLU", "Sigmoid", "Tanh", "GELU"))}),
+        batch_norm=any(_NORM.match(m) for m in modules),
+        dropout=[float(m.group(1)) for m in map(_DROPOUT.match, modules) if m],
+        max_pools=[int(m.group(1)) for m in map(_MAX_POOL.match, modules) if m],
+        global_pool=any(m.startswith("AdaptiveAvgPool2d") for m in modules),
+        features=int(linear[-1].group(1)) if linear else None,
+        parameters=sum(layer["parameters"] for layer in layers),
+    )
+
+
+def layer_formula(layers: list[dict]) -> tuple[list[str], int]:
+    """The parameter count from the recorded layer shapes: a k x k convolution has (k^2 c_in + 1) c_out
+    parameters, a linear layer (n_in + 1) n_out (without their "+ 1" where PyTorch printed bias=False),
+    a batch norm 2 per channel. The terms, and their sum."""
+    terms, total = [], 0
+    for module in (layer["module"] for layer in layers):
+        bias = 0 if "bias=False" in module else 1
+        if conv := _CONV.match(module):
+            c_in, c_out, kh, kw = map(int, conv.groups())
+            terms.append(f"({kh * kw}*{c_in}{'+1' * bias})*{c_out}")
+            total += (kh * kw * c_in + bias) * c_out
+        elif linear := _LINEAR.match(module):
+            n_in, n_out = map(int, linear.groups())
+            terms.append(f"({n_in}{'+1' * bias})*{n_out}")
+            total += (n_in + bias) * n_out
+        elif norm := _NORM.match(module):
+            terms.append(f"2*{norm.group(1)}")
+            total += 2 * int(norm.group(1))
+    return terms, total

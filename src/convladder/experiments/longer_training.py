@@ -1,0 +1,167 @@
+"""Do the ladder's failing rungs ever learn? The study profile's C, D and E (16 epochs, 3 seeds in
+`results/study`) continued with the same recipe to 150 epochs, each seed into
+`results/study-150/<model>/seed<k>`.
+
+Under the recovered recipe (SGD momentum 0.9, batch 32, lr 0.001, softmax output) model A needs
+113-131 epochs to leave chance and B 51-58, so a 16-epoch verdict on C, D and E says little about
+whether they fail. Continuing a seed with its constant learning rate is what a longer run of it would
+have been (as GAP+ continues GAP): epochs 1-16 of each continued run are the archived run's own.
+
+    python -m convladder.experiments.longer_training --models C D E --seeds 0 1 2 --threads 1
+
+A finished seed is kept; an unfinished one continues from its last finished epoch, so the same
+command continues where it stopped. A seed that another process is training is skipped, so two
+copies of the command with the models in different orders train side by side (`--threads 1` each).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from convladder.analysis.statistics import take_off_epoch
+from convladder.experiments.args import experiment_parser, set_threads
+from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
+from convladder.plan.profiles import STUDY_EPOCHS
+
+PROFILE = "study"
+EPOCHS = 150
+MODELS = ("C", "D", "E")
+SEEDS = (0, 1, 2)
+ARCHIVE = "study-150"
+BUDGETS = (16, 30, 60, 150)  # the epochs at which each seed's accuracy is read
+
+
+def continued_config(model: str, seed: int, epochs: int = EPOCHS):
+    """The study profile's config of `model`, seed `seed`, with `epochs` in place of its own."""
+    from convladder.plan.profiles import config_from_parameters
+
+    return config_from_parameters(PROFILE, model, epochs=epochs, seed=seed)
+
+
+def archived_seeds(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
+    """Every continued seed in the archive, finished (its results.json) or not (its checkpoint's history), by
+    model, in seed order: seed, finished, epochs done, the validation curve, take-off epoch, and the
+    validation accuracy after each of BUDGETS that it reached."""
+    from convladder.tools.files import load_checkpoint_file
+    from convladder.results.records import read_results
+
+    out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
+    found: dict[str, list[dict]] = {}
+    for model in MODELS:
+        for folder in seed_dirs(out_dir / model):
+            if (folder / RESULTS_FILE).exists():
+                results = read_results(folder / RESULTS_FILE)
+                history, finished, seed = results["history"], True, results["config"]["seed"]
+            elif (folder / CHECKPOINT_FILE).exists():
+                state = load_checkpoint_file(folder / CHECKPOINT_FILE)
+                history, finished, seed = state["history"], False, state["config"]["seed"]
+            else:
+                continue
+            val = list(history["val_acc"])
+            found.setdefault(model, []).append(dict(
+                seed=seed, finished=finished, epochs=len(val), curve=val, take_off=take_off_epoch(val),
+                at={b: val[b - 1] for b in BUDGETS if b <= len(val)}, minutes=sum(history["epoch_seconds"]) / 60,
+            ))
+    return found
+
+
+def budget_verdicts(continued: dict[str, list[dict]], ladder: dict[str, list[dict]]) -> list[dict]:
+    """The ReLU (C to D), depth (D to E) and batch-norm (E to F) questions at every budget of BUDGETS where
+    every seed of both models reached it (so at 16 epochs from the archived runs, later from the seeds
+    continued so far): validation accuracy after that epoch, Welch (analysis.compare).
+    `continued`: archived_seeds(); `ladder`: the study profile's runs (collect_runs), for F (30 epochs)."""
+    from convladder.analysis.statistics import LADDER_STEPS, compare
+
+    # each seed's longest curve: its continuation where there is one (whose first epochs are the archived run's)
+    by_seed: dict[str, dict[int, list[float]]] = {}
+    for model, seeds in ladder.items():
+        if model in ("C", "D", "E", "F"):
+            by_seed[model] = {r["config"]["seed"]: list(r["history"]["val_acc"]) for r in seeds}
+    for model, seeds in continued.items():
+        for s in seeds:
+            if len(s["curve"]) >= len(by_seed.setdefault(model, {}).get(s["seed"], [])):
+                by_seed[model][s["seed"]] = s["curve"]
+    curves = {model: list(seeds.values()) for model, seeds in by_seed.items()}
+    verdicts = []
+    for step in LADDER_STEPS:
+        if (step.low, step.high) not in (("C", "D"), ("D", "E"), ("E", "F")):
+            continue
+        for budget in BUDGETS:
+            low, high = curves.get(step.low, []), curves.get(step.high, [])
+            if not low or not high or min(len(c) for c in low + high) < budget:
+                continue
+            comparison = compare([c[budget - 1] for c in low], [c[budget - 1] for c in high])
+            verdicts.append(dict(question=step.question, low=step.low, high=step.high, budget=budget,
+                                 comparison=comparison))
+    return verdicts
+
+
+def summary(out_dir=None, ladder_dir=None) -> str:
+    """The archive so far as text: each seed's take-off and accuracies, then the verdicts at each budget."""
+    from convladder.analysis.statistics import holm
+    from convladder.results.records import collect_runs
+
+    continued = archived_seeds(out_dir)
+    lines = ["model seed  epochs  take-off  " + "  ".join(f"val@{b:<3}" for b in BUDGETS) + "  minutes"]
+    for model, seeds in continued.items():
+        for s in seeds:
+            accs = "  ".join(f"{s['at'][b]:.3f} " if b in s["at"] else "  --  " for b in BUDGETS)
+            lines.append(f"{model:5} {s['seed']:4}  {s['epochs']:3}{'' if s['finished'] else '*'}    "
+                         f"{str(s['take_off'] or 'none'):8}  {accs}  {s['minutes']:.1f}")
+    lines.append("(* unfinished: its checkpoint so far)")
+    ladder = collect_runs(Path(ladder_dir) if ladder_dir else results_archive(PROFILE))
+    verdicts = budget_verdicts(continued, ladder)
+    adjusted = holm([v["comparison"].p_value for v in verdicts])
+    lines.append(f"Welch, 95% interval of the difference; Holm's adjustment over these {len(verdicts)} comparisons")
+    for v, p_holm in zip(verdicts, adjusted):
+        c = v["comparison"]
+        interval = f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]" if c.ci_low is not None else "no interval"
+        p = "none" if c.p_value is None else f"{c.p_value:.2g} (Holm {p_holm:.2g})"
+        lines.append(f"{v['low']} -> {v['high']} at epoch {v['budget']}: {c.difference:+.3f} {interval}, p {p}, "
+                     f"{c.n_low} vs {c.n_high} seeds: {c.verdict}{' (' + c.reason + ')' if c.reason else ''}")
+    return "\n".join(lines)
+
+
+def order(models, seeds) -> list[tuple[str, int]]:
+    """Seed by seed, so that every model has a first seed before any has a second."""
+    return [(model, seed) for seed in seeds for model in models]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, SEEDS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=sorted(STUDY_EPOCHS))
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--source-dir", default=None, help="the archived runs continued (default: results/study)")
+    args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.out_dir, args.source_dir))
+        return 0
+
+    from convladder.core.data import load_cifar10
+    from convladder.core.runs import RunLocked, is_current, train_run
+
+    set_threads(args.threads)
+    source = Path(args.source_dir) if args.source_dir else results_archive(PROFILE)
+    out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
+    checksum = load_cifar10(args.data_dir).checksum
+    for model, seed in order(args.models, args.seeds):
+        folder = seed_dir(out_dir / model, seed)
+        config = continued_config(model, seed, args.epochs)
+        if is_current(folder, config, checksum):
+            print(f"{model} seed {seed}: finished, kept ({folder / RESULTS_FILE})", flush=True)
+            continue
+        try:
+            results = train_run(config, folder, data_dir=args.data_dir, name=model, resume_from=source / model)
+        except RunLocked as err:  # a second copy of this command, in another order, trains it
+            print(f"{model} seed {seed}: skipped, {err}", flush=True)
+            continue
+        val = results["history"]["val_acc"]
+        print(f"{model} seed {seed}: take-off epoch {take_off_epoch(val)}, validation "
+              + ", ".join(f"{val[b - 1]:.3f} at {b}" for b in BUDGETS if b <= len(val))
+              + f" ({results['train_seconds'] / 60:.1f} training min) -> {folder / RESULTS_FILE}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The report's context from the analyses beside the runs: the data, other input sizes, the error
+analysis, the diagnosis (model E, gradient norms), GAP-fast's stability and the recipe search."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+from pathlib import Path
+
+import torch
+
+from convladder.analysis.recipe_search import archived_candidates, closest_candidate
+from convladder.analysis.stability import archived_stability, stability_summary
+from convladder.analysis.statistics import (
+    final_values,
+    gradient_ratio,
+)
+from convladder.plan.profiles import OTHER_SIZES_RUNS
+from convladder.plan.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_SIZES
+from convladder.report.figures import file_stem
+from convladder.report.ladder import (
+    DEFAULT_RECIPE,
+    SIZE_LOSS,
+    _area,
+    _count_range,
+    is_ladder_recipe,
+    recipe_key,
+    size_means,
+    size_verdict,
+)
+from convladder.report.plots import (
+    plot_confusion,
+    plot_mistakes,
+    plot_per_class,
+    plot_recipe_search,
+    plot_size_curve,
+    plot_stability,
+    save,
+)
+from convladder.results.layout import RunLayout
+from convladder.results.records import summarize
+from convladder.tools.files import read_json
+
+# The diagnosis variants of model E the model-E section words (convladder.experiments.diagnosis.E_VARIANTS).
+E_OURS, E_STUDY, E_HE = "E, logits + CE (ours)", "E, softmax + CE (the study's)", "E, softmax + CE, He init"
+
+
+E_OTHERS = ("E, logits + CE, lr 0.01", "F, softmax + CE (the study's)", "F, logits + CE, lr 0.01")
+
+
+def data_context(layout: RunLayout) -> dict | None:
+    """What the data notebook recorded (data.json), for the template's data section; None if it did not run."""
+    if not layout.data_facts.exists():
+        return None
+    facts = read_json(layout.data_facts)
+    return {**facts, "train_range": _count_range(facts["train_counts"]), "test_range": _count_range(facts["test_counts"]),
+            "full_split_sizes": facts.get("full_split_sizes"),  # absent from data.json files written before it
+            "mean_text": ", ".join(f"{v:.4f}" for v in facts["train_mean"]),
+            "std_text": ", ".join(f"{v:.4f}" for v in facts["train_std"]),
+            "samples": (layout.figures_dir / "samples.png").exists()}
+
+
+
+
+
+
+
+
+def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
+    """What the other-sizes study measured for each GAP run (GAP+, GAP-fast), for the template's
+    image-size section; None if it did not run. Writes the size-curve figure and copies the images."""
+    studies = {name: read_json(layout.other_sizes_results(name)) for name in OTHER_SIZES_RUNS
+               if layout.other_sizes_results(name).exists()}
+    if not studies:
+        return None
+    save(plot_size_curve(studies), figures / "size_curve.pdf")
+    runs = []
+    for name, study in studies.items():
+        names = study["class_names"]
+        images = []
+        for item in study["images"]:
+            proba = item["proba"]
+            top = max(range(len(proba)), key=proba.__getitem__)
+            file = f"other_{file_stem(name)}_{item['file']}"
+            shutil.copyfile(layout.other_sizes_results(name).parent / item["file"], figures / file)
+            images.append(dict(title=item["title"], true=item["true"], predicted=names[top], p_top=proba[top],
+                               p_true=proba[names.index(item["true"])], file=file))
+        curve = {size: [seed["accuracy"][size] for seed in study["curve"]] for size in study["sizes"]}
+        means = size_means(study)
+        worst, drop = size_verdict(study)
+        runs.append(dict(
+            name=name, seeds=len(study["curve"]), images=images, curve_images=study["curve_images"], curve=curve,
+            at32=curve["32x32"], best=max(means, key=means.get), worst=worst, drop=drop, narrow=drop > SIZE_LOSS,
+            within5=[size for size in sorted(means, key=means.get, reverse=True) if means[size] >= means["32x32"] - 0.05],
+        ))
+    first = next(iter(studies.values()))
+    sizes = sorted(first["sizes"], key=lambda size: (size.split("x")[0] != size.split("x")[1], _area(size), size))
+    return dict(runs=runs, sizes=[dict(size=size, area=_area(size) / 1024) for size in sizes],
+                study_sizes=[f"{w}x{h}" for w, h in STUDY_SIZES], study_reported=STUDY_OTHER_SIZES,
+                limit=SIZE_LOSS)
+
+
+
+
+def diagnosis_recipe(diagnosis: dict, runs: dict[str, list[dict]]) -> dict:
+    """The recipe the diagnosis trained with (TrainConfig's defaults at its batch size, as diagnosis.py
+    builds it), and whether it is the one the ladder's runs of this report used."""
+    config = {**DEFAULT_RECIPE.to_dict(), "batch_size": diagnosis["batch_size"], "study_softmax": False}
+    ladder = [seeds[0]["config"] for seeds in runs.values() if is_ladder_recipe(seeds[0]["config"])]
+    return dict(config=config, ladders=bool(ladder) and recipe_key(config) == recipe_key(ladder[0]))
+
+
+def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]], recipe: dict | None) -> dict | None:
+    """What the diagnosis measured about E and F (diagnosis.json), for the model-E section; `recipe`: its
+    diagnosis_recipe."""
+    if diagnosis is None:
+        return None
+
+    def variant(v: dict | None) -> dict | None:
+        if v is None:
+            return None
+        seeds = v["seeds"]
+        return dict(label=v["label"], logit_std=summarize([s["logit_std_at_init"] for s in seeds])[0],
+                    val=[s["final_val_acc"] for s in seeds], learned=sum(s["learned"] for s in seeds), seeds=len(seeds))
+
+    by_label = {v["label"]: v for v in diagnosis["variants"]}
+    ladder_e = None
+    if "E" in runs:
+        e = runs["E"]
+        ladder_e = dict(val=final_values(e, "val_acc"), epochs=e[0]["history"]["epoch"][-1], seeds=len(e),
+                        softmax=bool(e[0]["config"].get("study_softmax")),
+                        learned=summarize(final_values(e, "val_acc"))[0] > diagnosis["learned_threshold"])
+    return dict(
+        epochs=diagnosis["epochs"], images=diagnosis["train_images"], seeds=len(diagnosis["seeds"]),
+        recipe=recipe, threshold=diagnosis["learned_threshold"], variants=[variant(v) for v in diagnosis["variants"]],
+        ladder_e=ladder_e, ours=variant(by_label.get(E_OURS)), study=variant(by_label.get(E_STUDY)),
+        he=variant(by_label.get(E_HE)), others=[variant(by_label[label]) for label in E_OTHERS if label in by_label],
+        share_low=min(diagnosis["one_class_accuracy"]), share_high=max(diagnosis["one_class_accuracy"]),
+        lowest=min(s["final_val_acc"] for v in diagnosis["variants"] for s in v["seeds"]),
+    )
+
+
+def gradients_context(diagnosis: dict | None, recipe: dict | None) -> dict | None:
+    """The gradient norms the diagnosis recorded for C and D: per layer, the median over the first and
+    the last epoch's steps (mean over seeds), and the first-over-last-layer ratio (analysis.gradient_ratio);
+    `recipe`: the diagnosis's (diagnosis_recipe)."""
+    if diagnosis is None or not diagnosis.get("gradients"):
+        return None
+    steps = diagnosis["steps_per_epoch"]
+    rows, models = [], {}
+    for name, seeds in diagnosis["gradients"].items():
+        for layer in seeds[0]["layers"]:
+            rows.append(dict(model=name, layer=layer,
+                             first=summarize([statistics.median(s["norms"][layer][:steps]) for s in seeds])[0],
+                             last=summarize([statistics.median(s["norms"][layer][-steps:]) for s in seeds])[0]))
+        models[name] = dict(ratio=summarize([gradient_ratio(s["norms"], s["layers"], steps) for s in seeds])[0],
+                            val=[s["val_acc"][-1] for s in seeds], seeds=len(seeds))
+    pair = None
+    if {"C", "D"} <= models.keys():
+        pair = dict(c=models["C"]["ratio"], d=models["D"]["ratio"], factor=models["D"]["ratio"] / models["C"]["ratio"])
+    return dict(rows=rows, models=models, pair=pair, steps=steps, epochs=diagnosis["epochs"],
+                recipe=recipe,
+                images=diagnosis["train_images"])
+
+
+def stability_context(figures: Path) -> dict | None:
+    """The archived GAP-fast stability run (results/gap-fast-stability), for the template's section
+    beside GAP-fast; None if it is not in the archive. Writes its figure."""
+    archived = archived_stability()
+    if not archived:
+        return None
+    result = archived[0]
+    save(plot_stability(result), figures / "gap_fast_stability.pdf")
+    config = result["config"]
+    return dict(summary=stability_summary(result), epochs=len(result["epochs"]), seed=config["seed"],
+                runs=len(archived), recalibration_images=result["recalibration_images"], ema_decay=result["ema_decay"],
+                batch_size=config["batch_size"], lr=config["lr"], code_version=result["code_version"],
+                seconds=sum(row["seconds"] for row in result["epochs"]))
+
+
+def recipe_search_context(figures: Path) -> dict | None:
+    """The archived recipe search (results/recipe-search), for the template's section; None if the
+    archive holds none. Writes the figure of the candidates' validation curves."""
+    candidates = archived_candidates()
+    if not candidates:
+        return None
+    save(plot_recipe_search(candidates, STUDY_CURVES), figures / "recipe_search.pdf")
+    models = sorted({c["model"] for c in candidates})
+    order = {"Adam": 0, "plain SGD": 1}
+    rows = sorted(candidates, key=lambda c: (c["model"], order.get(c["optimizer"], 2), c["output"], -c["batch_size"]))
+    cpus = sorted({c["cpu"] for c in candidates if c["cpu"]})
+    return dict(rows=rows, study=STUDY_CURVES, models=models, cpus=cpus,
+                closest={model: closest_candidate(candidates, model) for model in models},
+                unfinished=[c for c in candidates if not c["finished"]], seeds=sorted({c["seed"] for c in candidates}))
+
+
+def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict | None:
+    """What the error analysis measured (errors.json, mistakes.pt), for the template's error section;
+    None if it did not run. `test_images`: how many the accuracy table's runs were tested on.
+    Writes the confusion, per-class and mistakes figures."""
+    if not layout.errors_results.exists():
+        return None
+    errors = read_json(layout.errors_results)
+    classes = errors["class_names"]
+    runs = []
+    for name, run in errors["runs"].items():
+        seeds = run["seeds"]
+        stem = file_stem(name)
+        save(plot_confusion(seeds, classes, title=f"{name}, summed over {len(seeds)} seed{'s' if len(seeds) > 1 else ''}"),
+             figures / f"confusion_{stem}.pdf")
+        per = [summarize([s["per_class"][c] for s in seeds])[0] for c in range(len(classes))]
+        matrix = [[sum(s["confusion"][i][j] for s in seeds) for j in range(len(classes))] for i in range(len(classes))]
+        true, taken = max(((i, j) for i in range(len(classes)) for j in range(len(classes)) if i != j),
+                          key=lambda ij: matrix[ij[0]][ij[1]])
+        best, worst = max(range(len(classes)), key=per.__getitem__), min(range(len(classes)), key=per.__getitem__)
+        runs.append(dict(name=name, seeds=len(seeds), acc=[s["acc"] for s in seeds], confusion_file=f"confusion_{stem}.pdf",
+                         best=classes[best], best_acc=per[best], worst=classes[worst], worst_acc=per[worst],
+                         confused=classes[true], confused_as=classes[taken],
+                         confused_share=matrix[true][taken] / max(1, sum(matrix[true]))))
+    save(plot_per_class(errors), figures / "per_class.pdf")
+    mistakes = None
+    name, run = list(errors["runs"].items())[-1]
+    shown = run["seeds"][0].get("mistakes", [])
+    if shown and layout.mistake_images.exists():
+        images = torch.load(layout.mistake_images, weights_only=True).get(name)
+        if images is not None and len(images) == len(shown):
+            save(plot_mistakes(images, shown, classes), figures / "mistakes.pdf")
+            mistakes = dict(run=name, seed=run["seeds"][0]["seed"], count=len(shown))
+    return dict(runs=runs, test_images=errors["test_images"], all_test_images=errors["test_images"] == test_images,
+                mistakes=mistakes)

@@ -1,0 +1,159 @@
+"""The PDF report: orchestration. Collect the runs, build the template's context, render, compile.
+
+`build_report(layout)` reads every `results.json` of a profile's runs (plus what the analyses
+wrote beside them, where `RunLayout` says), has `convladder.report.figures` write the figures into the
+profile's `figures/` folder, renders the template `report/report.tex.j2` (and the sections it
+includes from `report/sections/`) into `report/report.tex` with the context built here, and
+compiles `report.pdf`. The context holds numbers, verdicts (from `convladder.analysis.statistics`) and
+recorded strings only; every sentence and every table's markup is in the template. No number
+in the report is typed by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import convladder.report.figures as draw
+from convladder.analysis.statistics import (
+    TAKE_OFF_ACC,
+)
+from convladder.core.versions import code_version
+from convladder.plan.profiles import PROFILES, get_profile
+from convladder.report.analyses import (
+    data_context,
+    diagnosis_recipe,
+    errors_context,
+    gradients_context,
+    model_e_context,
+    other_sizes_context,
+    recipe_search_context,
+    stability_context,
+)
+from convladder.report.h import TARGET_ACC, h_context
+from convladder.report.ladder import (
+    _ordered,
+    conclusions_context,
+    document_context,
+    is_ladder_recipe,
+    ladder_table,
+    models_context,
+    parameters_context,
+    profile_of,
+    recipes_context,
+    softmax_rows,
+    study_epochs_rows,
+    summary_rows,
+)
+from convladder.report.latex import render
+from convladder.report.plots import (
+    curve_lengths,
+    log_epochs,
+)
+from convladder.report.setup import benchmark_context, benchmark_source, fast_context, fp32_context, provenance_context
+from convladder.results.layout import RunLayout, report_template
+from convladder.results.records import collect_runs
+from convladder.tools.files import atomic_write_text, claim, read_json, refuse_links_leaving
+
+TEX_INSTALL_HINT = (
+    "Install TeX Live to compile it, e.g. `sudo apt-get install latexmk texlive-latex-base "
+    "texlive-latex-recommended texlive-fonts-recommended` (or `make tex`), then run the report again."
+)
+
+
+class ReportError(RuntimeError):
+    """The report could not be compiled; the LaTeX sources are kept."""
+
+
+def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
+    """Write the figures and render the template into report.tex; returns the report folder holding it."""
+    run_dir = layout.root
+    benchmark = benchmark_source(benchmark)
+    damaged: list[str] = []
+    runs = collect_runs(run_dir, damaged)
+    if not runs:
+        raise ReportError(f"no finished runs (results.json) under {run_dir}: train some models first")
+    report_dir, figures = layout.report_dir, layout.figures_dir
+    report_dir.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    ordered = _ordered(runs)
+    if not ordered:
+        raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
+    if all(seeds[0]["config"]["model"] == "H" for seeds in ordered.values()):
+        raise ReportError(f"{run_dir} holds model H's runs alone, which have no report of their own: the quick and "
+                          f"study reports show them (convladder report --profile quick)")
+    extra = {name: seeds for name, seeds in runs.items() if name not in ordered}
+    diagnosis_path = layout.diagnosis_results
+    diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
+    everything = {**ordered, **extra}
+    summary = summary_rows(ordered)
+    conclusions = conclusions_context(runs, layout, diagnosis)
+    for step in conclusions["steps"]:
+        step["figure"] = draw.pair(ordered, step["low"], step["high"], figures)
+        step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
+    ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0]["config"])}
+    softmax = softmax_rows(runs)
+    recipe = diagnosis_recipe(diagnosis, ordered) if diagnosis else None
+    model_e, gradients = model_e_context(diagnosis, ordered, recipe), gradients_context(diagnosis, recipe)
+    if model_e:
+        model_e["figure"] = draw.variants(diagnosis, figures)
+    if gradients:
+        gradients["figure"] = draw.gradient_norms(diagnosis, figures)
+    context = {
+        **document_context(ordered, summary, conclusions["steps"]), "summary": summary, "data": data_context(layout),
+        "ladder_figure": draw.ladder(ladder_recipe, figures) if ladder_recipe else None,
+        "ladder_log_epochs": log_epochs(curve_lengths(ladder_recipe)),
+        "ladder_epochs": sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder_recipe.values()}),
+        "ladder_table": ladder_table(ordered), "recipes": recipes_context(everything),
+        "recovered_recipe": bool(get_profile(profile_of(ordered)).recipe) if profile_of(ordered) in PROFILES else False,
+        "study_epochs": study_epochs_rows(ordered),
+        "softmax": softmax, "softmax_figure": draw.double_softmax(runs, [row["name"] for row in softmax], figures),
+        "take_off_acc": f"{TAKE_OFF_ACC:g}", "conclusions": conclusions, "model_e": model_e,
+        "parameters": parameters_context(ordered), "gradients": gradients,
+        "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),
+        "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(runs, figures),
+        "models": models_context(ordered, figures),
+    }
+    test_images = next(iter(ordered.values()))[0]["data"]["sizes"]["test"]
+    context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
+                   stability=stability_context(figures), recipe_search=recipe_search_context(figures),
+                   h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
+    atomic_write_text(render(report_template(), context), report_dir / "report.tex")
+    return report_dir
+
+
+def compile_pdf(report_dir: Path) -> Path:
+    if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
+        raise ReportError(f"latexmk / pdflatex not found; the LaTeX sources are in {report_dir}. {TEX_INSTALL_HINT}")
+    for output in report_dir.glob("report.*"):  # what latexmk and pdflatex write, by name: never through a link
+        claim(output)
+    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "report.tex"]
+    proc = subprocess.run(cmd, cwd=report_dir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        log = (report_dir / "report.log")
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else proc.stdout[-3000:]
+        raise ReportError(f"latexmk failed in {report_dir} (see report.log there):\n{tail}")
+    return report_dir / "report.pdf"
+
+
+def build_report(layout: RunLayout, benchmark=None) -> Path:
+    """Write the report's sources from a profile's runs and compile its PDF (`layout.pdf`).
+
+    `benchmark`: the JSON of benchmarks/epoch_time.py (default: `benchmark_source`'s choice).
+    """
+    from filelock import FileLock
+
+    refuse_links_leaving(layout.root)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(claim(layout.root / ".report.lock"))  # two reports of one folder take turns, not LaTeX's files
+    try:
+        lock.acquire(timeout=0)
+    except TimeoutError:
+        print(f"waiting for another report of {layout.root} to finish", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        return compile_pdf(write_sources(layout, benchmark))
+    finally:
+        lock.release()

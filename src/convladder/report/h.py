@@ -1,0 +1,241 @@
+"""The report's section on model H, the ladder's top rung: its final runs against their targets, its
+ablations, where its training time goes, and test accuracy against training minutes beside the
+report's other runs.
+
+A profile that trains H itself (smoke, full) shows its own runs; the others (quick, study) read the
+h profile's archive (results/h, `convladder all --profile h`), so that they show H without training
+it. The per-layer profile is the JSON that `benchmarks/h_design.py --layers` writes beside the runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import convladder.report.figures as draw
+from convladder.analysis.statistics import MIN_SEEDS, prediction_interval, single_run_verdict
+from convladder.core import h_design
+from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
+from convladder.plan.profiles import H_ABLATIONS
+from convladder.plan.study import STUDY_RESULTS
+from convladder.results.layout import RunLayout, project_root, results_archive
+from convladder.results.records import collect_runs, summarize
+from convladder.tools.files import read_json
+from convladder.tools.hardware import bf16_unit_name, cpu_names
+
+H_PROFILE = "h"
+# Issue 14's targets: mean test accuracy over at least MIN_SEEDS seeds, and minutes of training and
+# evaluation for the slowest seed, by the CPU's bfloat16 unit (hardware.bf16_unit); and the milestone.
+TARGET_ACC = 0.94
+TARGET_MINUTES = {"amx_bf16": 15, "avx512_bf16": 30}
+MILESTONE_ACC = 0.93
+MILESTONE_MINUTES = {"amx_bf16": 10, "avx512_bf16": 20}
+LAYER_PROFILE = "layer_profile.json"  # beside H's runs
+H_TUNING = "h-tuning"  # results/h-tuning: runs of H on the 42,000 / 8,000 split that chose its epochs
+VALIDATION_FILE = "validation.json"  # beside a tuning run: `benchmarks/h_design.py --validate` (with TTA)
+# A convolution taking more than LARGE_SHARE of the step runs "at the peak" from AT_PEAK of the peak on (of
+# the nominal peak, or of the fastest convolution's rate where one exceeds it: the real peak is at least that).
+LARGE_SHARE, AT_PEAK = 0.05, 0.9
+SHOWN_SHARE = 0.005  # kinds of layer taking less of the step are left out of the layer table
+
+
+def h_layout() -> RunLayout:
+    return RunLayout.of(H_PROFILE)
+
+
+def layer_profile_path(layout: RunLayout | None = None) -> Path:
+    return (layout or h_layout()).root / LAYER_PROFILE
+
+
+def minutes(run: dict) -> float:
+    """What the targets count for one seed, in minutes: its training (validation after each epoch
+    included) and final evaluation, or the whole call that trained it (data loading and the whitening
+    included) where that took longer; a run continued over several calls has only the first."""
+    counted = run["train_seconds"] + run.get("evaluation_seconds", 0.0)
+    return max(counted, run.get("wall_seconds", 0.0)) / 60
+
+
+def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float]) -> dict:
+    """One rule for H's targets: the seeds' mean test accuracy with test-time augmentation against
+    `accuracy`, and the slowest seed's minutes against the limit of the CPU kind they all ran on.
+    verdict: "undecided" (fewer than MIN_SEEDS seeds), "short" (accuracy not reached), "too_slow",
+    "time_not_judged" (accuracy reached; the seeds ran on no CPU kind with a limit, or on several),
+    or "met"; plain_met says whether the accuracy holds without test-time augmentation too."""
+    units = {run["environment"].get("cpu_bf16_unit") for run in seeds}
+    unit = units.pop() if len(units) == 1 else None
+    limit = limits.get(unit) if unit else None
+    slowest = max(minutes(run) for run in seeds)
+    mean = lambda key: summarize([run["final"][key] for run in seeds if key in run["final"]])[0]  # noqa: E731
+    if len(seeds) < MIN_SEEDS:
+        verdict = "undecided"
+    elif not all("test_acc_tta" in run["final"] for run in seeds) or mean("test_acc_tta") < accuracy:
+        verdict = "short"
+    elif limit is None:
+        verdict = "time_not_judged"
+    else:
+        verdict = "met" if slowest <= limit else "too_slow"
+    return dict(verdict=verdict, accuracy=accuracy, limit=limit, limits=limits, unit=bf16_unit_name(unit),
+                slowest=slowest, plain_met=len(seeds) >= MIN_SEEDS and mean("test_acc") >= accuracy)
+
+
+def ablation_rows(h_runs: dict[str, list[dict]]) -> list[dict]:
+    """Each ablation's single run against H's seeds on plain test accuracy (every run has it; an
+    ablation without augmentation has no test-time augmentation): the difference from H's mean, and
+    whether it falls below, within or above H's seed-to-seed spread (analysis.single_run_verdict)."""
+    reference = [run["final"]["test_acc"] for run in h_runs["H"]]
+    mean = summarize(reference)[0]
+    rows = []
+    for name, (_, words) in H_ABLATIONS.items():
+        runs = h_runs.get(f"H-{name}")
+        if not runs:
+            continue
+        run = runs[0]
+        rows.append(dict(
+            name=f"H-{name}", words=words, test=run["final"]["test_acc"], tta=run["final"].get("test_acc_tta"),
+            difference=run["final"]["test_acc"] - mean, minutes=minutes(run),
+            verdict=single_run_verdict(reference, run["final"]["test_acc"]),
+        ))
+    return rows
+
+
+def layer_rows(profile: dict) -> dict:
+    """The per-layer profile: its convolutions one row each, the other layers grouped by kind, against
+    the peak of the precision the step ran in."""
+    total = profile["step_seconds"]
+    peak = profile["peaks"]["bf16" if profile["amp"] else "fp32"]
+    convs, grouped = [], {}
+    for name, row in profile["layers"].items():
+        seconds = row["forward"] + row["backward"]
+        if row["kind"] == "Conv2d":
+            gflops = row["flops"] / seconds / 1e9 if seconds else None
+            convs.append(dict(name=name, forward=row["forward"], backward=row["backward"], share=seconds / total,
+                              gflop=row["flops"] / 1e9, gflops=gflops, of_peak=gflops / peak if gflops else None))
+        else:
+            kind = grouped.setdefault(row["kind"], dict(name=row["kind"], seconds=0.0, count=0))
+            kind["seconds"] += seconds
+            kind["count"] += 1
+    kinds = sorted(grouped.values(), key=lambda k: -k["seconds"])
+    for kind in kinds:
+        kind["share"] = kind["seconds"] / total
+    large = [c for c in convs if c["share"] > LARGE_SHARE]
+    fastest = max((c["gflops"] for c in convs if c["gflops"]), default=None)
+    above_peak = bool(fastest) and fastest > peak
+    reference = fastest if above_peak else peak
+    for conv in convs:
+        conv["of_fastest"] = conv["gflops"] / fastest if conv["gflops"] and fastest else None
+    flops = sum(row["flops"] for row in profile["layers"].values())
+    return dict(
+        convs=convs, others=[k for k in kinds if k["share"] >= SHOWN_SHARE], shown_share=SHOWN_SHARE,
+        hidden=len([k for k in kinds if k["share"] < SHOWN_SHARE]), other_share=profile["other_seconds"] / total,
+        conv_share=sum(c["share"] for c in convs), step_seconds=total, gflops=flops / total / 1e9, peak=peak,
+        precision="bf16" if profile["amp"] else "fp32", large_share=LARGE_SHARE, at_peak_fraction=AT_PEAK,
+        at_peak=bool(large) and all(c["gflops"] and c["gflops"] >= AT_PEAK * reference for c in large),
+        above_peak=above_peak, fastest=fastest,
+        large_of_fastest=[c["of_fastest"] for c in large if c["of_fastest"]],
+    )
+
+
+def tuning_runs() -> list[dict]:
+    """The archived tuning runs of H (results/h-tuning), each with its epochs, training images and
+    validation accuracy, plain and (where `benchmarks/h_design.py --validate` measured it) with TTA."""
+    root = results_archive(H_TUNING)
+    rows = []
+    for name, seeds in (collect_runs(root) if root.exists() else {}).items():
+        for run in seeds:
+            folder = RunLayout(root).seed(name, run["config"]["seed"])
+            validation = read_json(folder / VALIDATION_FILE) if (folder / VALIDATION_FILE).exists() else {}
+            rows.append(dict(name=name, epochs=run["history"]["epoch"][-1], train=run["data"]["sizes"]["train"],
+                             val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"),
+                             minutes=run["train_seconds"] / 60, cpu=cpu_names([run["environment"]])[0]))
+    return rows
+
+
+def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
+    """Which runs of H each commit trained, in words: "H seeds 1, 2" and the ablations by name."""
+    seeds: dict[str, list[int]] = {}
+    names: dict[str, list[str]] = {}
+    for name, runs in h_runs.items():
+        for run in runs:
+            commit = run["environment"].get("git_commit", "unknown")
+            if name == "H":
+                seeds.setdefault(commit, []).append(run["config"]["seed"])
+            else:
+                names.setdefault(commit, []).append(name)
+    groups = []
+    for commit in sorted(seeds.keys() | names.keys()):
+        numbers = sorted(seeds.get(commit, []))
+        words = [f"H seed{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"] if numbers else []
+        groups.append(dict(commit=commit, runs=words + names.get(commit, [])))
+    return groups
+
+
+def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]]) -> list[dict]:
+    """The frontier figure's markers, at training minutes (the same measure for every run): H's seeds
+    with and without test-time augmentation, its ablations, and every other run of the report."""
+    point = lambda seeds, key: dict(minutes=[r["train_seconds"] / 60 for r in seeds],  # noqa: E731
+                                    accuracy=[r["final"][key] for r in seeds])
+    groups = [dict(label="H, test-time augmentation", marker="*", **point(h_runs["H"], "test_acc_tta")),
+              dict(label="H", marker="P", **point(h_runs["H"], "test_acc"))]
+    ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
+    if ablations:
+        groups.append(dict(label="H's ablations", marker="x", **point(ablations, "test_acc")))
+    groups += [dict(label=name, **point(seeds, "test_acc")) for name, seeds in runs.items()
+               if seeds[0]["config"]["model"] != "H"]
+    return groups
+
+
+def h_runs_for(runs: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], str | None, list[str]]:
+    """H's runs for a report of `runs`: its own where the profile trains H, else the h profile's
+    archive; with the archive's folder (None for the report's own) and its damaged run folders."""
+    own = {name: seeds for name, seeds in runs.items() if seeds[0]["config"]["model"] == "H"}
+    if "H" in own:
+        return own, None, []
+    damaged: list[str] = []
+    root = h_layout().root
+    archived = collect_runs(root, damaged) if root.exists() else {}
+    shown = root.relative_to(project_root()) if root.is_relative_to(project_root()) else root
+    return archived, str(shown), damaged
+
+
+def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | None = None) -> dict | None:
+    """What the template's section on H reads, beside the report's own `runs`; None when neither they
+    nor the archive hold a finished run of H. Writes the frontier figure. `code_version`: today's
+    version of H's training code, against which archived runs are reported as stale."""
+    h_runs, archive, damaged = h_runs_for(runs)
+    seeds = h_runs.get("H")
+    if not seeds:
+        return None
+    first = seeds[0]
+    profile_file = layer_profile_path() if archive else None
+    layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
+    test = [run["final"]["test_acc"] for run in seeds]
+    tta = [run["final"]["test_acc_tta"] for run in seeds if "test_acc_tta" in run["final"]]
+    flip = [run["final"]["test_acc_flip"] for run in seeds if "test_acc_flip" in run["final"]]
+    commits = commit_groups(h_runs)
+    return dict(
+        seeds=seeds, config=first["config"], epochs=first["history"]["epoch"][-1], sizes=first["data"]["sizes"],
+        archive=archive, damaged=damaged, parameters=first["parameters"],
+        mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
+        cpus=cpu_names(run["environment"] for run in seeds),
+        threads=sorted({run["environment"].get("torch_threads") for run in seeds} - {None}),
+        commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits), tuning=tuning_runs(),
+        seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"].get("test_acc_tta"), minutes=minutes(run),
+                         difference=run["final"]["test_acc"] - summarize(test)[0])
+                    for run in seeds if run["config"]["seed"] == 0), None),
+        shift_gain=(summarize(tta)[0] - summarize(flip)[0] if tta and len(flip) == len(tta) == len(seeds) else None),
+        stale=sorted({name for name, group in h_runs.items() for run in group
+                      if code_version and run.get("code_version") != code_version}),
+        test=test, flip=flip,
+        tta=tta, minutes=[minutes(run) for run in seeds], train_minutes=[run["train_seconds"] / 60 for run in seeds],
+        interval=prediction_interval(test) if len(test) >= MIN_SEEDS else None,
+        target=target_verdict(seeds, TARGET_ACC, TARGET_MINUTES),
+        milestone=target_verdict(seeds, MILESTONE_ACC, MILESTONE_MINUTES),
+        ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
+        layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
+        frontier=draw.frontier(frontier_groups(h_runs, runs), figures),
+        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values()] for r in group),
+        design=dict(whiten_images=h_design.WHITEN_IMAGES, patch=h_design.WHITEN_PATCH, widths=list(h_design.WIDTHS),
+                    bias_lr_scale=h_design.BIAS_LR_SCALE, head_scale=f"1/{round(1 / h_design.HEAD_SCALE)}",
+                    lookahead_start=LOOKAHEAD_START, lookahead_every=LOOKAHEAD_EVERY, tta_views=2 * len(TTA_SHIFTS),
+                    tune_train=TRAIN_SIZE, tune_val=VAL_SIZE),
+        study_best=dict(name="GAP+", **STUDY_RESULTS["GAP+"]),
+    )

@@ -1,0 +1,373 @@
+"""The study's figures: training history, random samples, probability vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+# Curves of runs whose lengths differ by this factor or more share a logarithmic epoch axis: on a linear one a
+# run of 16 epochs beside one of 240 is squeezed into the first fifteenth of the width.
+LOG_EPOCHS_RATIO = 8
+
+
+def log_epochs(lengths: list[int]) -> bool:
+    """Whether curves of runs of these lengths (epochs) are drawn on a logarithmic epoch axis."""
+    return bool(lengths) and max(lengths) >= LOG_EPOCHS_RATIO * max(1, min(lengths))
+
+
+def curve_lengths(runs: dict[str, list[dict]]) -> list[int]:
+    """The epochs each run's curve shows: those all its seeds reached."""
+    return [min(len(r["history"]["epoch"]) for r in seeds) for seeds in runs.values()]
+
+
+def _epoch_axis(ax, lengths: list[int] | None = None) -> None:
+    """Whole epochs only on the x axis; logarithmic (ticks 1, 2, 5, 10, 20, ...) where log_epochs(lengths)."""
+    if lengths and log_epochs(lengths):
+        ax.set_xscale("log")
+        ticks = [t * 10 ** k for k in range(4) for t in (1, 2, 5) if t * 10 ** k <= max(lengths)]
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.set_xlabel("epoch (logarithmic)")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend_outside(ax, **kwargs) -> None:
+    """The legend to the right of the axes, where it covers no curve."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8, **kwargs)
+
+
+def _band(ax, x, series: list[list[float]], label: str, **style) -> None:
+    """The mean of `series` as a line, and the range across them as a shaded band."""
+    rows = torch.tensor(series, dtype=torch.float64)
+    ax.plot(x, rows.mean(0).tolist(), label=label, marker="." if len(x) < 30 else None, **style)
+    if len(series) > 1:
+        ax.fill_between(x, rows.min(0).values.tolist(), rows.max(0).values.tolist(), alpha=0.25, **style)
+
+
+def plot_history(histories: dict | list[dict], title: str = "") -> Figure:
+    """Per epoch: mean loss and accuracy on train and validation, and the epoch's seconds.
+    Several histories (seeds): the line is their mean, the band their range."""
+    histories = [histories] if isinstance(histories, dict) else list(histories)
+    epochs = histories[0]["epoch"]
+    length = min(len(h["epoch"]) for h in histories)
+    epochs = epochs[:length]
+    column = lambda key: [h[key][:length] for h in histories]  # noqa: E731
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    _band(axes[0], epochs, column("train_loss"), "train", color="tab:blue")
+    _band(axes[0], epochs, column("val_loss"), "validation", color="tab:orange")
+    axes[0].set(title="cross-entropy loss", xlabel="epoch")
+    _band(axes[1], epochs, column("train_acc"), "train", color="tab:blue")
+    _band(axes[1], epochs, column("val_acc"), "validation", color="tab:orange")
+    axes[1].axhline(0.1, color="grey", lw=0.8, ls=":", label="chance")
+    axes[1].set(title="accuracy" + (f" (mean, band: range of {len(histories)} seeds)" if len(histories) > 1 else ""),
+                xlabel="epoch", ylim=(0, 1))
+    seconds = torch.tensor(column("epoch_seconds"), dtype=torch.float64).mean(0).tolist()
+    axes[2].bar(epochs, seconds, color="tab:gray")
+    axes[2].set(title="epoch time (s)" + (", mean over seeds" if len(histories) > 1 else ""), xlabel="epoch")
+    for ax in axes:
+        _epoch_axis(ax)
+    for ax in axes[:2]:
+        ax.legend(fontsize=8, loc="best")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_samples(images: torch.Tensor, labels: torch.Tensor, class_names, rows: int = 4, cols: int = 8) -> Figure:
+    """A grid of images (uint8 or float, N x 3 x H x W) with their labels (Figure 1)."""
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.45))
+    for ax, image, label in zip(axes.flat, images, labels):
+        pixels = image.permute(1, 2, 0)
+        ax.imshow(pixels if pixels.dtype == torch.uint8 else pixels.clamp(0, 1))
+        ax.set_title(class_names[int(label)], fontsize=8)
+        ax.axis("off")
+    for ax in list(axes.flat)[len(images):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_proba(probas: dict[str, list[float]], class_names, title: str = "") -> Figure:
+    """Bar charts of probability vectors side by side, e.g. {"before": [...], "after": [...]}."""
+    fig, axes = plt.subplots(1, len(probas), figsize=(4.2 * len(probas), 3), squeeze=False)
+    for ax, (label, proba) in zip(axes[0], probas.items()):
+        ax.bar(range(len(proba)), proba, color="tab:blue")
+        ax.set_xticks(range(len(proba)), class_names, rotation=60, fontsize=8)
+        ax.set(title=label, ylim=(0, 1), ylabel="probability")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ladder(runs: dict[str, list[dict]], study: dict) -> Figure:
+    """Validation accuracy per epoch for every run (mean over seeds), and final accuracies
+    (mean, error bar: standard deviation over seeds) beside the study's."""
+    from convladder.results.records import summarize
+
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    lengths = curve_lengths(runs)
+    for (name, seeds), length in zip(runs.items(), lengths):
+        _band(curves, seeds[0]["history"]["epoch"][:length], [r["history"]["val_acc"][:length] for r in seeds], name)
+    curves.axhline(0.1, color="grey", lw=0.8, ls=":")
+    curves.set(title="validation accuracy (mean over seeds)", xlabel="epoch", ylim=(0, 1))
+    curves.grid(alpha=0.3)
+    _epoch_axis(curves, lengths)
+    _legend_outside(curves)
+    names = list(runs)
+    x = range(len(names))
+    width = 0.27
+    for offset, key, label in ((-width, "val_acc", "ours, validation"), (0, "test_acc", "ours, test")):
+        stats = [summarize([r["final"][key] for r in runs[name]]) for name in names]
+        bars.bar([i + offset for i in x], [m for m, _ in stats], width, yerr=[s for _, s in stats], capsize=2, label=label)
+    study_val = [study.get(name, {}).get("val_acc") for name in names]
+    bars.bar([i + width for i in x], [v if v is not None else 0 for v in study_val], width, label="study, validation",
+             color="tab:gray")
+    bars.set_xticks(list(x), names, rotation=45, fontsize=8)
+    bars.set(title="final accuracy", ylim=(0, 1))
+    bars.legend(fontsize=8, loc="upper left")
+    bars.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def plot_compare(runs: dict[str, list[dict]], key: str = "val_acc", title: str = "") -> Figure:
+    """One history key per epoch for several runs (label -> seeds): mean line, range band."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    lengths = curve_lengths(runs)
+    for (label, seeds), length in zip(runs.items(), lengths):
+        _band(ax, seeds[0]["history"]["epoch"][:length], [r["history"][key][:length] for r in seeds], label)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.set(title=title, xlabel="epoch", ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    _epoch_axis(ax, lengths)
+    _legend_outside(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "") -> Figure:
+    """Validation accuracy against cumulative training minutes for every run (mean over seeds of
+    the epoch times and accuracies): runs compared at equal time, not at their own budgets."""
+    from convladder.analysis.statistics import minutes_curve
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for name, seeds in runs.items():
+        length = min(len(r["history"]["epoch"]) for r in seeds)
+        curves = [minutes_curve(r["history"]) for r in seeds]
+        minutes = torch.tensor([c[0][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
+        acc = torch.tensor([c[1][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
+        ax.plot(minutes, acc, marker="." if length < 40 else None, label=name)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.set(title=title or "validation accuracy against training time", xlabel="training minutes (cumulative)",
+           ylabel="validation accuracy", ylim=(0, 1), xscale="log")
+    ax.grid(alpha=0.3, which="both")
+    _legend_outside(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_size_curve(studies: dict[str, dict]) -> Figure:
+    """Test accuracy of GAP runs against input size (run name -> what other_sizes_study wrote):
+    squares by side length, other aspect ratios as points; mean over seeds, range as band or bar."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    first = next(iter(studies.values()))
+    others = [s for s in first["sizes"] if s.split("x")[0] != s.split("x")[1]]
+    for k, (name, study) in enumerate(studies.items()):
+        sizes = study["sizes"]
+        acc = torch.tensor([[seed["accuracy"][s] for s in sizes] for seed in study["curve"]], dtype=torch.float64)
+        mean, low, high = acc.mean(0), acc.min(0).values, acc.max(0).values
+        squares = sorted((i for i, s in enumerate(sizes) if s.split("x")[0] == s.split("x")[1]),
+                         key=lambda i: int(sizes[i].split("x")[0]))
+        sides = [int(sizes[i].split("x")[0]) for i in squares]
+        seeds = len(acc)
+        line = left.plot(sides, mean[squares], marker="o", label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")[0]
+        if seeds > 1:
+            left.fill_between(sides, low[squares], high[squares], alpha=0.2, color=line.get_color())
+        rows = [sizes.index(s) for s in others]
+        y = torch.arange(len(others), dtype=torch.float64) + (k - (len(studies) - 1) / 2) * 0.25
+        right.errorbar(mean[rows], y, xerr=(mean[rows] - low[rows], high[rows] - mean[rows]), fmt="o", ms=4,
+                       capsize=2, color=line.get_color(), label=name)
+        right.axvline(float(mean[sizes.index("32x32")]), color=line.get_color(), ls=":", lw=0.8)
+    left.axvline(32, color="grey", ls=":", lw=0.8)
+    left.set(title="square images (band: range over seeds)", xlabel="side (pixels); trained on 32",
+             ylabel="test accuracy", ylim=(0, 1))
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    right.set_yticks(range(len(others)), others)
+    right.set(title="other aspect ratios (dotted: 32x32)", xlabel="test accuracy", xlim=(0, 1))
+    right.grid(alpha=0.3, axis="x")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_stability(result: dict) -> Figure:
+    """One GAP-fast run's validation accuracy after every epoch: as trained, with batch-norm statistics
+    estimated again, with averaged weights; the learning rate and the image side on a second axis."""
+    rows = result["epochs"]
+    epochs = [row["epoch"] for row in rows]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for key, label, style in (("val_acc", "as trained", "-o"),
+                              ("val_acc_recalibrated", "batch-norm statistics re-estimated", "-s"),
+                              ("val_acc_ema", f"weights averaged (EMA {result['ema_decay']:g} per step)", "-^")):
+        ax.plot(epochs, [row[key] for row in rows], style, ms=3, label=label)
+    for row in rows:
+        if row["side"] != 32:
+            ax.axvspan(row["epoch"] - 0.5, row["epoch"] + 0.5, color="grey", alpha=0.08, lw=0)
+    ax.set(xlabel="epoch (shaded: trained on images smaller than 32 pixels)", ylabel="validation accuracy", ylim=(0, 1))
+    _epoch_axis(ax)
+    ax.grid(alpha=0.3)
+    lr = ax.twinx()
+    lr.plot(epochs, [row["lr_at_start"] for row in rows], color="black", ls=":", lw=1, label="learning rate (right)")
+    lr.set_ylabel("learning rate at the epoch's start")
+    handles = ax.get_legend_handles_labels()[0] + lr.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure:
+    """Validation accuracy per epoch of every recipe candidate, one panel per model, with the
+    study's take-off epoch (dotted) and its accuracy after 150 epochs (star)."""
+    models = sorted({c["model"] for c in candidates})
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 5.2), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for c in (c for c in candidates if c["model"] == model):
+            label = f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")
+            ax.plot(range(1, c["epochs"] + 1), c["curve"], lw=1, label=label)
+        ax.axvline(study[model]["take_off"], color="grey", ls=":", lw=1)
+        ax.plot([150], [study[model]["val_acc"]], "k*", ms=10, label="the study after 150 epochs")
+        ax.set(title=f"model {model}", xlabel="epoch", ylabel="validation accuracy", ylim=(0, 0.6))
+        _epoch_axis(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: covers no curve
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(groups: list[dict]) -> Figure:
+    """Test accuracy against training minutes, one marker per seed: each group (label, minutes,
+    accuracy, and optionally marker) is one run or one kind of run."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for group in groups:
+        ax.scatter(group["minutes"], group["accuracy"], label=group["label"], marker=group.get("marker", "o"), s=24,
+                   alpha=0.85)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.set(title="test accuracy against training time", xlabel="training minutes (log scale)", ylabel="test accuracy",
+           xscale="log", ylim=(0, 1))
+    ax.grid(alpha=0.3, which="both")
+    _legend_outside(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(seeds: list[dict], class_names, title: str = "") -> Figure:
+    """The confusion matrix summed over seeds, each row normalised to the true class's images."""
+    matrix = torch.tensor([s["confusion"] for s in seeds], dtype=torch.float64).sum(0)
+    rows = matrix / matrix.sum(1, keepdim=True).clamp(min=1)
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            ax.text(j, i, f"{rows[i, j]:.2f}".lstrip("0") if rows[i, j] < 1 else "1", ha="center", va="center",
+                    fontsize=6.5, color="white" if rows[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class(errors: dict) -> Figure:
+    """Per-class test accuracy of each analysed run: mean over seeds, error bar the standard deviation."""
+    from convladder.results.records import summarize
+
+    names, classes = list(errors["runs"]), errors["class_names"]
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    width = 0.8 / max(1, len(names))
+    for k, name in enumerate(names):
+        seeds = errors["runs"][name]["seeds"]
+        stats = [summarize([s["per_class"][c] for s in seeds]) for c in range(len(classes))]
+        ax.bar([c + (k - (len(names) - 1) / 2) * width for c in range(len(classes))], [m for m, _ in stats], width,
+               yerr=[s for _, s in stats], capsize=2, label=name)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set(ylabel="test accuracy (recall)", ylim=(0, 1), title="accuracy per class")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mistakes(images: torch.Tensor, mistakes: list[dict], class_names, cols: int = 8) -> Figure:
+    """The most confident mistakes: each image with its true class and the prediction's probability."""
+    rows = max(1, -(-len(mistakes) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.35, rows * 1.7), squeeze=False)
+    for ax, image, m in zip(axes.flat, images, mistakes):
+        ax.imshow(image.permute(1, 2, 0))
+        ax.set_title(f"{class_names[m['true']]}\n-> {class_names[m['predicted']]} {m['confidence']:.2f}", fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(diagnosis: dict) -> Figure:
+    """Validation accuracy per epoch of every E/F variant (mean over seeds), and its training loss per step."""
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 3.8))
+    for v in diagnosis["variants"]:
+        epochs = list(range(1, len(v["seeds"][0]["val_acc"]) + 1))
+        _band(acc, [0] + epochs, [[0.1] + s["val_acc"] for s in v["seeds"]], v["label"])
+        steps = torch.tensor([s["step_loss"] for s in v["seeds"]], dtype=torch.float64).mean(0)
+        window = max(1, len(steps) // 40)
+        smooth = steps.unfold(0, window, window).mean(1) if len(steps) >= window else steps
+        loss.plot([window * (i + 0.5) for i in range(len(smooth))], smooth, label=v["label"])
+    acc.axhline(0.1, color="grey", lw=0.8, ls=":")
+    acc.set(title="validation accuracy (epoch 0: chance)", xlabel="epoch", ylim=(0, 1))
+    loss.set(title="training loss (as optimised), mean over windows", xlabel="step")
+    for ax in (acc, loss):
+        ax.grid(alpha=0.3)
+    acc.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_norms(diagnosis: dict) -> Figure:
+    """Gradient norm of every weight layer per step, first seed, one panel per model (log scale)."""
+    models = list(diagnosis["gradients"])
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], models):
+        run = diagnosis["gradients"][name][0]
+        for layer in run["layers"]:
+            ax.plot(range(1, len(run["norms"][layer]) + 1), run["norms"][layer], lw=0.9, label=layer)
+        ax.set(yscale="log", title=f"model {name}: gradient norm per layer", xlabel="step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, title="layer (input first)", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: str | Path, close: bool = True) -> Path:
+    """Write `fig` to `path` (its format from the suffix) atomically: never half-written, and a symbolic link
+    at `path` is replaced, not written through."""
+    import io
+
+    from convladder.tools.files import atomic_write_bytes
+
+    path = Path(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or None, bbox_inches="tight", dpi=150)
+    atomic_write_bytes(buffer.getvalue(), path)
+    if close:
+        plt.close(fig)
+    return path

@@ -1,0 +1,169 @@
+"""The report's setup and appendix context: provenance of the runs (commits, code versions, CPUs),
+the speed benchmark, and the fast GAP recipe against its target."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+from convladder.analysis.statistics import (
+    accuracy_at_minutes,
+    compare,
+    final_values,
+)
+from convladder.core.versions import code_version
+from convladder.plan.profiles import FP32_SUFFIX
+from convladder.plan.study import STUDY_RESULTS
+from convladder.report.figures import file_stem
+from convladder.report.ladder import TTA_VIEWS, continued_name
+from convladder.results.layout import benchmark_json, results_archive
+from convladder.results.records import git_commit, summarize
+from convladder.tools.files import read_json
+from convladder.tools.hardware import bf16_unit_name, cpu_names
+
+# What the fast recipe aims at on a 2-core CPU: this test accuracy within this many minutes of training.
+FAST_TARGET_ACC = 0.89
+
+
+FAST_TARGET_MINUTES = 20
+
+
+def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = None) -> dict:
+    """Where the numbers come from: code, data, hardware and training time, as the runs recorded them."""
+    flat = [r for seeds in runs.values() for r in seeds]
+    first = flat[0]
+    environment = first["environment"]
+    commits = sorted({r["environment"]["git_commit"] for r in flat})
+    by_key = {(r["name"], r["config"]["seed"]): r for r in flat}
+
+    def own_seconds(run: dict) -> float:
+        # A continued run's history includes the epochs of the run it continues.
+        earlier = by_key.get((continued_name(run), run["config"]["seed"]))
+        return run["train_seconds"] - (earlier["train_seconds"] if earlier else 0.0)
+
+    def core_share(environment: dict) -> float:
+        # a run of one thread on two cores left the other core to a second run (all of them, unrecorded)
+        cores = environment["cpu_count"] or 1
+        return min(environment.get("torch_threads") or cores, cores) / cores
+
+    versions = sorted({r.get("code_version") for r in flat if r.get("code_version")})
+    return dict(
+        built_from=git_commit(), built_code_current=code_version() in versions,
+        commits=commits, dirty=any(c.endswith("-dirty") for c in commits),
+        code_versions=versions,
+        checksum=first["data"]["checksum"][:16], sizes=first["data"]["sizes"],
+        # runs continued over several sessions may have trained on different machines: each is named
+        cpus=cpu_names(r["environment"] for r in flat),
+        cpu_counts=sorted({r["environment"]["cpu_count"] for r in flat if r["environment"].get("cpu_count")}),
+        torch=environment["torch"],
+        # PyTorch's threads per run (a profile's runs may have trained one thread each, two side by side)
+        threads=sorted({r["environment"]["torch_threads"] for r in flat if r["environment"].get("torch_threads")}),
+        python=environment["python"],
+        devices=sorted({r["environment"]["device"] + (f" ({r['environment']['gpu']})" if "gpu" in r["environment"] else "")
+                        for r in flat}),
+        total_seconds=sum(own_seconds(run) for run in flat), damaged=damaged or [],
+        machine_seconds=sum(own_seconds(run) * core_share(run["environment"]) for run in flat),
+        rows=[dict(name=name, seeds=len(seeds), epochs=seeds[0]["history"]["epoch"][-1],
+                   cpus=cpu_names(r["environment"] for r in seeds),
+                   seconds=summarize([r["train_seconds"] for r in seeds])[0],
+                   epoch_seconds=statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]]))
+              for name, seeds in runs.items()],
+    )
+
+
+def benchmark_source(benchmark: str | Path | None = None) -> Path | None:
+    """The epoch-time benchmark the report reads: `benchmark` if given; else this machine's
+    (runs/benchmark, where benchmarks/epoch_time.py writes), else the archived one
+    (results/benchmark, committed). None, with a one-line note, when neither exists: the report
+    then has no training-cost table."""
+    if benchmark is not None:
+        return Path(benchmark)
+    for candidate in (benchmark_json(), results_archive("benchmark") / benchmark_json().name):
+        if candidate.exists():
+            return candidate
+    print(f"convladder: no epoch-time benchmark ({benchmark_json()}): the report leaves out its training-cost "
+          "table; run `python benchmarks/epoch_time.py` (a few minutes) to measure it", file=sys.stderr)
+    return None
+
+
+def benchmark_context(benchmark: Path | None) -> dict | None:
+    """Seconds per epoch of the study's pipeline against ours (benchmarks/epoch_time.py's JSON)."""
+    if benchmark is None or not benchmark.exists():
+        return None
+    bench = read_json(benchmark)
+    rows, compiled = [], []
+    for name, row in bench["models"].items():
+        rows.append(dict(name=name, study_style=statistics.median(row["study_style_s"]),
+                         fp32=statistics.median(row["ours_fp32_s"]), ours=statistics.median(row["ours_s"]),
+                         speedup=row["speedup"], mflops=row["flops_per_image"] / 1e6, gflops=row["gflops"],
+                         fp32_peak=100 * row["fraction_of_fp32_peak"], bf16_peak=100 * row["fraction_of_bf16_peak"]))
+        if row.get("ours_compiled_s"):
+            plain, fast = statistics.median(row["ours_s"]), statistics.median(row["ours_compiled_s"])
+            cost = statistics.median(row["compile_s"]) - plain * bench["batch_size"] / bench["train_images"]
+            saved = plain - fast
+            compiled.append(dict(name=name, plain=plain, compiled=fast, cost=cost,
+                                 payback=cost / saved if saved > 0 else None))
+    return dict(
+        quick=bool(bench.get("quick")), train_images=bench["train_images"], batch_size=bench["batch_size"],
+        repeats=bench["repeats"], amp_dtype=str(bench.get("amp_dtype", "bf16")).removeprefix("torch."),
+        cores=bench["cores"], clock_ghz=bench["clock_ghz"], flop_per_cycle=bench["flop_per_cycle_fp32"],
+        flop_per_cycle_bf16=bench.get("flop_per_cycle_bf16", 2 * bench["flop_per_cycle_fp32"]),
+        bf16_unit=bf16_unit_name(bench.get("bf16_unit", "avx512_bf16")) or "no bf16 unit",
+        peak_fp32=bench["peak_fp32_gflops"], peak_bf16=bench["peak_bf16_gflops"], cpu=bench["environment"]["cpu"],
+        torch=bench["environment"]["torch"], rows=rows, compiled=compiled,
+        over_peak=any(row["fraction_of_fp32_peak"] > 1 for row in bench["models"].values()),
+    )
+
+
+def fast_context(runs: dict[str, list[dict]]) -> dict | None:
+    """GAP-fast against GAP+ (the study's recipe): accuracy, training time, accuracy at GAP+'s minutes,
+    test-time augmentation, and whether the target was met (fast_target)."""
+    if "GAP-fast" not in runs or "GAP+" not in runs:
+        return None
+    fast, slow = runs["GAP-fast"], runs["GAP+"]
+    slow_minutes = summarize([r["train_seconds"] for r in slow])[0] / 60
+    at_equal = [accuracy_at_minutes(r["history"], slow_minutes) for r in fast]
+    optional = lambda key: [r["final"][key] for r in fast if key in r["final"]] or None  # noqa: E731
+    return dict(
+        config=fast[0]["config"], epochs=fast[0]["history"]["epoch"][-1], seeds=len(fast), test=final_values(fast, "test_acc"),
+        seconds=summarize([r["train_seconds"] for r in fast])[0], slow_epochs=slow[0]["history"]["epoch"][-1],
+        slow_test=final_values(slow, "test_acc"), slow_val=final_values(slow, "val_acc"),
+        slow_seconds=summarize([r["train_seconds"] for r in slow])[0], slow_minutes=slow_minutes,
+        at_equal=None if any(a is None for a in at_equal) else at_equal,
+        study_test=STUDY_RESULTS["GAP+"]["test_acc"], study_epochs=STUDY_RESULTS["GAP+"]["epochs"],
+        flip=optional("test_acc_flip"), tta=optional("test_acc_tta"), tta_views=TTA_VIEWS,
+        target=fast_target(fast), target_acc=FAST_TARGET_ACC, target_minutes=FAST_TARGET_MINUTES,
+        stem=file_stem("GAP-fast"),
+    )
+
+
+def fp32_context(runs: dict[str, list[dict]]) -> dict | None:
+    """Model G with bfloat16 autocast (the default) against the same run in plain fp32."""
+    fp32 = "G" + FP32_SUFFIX
+    if fp32 not in runs or "G" not in runs:
+        return None
+    amp, plain = runs["G"], runs[fp32]
+    epoch = lambda seeds: statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]])  # noqa: E731
+    return dict(amp=final_values(amp, "test_acc"), plain=final_values(plain, "test_acc"), amp_epoch=epoch(amp),
+                plain_epoch=epoch(plain), epochs=amp[0]["history"]["epoch"][-1],
+                c=compare(final_values(plain, "test_acc"), final_values(amp, "test_acc")))
+
+
+def fast_target(fast: list[dict]) -> dict:
+    """Whether the GAP-fast runs met the target of FAST_TARGET_ACC test accuracy within
+    FAST_TARGET_MINUTES of training (every seed): "met", "met_with_flip", "met_with_tta" (test-time
+    augmentation needed), "too_slow" or "short"; and the minutes of the slowest seed."""
+    minutes = max(r["train_seconds"] for r in fast) / 60
+    lowest = lambda key: min(r["final"].get(key, 0.0) for r in fast)  # noqa: E731
+    if minutes > FAST_TARGET_MINUTES:
+        verdict = "too_slow"
+    elif lowest("test_acc") >= FAST_TARGET_ACC:
+        verdict = "met"
+    elif lowest("test_acc_flip") >= FAST_TARGET_ACC:
+        verdict = "met_with_flip"
+    elif lowest("test_acc_tta") >= FAST_TARGET_ACC:
+        verdict = "met_with_tta"
+    else:
+        verdict = "short"
+    return dict(verdict=verdict, minutes=minutes)

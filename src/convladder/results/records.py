@@ -1,0 +1,190 @@
+"""The one results format: `results.json` in each run folder, and reading all of them back.
+
+A run is trained once per seed; each seed's folder (`<run folder>/seed<k>`) holds
+`results.json` (config, environment, data checksum, history, final accuracies, probability
+vectors) and `checkpoint.pt` (weights). Every table and figure of the report is made from
+these files.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from convladder.tools.hardware import bf16_unit, cpu_name
+from convladder.tools.files import DamagedFile, atomic_write_json, read_json
+from convladder.results.layout import RESULTS_FILE, is_seed_dir, seed_dirs
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment(device: torch.device) -> dict:
+    env = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_bf16_unit": bf16_unit(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "git_commit": git_commit(),
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def write_results(results: dict, run_dir: Path) -> Path:
+    path = Path(run_dir) / RESULTS_FILE
+    atomic_write_json(results, path)
+    return path
+
+
+
+class DamagedResults(ValueError):
+    """A results file that is not valid JSON or lacks what every results file holds."""
+
+
+# What every results file holds, with the type of each; a file without them is damaged.
+REQUIRED_KEYS = ("name", "config", "history", "final", "data")
+HISTORY_CURVES = ("epoch", "train_acc", "train_loss", "val_acc", "val_loss")
+FINAL_NUMBERS = ("train_acc", "val_acc", "test_acc")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def results_problem(results) -> str | None:
+    """What makes `results` no run's results (the first thing found), or None: the schema every reader
+    relies on (types included), so that a damaged but valid JSON file is caught in one place."""
+    if not isinstance(results, dict):
+        return "not a JSON object"
+    missing = [key for key in REQUIRED_KEYS if key not in results]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    if not isinstance(results["name"], str) or not results["name"]:
+        return "name is not a run name"
+    config = results["config"]
+    if not isinstance(config, dict) or not isinstance(config.get("seed"), int) or not isinstance(config.get("model"), str) \
+            or not isinstance(config.get("epochs"), int):
+        return "config lacks a model, epochs or seed"
+    history = results["history"]
+    if not isinstance(history, dict) or any(not isinstance(history.get(k), list) for k in HISTORY_CURVES):
+        return f"history lacks one of {', '.join(HISTORY_CURVES)}"
+    lengths = {len(history[k]) for k in HISTORY_CURVES}
+    if len(lengths) != 1 or not lengths.pop() or not all(_is_number(v) for k in HISTORY_CURVES for v in history[k]):
+        return "its history's curves are empty, of different lengths or not numbers"
+    final = results["final"]
+    if not isinstance(final, dict) or not all(_is_number(final.get(k)) for k in FINAL_NUMBERS):
+        return f"final lacks a number for one of {', '.join(FINAL_NUMBERS)}"
+    data = results["data"]
+    if not isinstance(data, dict) or not isinstance(data.get("checksum"), str):
+        return "data lacks the checksum"
+    if not isinstance(results.get("code_version", ""), str) or not isinstance(results.get("environment", {}), dict):
+        return "code_version or environment has the wrong type"
+    return None
+
+
+def read_results(path: str | os.PathLike) -> dict:
+    """A results.json, checked (io.read_json's limits, then `results_problem`); DamagedResults naming the
+    file and what is wrong. FileNotFoundError when there is none."""
+    path = Path(path)
+    try:
+        results = read_json(path)
+    except DamagedFile as err:
+        raise DamagedResults(str(err)) from None
+    problem = results_problem(results)
+    if problem:
+        raise DamagedResults(f"{path} is damaged ({problem}); train the run again (convladder all does it by itself)")
+    return results
+
+
+def load_results(run_dir: str | os.PathLike) -> dict:
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the training for this run folder first")
+    results = read_results(path)
+    results["run_dir"] = str(Path(run_dir))
+    return results
+
+
+def summarize(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("nothing to summarize")
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def seed_folders(run_folder: str | os.PathLike) -> list[Path]:
+    """A run's finished seed folders in seed order (or the folder itself for a single run)."""
+    run_folder = Path(run_folder)
+    if (run_folder / RESULTS_FILE).exists():
+        return [run_folder]
+    found = [folder for folder in seed_dirs(run_folder) if (folder / RESULTS_FILE).exists()]
+    if not found:
+        raise FileNotFoundError(f"{run_folder} holds no finished run ({RESULTS_FILE}, or seed*/{RESULTS_FILE}): "
+                                f"train it first")
+    return found
+
+
+def resolve_run_folder(path: str | os.PathLike) -> Path:
+    """`path` itself when it holds a finished run, else its lowest seed's folder."""
+    return seed_folders(path)[0]
+
+
+def _misplaced(results: dict, folder: Path, root: Path) -> str | None:
+    """What a results file records of its run and seed when that differs from the folder it lies in
+    (`<run>/seed<k>` or `<run>`): a file copied from one run's folder into another's does not count there."""
+    run = folder.parent.name if is_seed_dir(folder) and folder.parent != root else folder.name
+    seed = int(folder.name[4:]) if is_seed_dir(folder) else results["config"]["seed"]
+    if results["name"] != run or results["config"]["seed"] != seed:
+        return f"run {results['name']} seed {results['config']['seed']}"
+    return None
+
+
+def collect_runs(runs_dir: str | os.PathLike, damaged: list[str] | None = None) -> dict[str, list[dict]]:
+    """All finished runs under `runs_dir`, keyed by run name ("A", ..., "GAP", "GAP+"):
+    for each, the results of its seeds in seed order (one folder level or two: `A/` or `A/seed0/`).
+
+    A damaged results file is skipped with a one-line warning; its folder is appended to
+    `damaged` when a list is given, so that a report can say which run is missing."""
+    runs: dict[str, list[dict]] = {}
+    root = Path(runs_dir)
+    for path in sorted(root.glob(f"*/{RESULTS_FILE}")) + sorted(root.glob(f"*/seed*/{RESULTS_FILE}")):
+        try:
+            results = load_results(path.parent)
+            misplaced = _misplaced(results, path.parent, root)
+            if misplaced:
+                raise DamagedResults(f"{path} records {misplaced}, not where it lies; move it back, or train this run")
+        except DamagedResults as err:
+            print(f"warning: skipped {err}", file=sys.stderr, flush=True)
+            if damaged is not None:
+                damaged.append(str(path.parent.relative_to(root)))
+            continue
+        runs.setdefault(results["name"], []).append(results)
+    for seeds in runs.values():
+        seeds.sort(key=lambda r: r["config"]["seed"])
+    return runs
