@@ -22,12 +22,14 @@
 # %% tags=["parameters"]
 from typing import Optional
 
-model: str = "A"  # the model to train (models.MODEL_NAMES: A to G, GAP)
+model: str = "A"  # the model to train (a registered model: A to G, GAP, H)
 name: Optional[str] = None  # run name; None: the model's name ("GAP+" names the continued GAP)
 profile: str = "smoke"  # smoke, quick, study, h or full: data sizes, default epochs and recipe
 epochs: Optional[int] = None  # total epochs; None: the profile's
 seeds: list = [0]  # one training per seed, each in <run>/seed<k>
-recipe: Optional[dict] = None  # TrainConfig settings other than the profile's, e.g. {"optimizer": "sgd", "lr": 0.05}
+recipe: Optional[str] = None  # a named recipe (plan/recipes.py: ladder, study-recovered, gap-fast, h); None: the profile's
+changes: Optional[dict] = None  # TrainConfig settings on top of the recipe, e.g. {"lr": 0.05}
+planned: Optional[dict] = None  # from `convladder all`: {"config": TrainConfig dict, "recipe": record}; overrides the above
 data_dir: Optional[str] = None  # folder holding cifar-10-batches-py/; None: $CONVLADDER_DATA, else data/cifar10
 run_dir: Optional[str] = None  # the profile's run folder; None: runs/<profile>
 resume_from: Optional[str] = None  # name of another run of the profile to continue from, seed by seed (GAP+ from GAP)
@@ -36,25 +38,33 @@ retrain_stale: bool = False  # True: a seed that cannot be continued (other code
 threads: Optional[int] = None  # PyTorch's threads for these runs; None: its default (every core)
 
 # %%
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 import torch
-from convladder.plan.profiles import config_from_parameters
-from convladder.results.layout import RunLayout
-from convladder.report.plots import plot_history, plot_proba
-from convladder.results.records import collect_runs, summarize
+from convladder.core.config import TrainConfig
 from convladder.core.runs import train_run
+from convladder.plan.profiles import plan_config
+from convladder.report.plots import plot_history, plot_proba
+from convladder.results.layout import RunLayout
+from convladder.results.records import collect_runs, summarize
 
 if threads:
     torch.set_num_threads(threads)
 layout = RunLayout.of(profile, run_dir)
-run_name = name or model
-configs = {seed: config_from_parameters(profile, model, **{"epochs": epochs, **(recipe or {}), "seed": seed}) for seed in seeds}
+if planned:
+    config, recorded = TrainConfig.from_dict(planned["config"]), planned["recipe"]
+else:
+    config, recorded = plan_config(profile, model, recipe=recipe, epochs=epochs, **(changes or {}))
+run_name = name or config.model
+configs = {seed: replace(config, seed=seed) for seed in seeds}
 configs[seeds[0]] if seeds else "no seeds to train"
 
 # %%
 for seed, config in configs.items():
     train_run(config, layout.seed(run_name, seed), data_dir=data_dir, name=run_name,
-              resume_from=layout.run(resume_from) if resume_from else None, restart=restart, retrain_stale=retrain_stale)
+              resume_from=layout.run(resume_from) if resume_from else None, restart=restart, retrain_stale=retrain_stale,
+              recipe=recorded)
 
 # %%
 runs = collect_runs(layout.root).get(run_name, [])  # every finished seed, also those trained before

@@ -30,7 +30,8 @@ import torch
 
 from convladder.core import runs
 from convladder.core.config import TrainConfig
-from convladder.plan.profiles import FAST_GAP_RECIPE, config_from_parameters
+from convladder.plan.profiles import config_from_parameters
+from convladder.plan.recipes import GAP_FAST, get_recipe
 from convladder.core.versions import CODE_VERSIONS, LADDER, model_family
 
 GOLDEN = Path(__file__).parent / "golden" / "training.json"
@@ -46,7 +47,7 @@ CASES = {
     "A-sgd-defaults": (dict(profile="custom", model="A", epochs=2, optimizer="sgd", amp=False), 1e-3),
     # the fast recipe at a hundredth of its learning rate, and a looser tolerance: its few steps on 84 images
     # are chaotic (two threads instead of one move the losses by 90% at lr 0.2, 0.3% at lr 0.002)
-    "GAP-fast": (dict(profile="quick", model="GAP", epochs=8, amp=False, **{**FAST_GAP_RECIPE, "lr": 0.002}), 2e-2),
+    "GAP-fast": (dict(profile="quick", model="GAP", epochs=8, amp=False, **{**get_recipe(GAP_FAST).settings, "lr": 0.002}), 2e-2),
     "H": (dict(profile="h", model="H", epochs=2, amp=False), 1e-3),
     "H-no-whitening": (dict(profile="h", model="H", epochs=1, amp=False, without="whitening"), 1e-3),
 }

@@ -13,9 +13,12 @@ from convladder.core.models import create_model
 from convladder.core.registry import entries, entry, study_model_names
 from convladder.results.layout import RunLayout, results_archive
 from convladder.pipeline import plan
-from convladder.plan.profiles import H_ABLATIONS, H_EPOCHS, H_RECIPE, config_from_parameters, get_profile, ladder
+from convladder.plan.profiles import H_ABLATIONS, H_EPOCHS, config_from_parameters, get_profile, ladder
+from convladder.plan.recipes import get_recipe
 from convladder.core.runs import code_version, run_state, train_run
 from convladder.core.training import Trainer, parameter_groups
+
+H_RECIPE = get_recipe("h").settings
 
 
 def random_images(n=64, side=32, seed=0) -> torch.Tensor:

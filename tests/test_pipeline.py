@@ -108,7 +108,8 @@ def test_convladder_all_runs_a_profile_and_ends_with_the_pdf(full_size_cifar, tm
 def _training_step(tmp_path, model: str, name: str, epochs: int, seeds, resume_from=None):
     from convladder.pipeline import Step
 
-    return Step("10_train", tmp_path / name / "train.ipynb", {"model": model, "name": name, "epochs": epochs,
+    planned = {"config": {"model": model, "epochs": epochs}}
+    return Step("10_train", tmp_path / name / "train.ipynb", {"name": name, "planned": planned,
                 "seeds": list(seeds), "resume_from": resume_from}, f"train {name}")
 
 
@@ -199,7 +200,8 @@ def die_if_a(chain, layout, html, threads):
 def chains_of(names, tmp_path):
     from convladder.pipeline import Step
 
-    return [Step("10_train", tmp_path / name / "train.ipynb", {"name": name, "model": name, "epochs": 1, "seeds": [0]},
+    return [Step("10_train", tmp_path / name / "train.ipynb",
+                 {"name": name, "planned": {"config": {"model": name, "epochs": 1}}, "seeds": [0]},
                  f"train {name}") for name in names]
 
 
@@ -272,7 +274,8 @@ def sleep_long(chain, layout, html, threads):
 
 if __name__ == "__main__":
     root = Path(sys.argv[1])
-    steps = [pipeline.Step("10_train", root / n / "train.ipynb", {"name": n, "model": n, "epochs": 1, "seeds": [0]},
+    steps = [pipeline.Step("10_train", root / n / "train.ipynb",
+                           {"name": n, "planned": {"config": {"model": n, "epochs": 1}}, "seeds": [0]},
                            f"train {n}") for n in ("A", "B", "C")]
     pipeline._execute_chain = sleep_long
     pipeline.execute_side_by_side(steps, RunLayout(root), workers=2)

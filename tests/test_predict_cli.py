@@ -85,8 +85,10 @@ def test_cli_data_prints_facts(tiny_cifar, capsys):
 
 def test_cli_fast_recipe_trains_and_options_override_it(tmp_path, tiny_cifar):
     run = tmp_path / "fast"
-    assert main(["train", "GAP", "--fast-recipe", "--lr", "0.05", "--profile", "smoke", "--train-size", "40",
+    assert main(["train", "GAP", "--recipe", "gap-fast", "--lr", "0.05", "--profile", "smoke", "--train-size", "40",
                  "--val-size", "8", "--test-size", "10", "--data-dir", str(tiny_cifar), "--seed-dir", str(run)]) == 0
-    config = json.loads((run / "results.json").read_text())["config"]
+    results = json.loads((run / "results.json").read_text())
+    config = results["config"]
     assert config["optimizer"] == "sgd" and config["augment"] and config["schedule"] == "onecycle"
     assert config["lr"] == 0.05 and config["batch_size"] == 256  # the option given, the recipe's otherwise
+    assert results["recipe"] == {"name": "gap-fast", "changes": {"lr": 0.05}}  # the run records both

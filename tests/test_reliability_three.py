@@ -399,7 +399,8 @@ def test_the_signal_mask_is_what_it_was_after_side_by_side_training(tmp_path, mo
 
     monkeypatch.setattr(pipeline, "_execute_chain", _quick_chain)
     before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    steps = [pipeline.Step("10_train", tmp_path / n / "train.ipynb", {"name": n, "model": n, "epochs": 1, "seeds": [0]},
+    steps = [pipeline.Step("10_train", tmp_path / n / "train.ipynb",
+                           {"name": n, "planned": {"config": {"model": n, "epochs": 1}}, "seeds": [0]},
                            f"train {n}") for n in ("A", "B", "C")]
     assert pipeline.execute_side_by_side(steps, RunLayout(tmp_path), workers=2) == {f"train {n}": 1.0 for n in "ABC"}
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before

@@ -9,10 +9,13 @@ import torch
 from convladder.results import layout as paths
 from convladder.pipeline import plan
 from convladder.results.layout import RunLayout
-from convladder.plan.profiles import RECOVERED_STUDY_RECIPE, STUDY_EPOCHS, ladder
+from convladder.plan.profiles import STUDY_EPOCHS, ladder
+from convladder.plan.recipes import STUDY_RECOVERED, get_recipe
 from convladder.analysis.recipe_search import archived_candidates, closest_candidate
 from convladder.core.runs import RunState
 from convladder.analysis.stability import stability_summary
+
+RECOVERED_STUDY_RECIPE = get_recipe(STUDY_RECOVERED).settings
 
 
 def test_the_study_profile_trains_every_rung_at_the_study_epochs_with_the_recovered_recipe():
@@ -38,18 +41,19 @@ def test_one_model_trained_alone_gets_its_profiles_recipe(tiny_cifar, tmp_path):
 
     for profile in ("study", "quick", "smoke"):
         for run in ladder(profile):
-            if not run.recipe:  # the ladder's own runs; the runs beyond it change settings on top
+            if not run.recipe and not run.changes:  # the ladder's own runs; the runs beyond it change settings on top
                 assert config_from_parameters(profile, run.model, epochs=run.epochs) == run.config(profile), run.name
     # a model with its own recipe (H) and the GAP-fast recipe do not take the study's softmax or batch size
     assert config_from_parameters("study", "H", epochs=1).batch_size == 1024
     fast = ladder("quick")[-1]
     assert fast.name == "GAP-fast"
-    assert config_from_parameters("study", "GAP", **fast.recipe, epochs=1).study_softmax is False
+    assert config_from_parameters("study", "GAP", recipe=fast.recipe, epochs=1).study_softmax is False
     seed_folder = tmp_path / "A"
     assert main(["train", "A", "--profile", "study", "--epochs", "1", "--train-size", "64", "--val-size", "8",
                  "--test-size", "10", "--data-dir", str(tiny_cifar), "--seed-dir", str(seed_folder)]) == 0
-    config = __import__("json").loads((seed_folder / "results.json").read_text())["config"]
-    assert {k: config[k] for k in RECOVERED_STUDY_RECIPE} == RECOVERED_STUDY_RECIPE
+    results = __import__("json").loads((seed_folder / "results.json").read_text())
+    assert {k: results["config"][k] for k in RECOVERED_STUDY_RECIPE} == RECOVERED_STUDY_RECIPE
+    assert results["recipe"] == {"name": STUDY_RECOVERED, "changes": {}}  # sizes and epochs are not the recipe
 
 
 def test_a_stale_archived_run_is_reported_not_retrained(tiny_cifar, tmp_path, monkeypatch, capsys):

@@ -14,7 +14,8 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from convladder.core.config import OPTIMIZERS, SCHEDULES, TrainConfig
-from convladder.plan.profiles import FAST_GAP_RECIPE, PROFILES, config_from_parameters
+from convladder.plan.profiles import PROFILES, plan_config
+from convladder.plan.recipes import GAP_FAST, RECIPES
 from convladder.core.data import DATA_ENV, DataError, load_cifar10
 from convladder.core.registry import model_names
 from convladder.results.layout import RESULTS_FILE, RunLayout
@@ -47,16 +48,15 @@ def cmd_train(args) -> int:
     from convladder.core.runs import train_run
 
     given = {name: getattr(args, name) for name, _ in config_flags()}
-    # options given on the command line override the fast recipe's
-    parameters = {**(FAST_GAP_RECIPE if args.fast_recipe else {}), **{k: v for k, v in given.items() if v is not None}}
-    config = config_from_parameters(args.profile, args.model, **parameters)
+    # options given on the command line change the recipe's settings (and are recorded as its changes)
+    config, recipe = plan_config(args.profile, args.model, recipe=GAP_FAST if args.fast_recipe else args.recipe, **given)
     name = check_run_name(args.name or args.model)
     choose_device(args.device)  # an unknown or missing device is refused before the data is read
     layout = RunLayout.of(args.profile, args.run_dir)
     seed_folder = Path(args.seed_dir) if args.seed_dir else layout.seed(name, config.seed)
     resume_from = layout.run(args.resume_from) if args.resume_from and "/" not in args.resume_from else args.resume_from
     results = train_run(config, seed_folder, data_dir=args.data_dir, name=name, resume_from=resume_from,
-                        device=args.device, restart=args.restart)
+                        device=args.device, restart=args.restart, recipe=recipe)
     final = results["final"]
     print(f"{name}: train {final['train_acc']:.3f}  val {final['val_acc']:.3f}  test {final['test_acc']:.3f}  "
           f"({results['train_seconds']:.0f} s) -> {seed_folder / RESULTS_FILE}")
@@ -204,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run name (default: the model's name)")
     for name, keywords in config_flags():
         p.add_argument("--" + name.replace("_", "-"), dest=name, **keywords)
-    p.add_argument("--fast-recipe", action="store_true", help="the GAP-fast recipe (not the study's): " + ", ".join(
-        f"{k}={v}" for k, v in FAST_GAP_RECIPE.items()))
+    p.add_argument("--recipe", choices=list(RECIPES), help="a named recipe (plan/recipes.py); default: the one the "
+                   "model trains with in the profile. " + "; ".join(f"{r.name}: {r.description}" for r in RECIPES.values()))
+    p.add_argument("--fast-recipe", action="store_true", help=f"the same as --recipe {GAP_FAST}")
     p.add_argument("--seed-dir", help="train into this folder (default: <run-dir>/<name>/seed<seed>)")
     p.add_argument("--resume-from", help="another run to continue from: a run name of the profile or a folder")
     p.add_argument("--restart", action="store_true",

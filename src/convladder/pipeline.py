@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from convladder.core.registry import study_model_names
-from convladder.plan.profiles import OTHER_SIZES_RUNS, ladder
+from convladder.plan.profiles import OTHER_SIZES_RUNS, PlannedRun, ladder
 from convladder.results.layout import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
 from convladder.tools.files import atomic_write_bytes, atomic_write_text, claim, refuse_links_leaving
 from convladder.tools.signals import STOP_SIGNALS, die_with_parent, restore, signals_held, stop_signals_raise
@@ -59,6 +59,13 @@ class StepFailed(RuntimeError):
     """A notebook failed; finished runs are kept, and running the same command again continues."""
 
 
+def planned(run: PlannedRun, profile: str) -> dict:
+    """What the training notebook receives of a planned run: its config (seed 0's; the notebook sets each
+    seed) and the recipe it records, serialised."""
+    config, recipe = run.plan(profile)
+    return {"config": config.to_dict(), "recipe": recipe}
+
+
 def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, force: bool = False,
          retrain_stale: bool = False) -> list[Step]:
     """The steps of a profile, the reused runs left out. In an archived profile (its runs take hours)
@@ -87,8 +94,8 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
             continue
         steps.append(Step(
             "10_train", layout.train_notebook(run.name),
-            {**common, "model": run.model, "name": run.name, "epochs": run.epochs, "recipe": run.recipe,
-             "seeds": todo, "resume_from": run.continues, "restart": force, "retrain_stale": True},
+            {**common, "name": run.name, "planned": planned(run, profile), "seeds": todo, "resume_from": run.continues,
+             "restart": force, "retrain_stale": True},
             f"train {run.name} ({run.epochs} epoch{'s' if run.epochs != 1 else ''}, seed{'s' if len(todo) > 1 else ''} "
             f"{', '.join(map(str, todo))})",
         ))
@@ -171,10 +178,11 @@ def training_chains(steps: list[Step]) -> list[list[Step]]:
             chains.append([step])
         else:
             chain.append(step)
-    flops = {model: training_flops_per_image(create_model(model)) for model in {s.parameters["model"] for s in steps}}
+    configs = {id(s): s.parameters["planned"]["config"] for s in steps}
+    flops = {model: training_flops_per_image(create_model(model)) for model in {c["model"] for c in configs.values()}}
 
     def arithmetic(chain: list[Step]) -> float:
-        return sum(flops[s.parameters["model"]] * s.parameters["epochs"] * len(s.parameters["seeds"]) for s in chain)
+        return sum(flops[configs[id(s)]["model"]] * configs[id(s)]["epochs"] * len(s.parameters["seeds"]) for s in chain)
 
     return sorted(chains, key=arithmetic, reverse=True)
 

@@ -5,7 +5,7 @@ predecessors): a fixed first layer that whitens 2x2 patches, computed from the t
 three conv-pool-BN-GELU blocks of widths 64, 256, 256 whose convolutions start as identities where
 their shapes allow; batch norm with its scale fixed at 1 and its bias learnt at a larger learning
 rate; a global max-pool and a scaled-down linear classifier. The recipe that trains it
-(`profiles.H_RECIPE`) is kept with the profiles.
+(`h` in plan/recipes.py) is kept with the named recipes.
 
 This module is outside the code version of the other models' runs (its registry entry's family is
 its own: core/registry.py): a change here makes only H's runs stale. It fills in the Trainer's

@@ -244,6 +244,7 @@ def train_run(
     progress: bool = True,
     restart: bool = False,
     retrain_stale: bool = False,
+    recipe: dict | None = None,
 ) -> dict:
     """Train (or continue) one run and write its `results.json`; returns the results.
 
@@ -255,6 +256,9 @@ def train_run(
 
     `resume_from` names another run folder whose checkpoint this run starts from, as the
     study continued GAP from 120 to 240 epochs (a folder of seeds gives the same seed's).
+
+    `recipe`: the named recipe the plan trained `config` with ({"name", "changes"}: plan/recipes.py),
+    recorded as it is; without it the results record none (a reader takes the closest named recipe).
     """
     run_dir = Path(run_dir)
     name = check_run_name(name or config.model)
@@ -309,6 +313,8 @@ def train_run(
         results = _train(config, target, dataset, name, resume_from, device, progress)
         results["wall_seconds"] = time.perf_counter() - wall_start  # this call alone
         results["checkpoint_sha256"] = file_digest(target / CHECKPOINT)  # ties these numbers to those weights
+        if recipe is not None:
+            results["recipe"] = recipe
         unrecognised = foreign_files(target).get(target / RESULTS)  # e.g. a results.json edited out of shape
         if unrecognised:
             _move_aside(target / RESULTS, unrecognised)

@@ -1,6 +1,6 @@
 """Why do C and E fail under the ladder's own recipe? The diagnoses of diagnosis.py (Adam, batch 128, 8,000
 images, 3 epochs, one seed a variant) cannot say, since E learns under Adam. Here every experiment trains
-with the study profile's recipe (SGD momentum 0.9, batch 32, lr 0.001; profiles.RECOVERED_STUDY_RECIPE)
+with the study profile's recipe (SGD momentum 0.9, batch 32, lr 0.001; the recipe study-recovered in plan/recipes.py)
 on the full 42,000 / 8,000 split, 3 seeds each, into `results/study-diagnosis/`:
 
 - model E for 16 epochs (the study profile's E) with logits instead of the softmax output (`E-logits`),

@@ -32,11 +32,17 @@ ARCHIVE = "study-150"
 BUDGETS = (16, 30, 60, 150)  # the epochs at which each seed's accuracy is read
 
 
-def continued_config(model: str, seed: int, epochs: int = EPOCHS):
-    """The study profile's config of `model`, seed `seed`, with `epochs` in place of its own."""
-    from convladder.plan.profiles import config_from_parameters
+def continued_plan(model: str, seed: int, epochs: int = EPOCHS):
+    """The study profile's config of `model`, seed `seed`, with `epochs` in place of its own, and the recipe
+    it records (plan_config)."""
+    from convladder.plan.profiles import plan_config
 
-    return config_from_parameters(PROFILE, model, epochs=epochs, seed=seed)
+    return plan_config(PROFILE, model, epochs=epochs, seed=seed)
+
+
+def continued_config(model: str, seed: int, epochs: int = EPOCHS):
+    """continued_plan's config alone."""
+    return continued_plan(model, seed, epochs)[0]
 
 
 def archived_seeds(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
@@ -147,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     checksum = load_cifar10(args.data_dir).checksum
     for model, seed in order(args.models, args.seeds):
         folder = seed_dir(out_dir / model, seed)
-        config = continued_config(model, seed, args.epochs)
+        config, recipe = continued_plan(model, seed, args.epochs)
         if is_current(folder, config, checksum):
             print(f"{model} seed {seed}: finished, kept ({folder / RESULTS_FILE})", flush=True)
             continue
         try:
-            results = train_run(config, folder, data_dir=args.data_dir, name=model, resume_from=source / model)
+            results = train_run(config, folder, data_dir=args.data_dir, name=model, resume_from=source / model,
+                                recipe=recipe)
         except RunLocked as err:  # a second copy of this command, in another order, trains it
             print(f"{model} seed {seed}: skipped, {err}", flush=True)
             continue

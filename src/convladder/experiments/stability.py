@@ -26,7 +26,8 @@ from convladder.tools.files import atomic_write_json
 from convladder.core.models import create_model
 from convladder.analysis.stability import stability_dir
 from convladder.results.layout import STABILITY_FILE
-from convladder.plan.profiles import FAST_GAP_RECIPE, PROFILES
+from convladder.plan.profiles import PROFILES
+from convladder.plan.recipes import GAP_FAST, get_recipe
 from convladder.core.config import TrainConfig
 from convladder.core.versions import code_version
 from convladder.core.training import Trainer
@@ -65,7 +66,7 @@ def stability_run(data_dir=None, epochs: int | None = None, seed: int = 0, devic
     epochs = epochs or PROFILES["quick"].fast_gap_epochs
     dataset = load_cifar10(data_dir)
     splits = get_splits(dataset)
-    config = TrainConfig(model="GAP", epochs=epochs, seed=seed, **FAST_GAP_RECIPE)
+    config = TrainConfig(model="GAP", epochs=epochs, seed=seed, **get_recipe(GAP_FAST).settings)
     torch.manual_seed(seed)
     trainer = Trainer(create_model("GAP"), splits["train"], splits["val"], config, device=device)
     ema = copy.deepcopy(trainer.model)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from convladder.core.config import TrainConfig
 from convladder.core.registry import check_model_name, entry, model_names, study_model_names
+from convladder.plan.recipes import GAP_FAST, LADDER, STUDY_RECOVERED, get_recipe, record
 
 # Epochs the study trained for. Where the study is silent (D to G) we chose a value and
 # the report says so: `STUDY_EPOCHS_STATED` lists the models whose count is the study's.
@@ -19,35 +20,6 @@ STUDY_EPOCHS_STATED = {"A", "B", "C", "GAP"}
 STUDY_CONTINUATION_EPOCHS = 120
 
 
-# Not the study's: a recipe that trains the GAP layers, unchanged, to high accuracy in few
-# CPU minutes. One-cycle SGD with Nesterov momentum, label smoothing, flip + crop (each image
-# mirrored in every other epoch, crops moved by up to 2 pixels), and the first half of the epochs
-# on smaller images (a 16-pixel epoch costs about a third of a 32-pixel one).
-FAST_GAP_RECIPE = dict(
-    optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, batch_size=256, weight_decay=5e-4, schedule="onecycle",
-    label_smoothing=0.1, augment=True, crop_pad=2, alternating_flip=True, progressive=0.5, study_softmax=False,
-)
-
-
-# The study's recipe as the recipe search recovered it (results/recipe-search; the report's recipe
-# section): its lr 0.001 and softmax output, with SGD, momentum 0.9 (no Nesterov), batch 32. With it
-# model A leaves chance at epoch 123 of 150 (the study: about 140); with Adam, at epoch 2.
-RECOVERED_STUDY_RECIPE = dict(optimizer="sgd", momentum=0.9, nesterov=False, batch_size=32, study_softmax=True)
-
-
-# Model H's recipe (its layers are in model_h.py; its batch-norm biases learn at model_h.BIAS_LR_SCALE
-# times lr): airbench94's published values converted to our mean loss over the batch (lr 11.5 per 1024
-# summed examples -> about 1.5; its weight decay likewise), its triangle schedule and lookahead, each
-# image mirrored in every other epoch, crops moved by up to 2 pixels, the last incomplete batch left out.
-# Measured on the 42,000 / 8,000 split (runs/tune-h, AMD EPYC Zen 4, 2 cores): 10 epochs give validation
-# accuracy 0.930, 0.937 with test-time augmentation, in 17 minutes of training.
-H_RECIPE = dict(
-    optimizer="sgd", lr=1.5, momentum=0.85, nesterov=True, batch_size=1024, drop_last=True, weight_decay=1.3e-3,
-    schedule="triangle", label_smoothing=0.2, lookahead=True, augment=True, crop_pad=2, alternating_flip=True,
-)
-# A model with a recipe of its own (its registry entry's `recipe`) trains with it in every profile unless a
-# setting is given (config_from_parameters); the others with their profile's.
-MODEL_RECIPES = {"h": H_RECIPE}
 # H's epochs in its final runs: chosen on the validation split (10 epochs gave 0.937 with test-time
 # augmentation, short of 0.94; 13 fit in the 30 minutes of the AMD target on all 50,000 images)
 H_EPOCHS = 13
@@ -81,7 +53,7 @@ class Profile:
     test_size: int | None
     epochs: dict[str, int]  # per model name; H trains in the profiles that give it epochs
     continuation_epochs: int  # extra epochs for "GAP+"
-    fast_gap_epochs: int  # epochs of "GAP-fast", the GAP layers with FAST_GAP_RECIPE
+    fast_gap_epochs: int  # epochs of "GAP-fast", the GAP layers with the gap-fast recipe
     description: str
     batch_size: int = 128
     seeds: int = 1  # seeds per model of the ladder (A ... GAP+): tables show mean and spread
@@ -91,9 +63,9 @@ class Profile:
     diagnosis_train_size: int | None = None
     diagnosis_epochs: int = 1
     analysis_images: int | None = None
-    # TrainConfig settings of every run of a model without a recipe of its own (A ... GAP+; the runs beyond
-    # the ladder change settings on top of it); empty: our ladder's recipe (Adam, logits)
-    recipe: dict = field(default_factory=dict)
+    # the named recipe (plan/recipes.py) of every run of a model without a recipe of its own (A ... GAP+; the
+    # runs beyond the ladder change settings on top of it)
+    recipe: str = LADDER
     model_seeds: dict = field(default_factory=dict)  # seeds of the runs (by name) that cost hours, if fewer
     extras: bool = True  # the runs beyond the ladder (A-softmax, D-softmax, G-fp32, GAP-fast)
     final_runs: bool = False  # runs are final (FINAL_SETTINGS: H on all 50,000 training images), with one run per ablation
@@ -137,7 +109,7 @@ PROFILES: dict[str, Profile] = {
         epochs=dict(STUDY_EPOCHS),
         continuation_epochs=STUDY_CONTINUATION_EPOCHS,
         fast_gap_epochs=0,  # no GAP-fast: extras off
-        recipe=dict(RECOVERED_STUDY_RECIPE),
+        recipe=STUDY_RECOVERED,
         seeds=3,
         # GAP continued to 240 epochs ("GAP+") once: 120 more epochs cost about 1.8 hours on a 2-core CPU. The
         # profile's runs take about 7.5 hours there, trained two at a time (convladder all --workers 2;
@@ -199,10 +171,15 @@ class PlannedRun:
     epochs: int
     seeds: tuple[int, ...] = (0,)
     continues: str | None = None
-    recipe: dict = field(default_factory=dict)  # TrainConfig overrides (hyper-parameters only)
+    recipe: str | None = None  # a named recipe instead of the one the model trains with in its profile
+    changes: dict = field(default_factory=dict)  # TrainConfig settings on top of the recipe (hyper-parameters only)
 
-    def config(self, profile: str, seed: int = 0) -> "TrainConfig":
-        return config_from_parameters(profile, self.model, epochs=self.epochs, seed=seed, **self.recipe)
+    def config(self, profile: str, seed: int = 0) -> TrainConfig:
+        return self.plan(profile, seed)[0]
+
+    def plan(self, profile: str, seed: int = 0) -> tuple[TrainConfig, dict]:
+        """The seed's config and the recipe it records (plan_config)."""
+        return plan_config(profile, self.model, recipe=self.recipe, epochs=self.epochs, seed=seed, **self.changes)
 
 
 # The GAP runs given other sizes (experiments/other_sizes.py): the study's GAP (continued), and GAP-fast,
@@ -240,29 +217,37 @@ def ladder(profile: str | Profile, models: list[str] | None = None) -> list[Plan
     for name in (name for name in chosen if name not in rungs):  # models beyond the ladder (H), each with its recipe
         runs.append(PlannedRun(name, name, prof.epochs[name], seeds(name)))
         if prof.final_runs:
-            runs += [PlannedRun(f"{name}-{ablation}", name, prof.epochs[name], (0,), recipe=dict(change))
+            runs += [PlannedRun(f"{name}-{ablation}", name, prof.epochs[name], (0,), changes=dict(change))
                      for ablation, (change, _) in ABLATIONS.get(name, {}).items()]
     if not prof.extras:
         return runs
     runs += [
-        PlannedRun(name + SOFTMAX_SUFFIX, name, prof.epochs[name], extra, recipe={"study_softmax": True})
+        PlannedRun(name + SOFTMAX_SUFFIX, name, prof.epochs[name], extra, changes={"study_softmax": True})
         for name in STUDY_SOFTMAX_RUNS if name in chosen
     ]
     if "G" in chosen:  # does bfloat16 autocast keep the accuracy? G trained in plain fp32
-        runs.append(PlannedRun("G" + FP32_SUFFIX, "G", prof.epochs["G"], extra, recipe={"amp": False}))
+        runs.append(PlannedRun("G" + FP32_SUFFIX, "G", prof.epochs["G"], extra, changes={"amp": False}))
     if "GAP" in chosen:
-        runs.append(PlannedRun("GAP-fast", "GAP", prof.fast_gap_epochs, extra, recipe=dict(FAST_GAP_RECIPE)))
+        runs.append(PlannedRun("GAP-fast", "GAP", prof.fast_gap_epochs, extra, recipe=GAP_FAST))
     return runs
 
 
-def config_from_parameters(profile: str, model: str, **parameters) -> TrainConfig:
-    """A TrainConfig from notebook or CLI parameters; None means "the profile's value": its sizes and
-    epochs, and its recipe (the study profile's: the study's as recovered), or for a model with a
-    recipe of its own (its registry entry's, MODEL_RECIPES) that recipe's value."""
+def model_recipe(profile: str | Profile, model: str) -> str:
+    """The named recipe `model` trains with in `profile`: its registry entry's own, else the profile's."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    return entry(model).recipe or prof.recipe
+
+
+def plan_config(profile: str | Profile, model: str, recipe: str | None = None, **parameters) -> tuple[TrainConfig, dict]:
+    """A run's TrainConfig and the recipe it records ({"name", "changes"}: plan/recipes.py) from notebook or CLI
+    parameters; None means "the profile's value": its sizes and epochs, and the named `recipe` (None: the
+    one the model trains with in the profile, model_recipe), then a final run's settings (FINAL_SETTINGS),
+    then the parameters given. This is the one place where a profile, a recipe and the parameters merge."""
     overrides = {k: v for k, v in parameters.items() if v is not None}
     prof = get_profile(profile) if isinstance(profile, str) else profile
     if check_model_name(model) not in prof.epochs and "epochs" not in overrides:
         raise ValueError(f"profile {prof.name} gives model {model} no epochs; give them (--epochs)")
+    name = recipe or model_recipe(prof, model)
     values = dict(
         model=model,
         epochs=prof.epochs.get(model),
@@ -272,9 +257,20 @@ def config_from_parameters(profile: str, model: str, **parameters) -> TrainConfi
         test_size=prof.test_size,
         profile=prof.name,
     )
-    own = entry(model).recipe
-    values.update(MODEL_RECIPES[own] if own else prof.recipe)  # a model's own recipe, else the profile's
+    values.update(get_recipe(name).settings)
     if prof.final_runs:
         values.update(FINAL_SETTINGS.get(model, {}))
     values.update(overrides)
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    return config, record(config, name)
+
+
+def config_from_parameters(profile: str | Profile, model: str, **parameters) -> TrainConfig:
+    """plan_config's TrainConfig alone."""
+    return plan_config(profile, model, **parameters)[0]
+
+
+def profile_recipe(profile: str, model: str) -> dict:
+    """The recipe record of a run of `model` trained as `profile` plans it with no change of its own:
+    what the report's ladder runs record."""
+    return plan_config(profile, model, epochs=1)[1]

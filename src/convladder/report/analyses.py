@@ -15,16 +15,16 @@ from convladder.analysis.statistics import (
     final_values,
     gradient_ratio,
 )
+from convladder.core.config import TrainConfig
 from convladder.plan.profiles import OTHER_SIZES_RUNS
+from convladder.plan.recipes import LADDER, record, recorded_recipe
 from convladder.plan.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_SIZES
 from convladder.report.figures import file_stem
 from convladder.report.ladder import (
-    DEFAULT_RECIPE,
     SIZE_LOSS,
     _area,
     _count_range,
     is_ladder_recipe,
-    recipe_key,
     size_means,
     size_verdict,
 )
@@ -103,11 +103,12 @@ def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
 
 
 def diagnosis_recipe(diagnosis: dict, runs: dict[str, list[dict]]) -> dict:
-    """The recipe the diagnosis trained with (TrainConfig's defaults at its batch size, as diagnosis.py
-    builds it), and whether it is the one the ladder's runs of this report used."""
-    config = {**DEFAULT_RECIPE.to_dict(), "batch_size": diagnosis["batch_size"], "study_softmax": False}
-    ladder = [seeds[0]["config"] for seeds in runs.values() if is_ladder_recipe(seeds[0]["config"])]
-    return dict(config=config, ladders=bool(ladder) and recipe_key(config) == recipe_key(ladder[0]))
+    """The recipe the diagnosis trained with (our ladder's, Adam on logits, at its batch size, as diagnosis.py
+    builds it), and whether it is the one the ladder's runs of this report recorded."""
+    config = TrainConfig(model="E", epochs=1, batch_size=diagnosis["batch_size"]).to_dict()
+    recorded = record(config, LADDER)
+    ladder = [recorded_recipe(seeds[0]) for seeds in runs.values() if is_ladder_recipe(seeds[0])]
+    return dict(config=config, recipe=recorded, ladders=bool(ladder) and ladder[0] == recorded)
 
 
 def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]], recipe: dict | None) -> dict | None:

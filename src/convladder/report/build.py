@@ -21,7 +21,7 @@ from convladder.analysis.statistics import (
     TAKE_OFF_ACC,
 )
 from convladder.core.versions import code_version
-from convladder.plan.profiles import PROFILES, get_profile
+from convladder.plan.recipes import STUDY_RECOVERED, recorded_recipe
 from convladder.report.analyses import (
     data_context,
     diagnosis_recipe,
@@ -41,7 +41,6 @@ from convladder.report.ladder import (
     ladder_table,
     models_context,
     parameters_context,
-    profile_of,
     recipes_context,
     softmax_rows,
     study_epochs_rows,
@@ -93,7 +92,7 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
     for step in conclusions["steps"]:
         step["figure"] = draw.pair(ordered, step["low"], step["high"], figures)
         step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
-    ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0]["config"])}
+    ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0])}
     softmax = softmax_rows(runs)
     recipe = diagnosis_recipe(diagnosis, ordered) if diagnosis else None
     model_e, gradients = model_e_context(diagnosis, ordered, recipe), gradients_context(diagnosis, recipe)
@@ -107,7 +106,7 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
         "ladder_log_epochs": log_epochs(curve_lengths(ladder_recipe)),
         "ladder_epochs": sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder_recipe.values()}),
         "ladder_table": ladder_table(ordered), "recipes": recipes_context(everything),
-        "recovered_recipe": bool(get_profile(profile_of(ordered)).recipe) if profile_of(ordered) in PROFILES else False,
+        "recovered_recipe": any(recorded_recipe(seeds[0])["name"] == STUDY_RECOVERED for seeds in ladder_recipe.values()),
         "study_epochs": study_epochs_rows(ordered),
         "softmax": softmax, "softmax_figure": draw.double_softmax(runs, [row["name"] for row in softmax], figures),
         "take_off_acc": f"{TAKE_OFF_ACC:g}", "conclusions": conclusions, "model_e": model_e,

@@ -22,7 +22,8 @@ from convladder.analysis.statistics import (
 )
 from convladder.core.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig, fixed_plan
 from convladder.core.registry import model_names
-from convladder.plan.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, config_from_parameters, get_profile
+from convladder.plan.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, get_profile, profile_recipe
+from convladder.plan.recipes import LADDER, label, recorded_recipe
 from convladder.plan.study import STUDY_CURVES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
 from convladder.report.figures import file_stem
 from convladder.results.layout import RunLayout, run_name_of
@@ -30,15 +31,6 @@ from convladder.results.records import summarize
 from convladder.tools.files import read_json
 
 RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
-
-
-DEFAULT_RECIPE = TrainConfig(model="A", epochs=1)  # TrainConfig's defaults, for configs that omit a key
-
-
-# The settings that make a recipe (what the setup's recipe list groups runs by).
-RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "batch_size", "drop_last", "weight_decay", "schedule",
-               "label_smoothing", "lookahead", "augment", "crop_pad", "alternating_flip", "progressive", "amp",
-               "study_softmax", "train_split", "without")
 
 
 def continued_name(run: dict) -> str | None:
@@ -53,39 +45,33 @@ def _ordered(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return {n: runs[n] for n in names if not n.endswith((SOFTMAX_SUFFIX, FP32_SUFFIX))}
 
 
-def recipe_key(config: dict) -> tuple:
-    """The training settings of a run that make its recipe (not the model, epochs, seed or data);
-    momentum and Nesterov only count for SGD."""
-    sgd = config.get("optimizer", DEFAULT_RECIPE.optimizer) == "sgd"
-    return tuple(config.get(k, getattr(DEFAULT_RECIPE, k)) if sgd or k not in ("momentum", "nesterov") else None
-                 for k in RECIPE_KEYS)
-
-
 def profile_of(runs: dict[str, list[dict]]) -> str:
     """The profile the runs were trained in (as the first run recorded it)."""
     return next(iter(runs.values()))[0]["config"].get("profile", "custom")
 
 
-def is_ladder_recipe(config: dict) -> bool:
-    """Whether a run was trained with its profile's recipe for the ladder (the quick profile: our
-    assumption, Adam on logits; the study profile: the study's recipe as the recipe search recovered
-    it), not with one of the recipes beyond the ladder (double softmax, fp32, GAP-fast)."""
+def is_ladder_recipe(run: dict) -> bool:
+    """Whether a run (its results) was trained with the recipe its profile plans for its model with no
+    change of its own (the quick profile: our assumption for the ladder, Adam on logits; the study
+    profile: the study's recipe as the recipe search recovered it; H: its own), not with one of the
+    recipes beyond the ladder (double softmax, fp32, GAP-fast). The run's recorded recipe decides."""
+    recorded = recorded_recipe(run)
     try:
-        profile = get_profile(config.get("profile", "custom"))
-    except ValueError:
-        return recipe_key(config) == recipe_key(DEFAULT_RECIPE.to_dict())
-    reference = config_from_parameters(profile, config["model"], epochs=1).to_dict()
-    return recipe_key(config) == recipe_key(reference)
+        return recorded == profile_recipe(run["config"].get("profile", "custom"), run["config"]["model"])
+    except ValueError:  # a run of no profile (custom): our ladder's recipe as it is
+        return recorded == {"name": LADDER, "changes": {}}
 
 
 def recipes_context(runs: dict[str, list[dict]]) -> list[dict]:
-    """The distinct training recipes of the report's runs, each with the runs that used it; the
-    ladder's recipe first."""
-    groups: dict[tuple, dict] = {}
+    """The distinct recipes the report's runs recorded (a name and its changes), each with the runs that used
+    it and one config to describe it; the ladder's recipe first."""
+    groups: dict[str, dict] = {}
     for name, seeds in runs.items():
-        config = seeds[0]["config"]
-        entry = groups.setdefault(recipe_key(config), dict(config=config, ladder=is_ladder_recipe(config), runs=[]))
-        entry["runs"].append(name)
+        recorded = recorded_recipe(seeds[0])
+        group = groups.setdefault(label(recorded), dict(
+            config=seeds[0]["config"], name=recorded["name"], changes=recorded["changes"],
+            ladder=is_ladder_recipe(seeds[0]), runs=[]))
+        group["runs"].append(name)
     return sorted(groups.values(), key=lambda g: not g["ladder"])
 
 
@@ -98,7 +84,7 @@ def model_context(seeds: list[dict], folder: Path, layers_in: str | None) -> dic
     return dict(
         name=first["name"], stem=file_stem(first["name"]), model=first["config"]["model"], parameters=first["parameters"],
         epochs=first["history"]["epoch"][-1], seconds=summarize([r["train_seconds"] for r in seeds])[0],
-        config=first["config"], ladder_recipe=is_ladder_recipe(first["config"]), continued=continued_name(first),
+        config=first["config"], ladder_recipe=is_ladder_recipe(first), continued=continued_name(first),
         seeds=[r["config"]["seed"] for r in seeds], train=final_values(seeds, "train_acc"), train_eval=eval_train,
         val=final_values(seeds, "val_acc"), test=final_values(seeds, "test_acc"),
         study=[(key, study[key]) for key in ("train_acc", "val_acc", "test_acc") if study.get(key) is not None],
@@ -173,7 +159,7 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
     for name, seeds in runs.items():
         study = STUDY_RESULTS.get(name, {})
         epochs = seeds[0]["history"]["epoch"][-1]
-        if not study.get("epochs") or epochs != study["epochs"] or not is_ladder_recipe(seeds[0]["config"]):
+        if not study.get("epochs") or epochs != study["epochs"] or not is_ladder_recipe(seeds[0]):
             continue
         val = final_values(seeds, "val_acc")
         row = dict(name=name, epochs=epochs, seeds=len(seeds), val=val, study_val=study["val_acc"],
