@@ -82,6 +82,41 @@ def test_a_finished_run_is_current_until_config_or_data_change(tiny_cifar, tmp_p
     assert not is_current(tmp_path / "A", config, checksum)
 
 
+def test_a_run_written_before_a_setting_existed_reads_as_trained_with_its_default(tiny_cifar, tmp_path):
+    from convladder.core.runs import file_digest
+
+    config = TrainConfig(model="A", epochs=1, batch_size=32)
+    results = train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False)
+    checkpoint, results_file = tmp_path / "A" / CHECKPOINT, tmp_path / "A" / "results.json"
+    state = torch.load(checkpoint, weights_only=True)
+    del state["config"]["init_scale"]  # as written before TrainConfig had init_scale
+    torch.save(state, checkpoint)
+    del results["config"]["init_scale"]
+    results["checkpoint_sha256"] = file_digest(checkpoint)
+    results_file.write_text(json.dumps(results))
+    checksum = results["data"]["checksum"]
+    assert is_current(tmp_path / "A", config, checksum)
+    assert not is_current(tmp_path / "A", TrainConfig(model="A", epochs=1, batch_size=32, init_scale=0.5), checksum)
+
+
+def test_init_scale_scales_the_initial_weights_and_not_the_biases(tiny_cifar, tmp_path):
+    plain = train_run(TrainConfig(model="A", epochs=1, batch_size=32), tmp_path / "plain", data_dir=tiny_cifar,
+                      progress=False)
+    half = train_run(TrainConfig(model="A", epochs=1, batch_size=32, init_scale=0.5), tmp_path / "half",
+                     data_dir=tiny_cifar, progress=False)
+    assert half["config"]["init_scale"] == 0.5
+    assert half["proba_before"] != plain["proba_before"]  # the seeded initial model differs
+
+    from convladder.core.models import create_model, scale_initial_weights
+
+    torch.manual_seed(0)
+    a = create_model("B")
+    torch.manual_seed(0)
+    b = scale_initial_weights(create_model("B"), 0.5)
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(q, p * 0.5 if name.endswith("weight") else p), name
+
+
 def test_continuing_with_other_settings_is_refused(tiny_cifar, tmp_path):
     train_run(TrainConfig(model="A", epochs=1, batch_size=32), tmp_path / "A", data_dir=tiny_cifar, progress=False)
     with pytest.raises(ValueError, match="lr: 0.001 there, 0.01 now"):

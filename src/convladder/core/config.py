@@ -6,7 +6,7 @@ run stale, a change here does.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 
 from convladder.core.registry import accepts_any_size, check_model_name, check_without, entries
 
@@ -54,6 +54,7 @@ class TrainConfig:
     val_size: int | None = None  # validation images; None: the whole split
     test_size: int | None = None  # test images; None: all 10,000
     study_softmax: bool = False  # softmax in the model, then cross-entropy (the study's setup)
+    init_scale: float = 1.0  # every conv and linear layer's initial weights times this (1: PyTorch's initialisation)
     # ingredients of the model left out, comma-separated, for ablations (models.ingredients; model H's only)
     without: str = ""
     # "train": the training split (42,000; validation held out); "train+val": all 50,000 training images, as the
@@ -111,6 +112,8 @@ class TrainConfig:
                 f"progressive resizing needs a model that takes any image size ({any_size}); "
                 f"model {self.model} has a fixed-size classifier"
             )
+        if not self.init_scale > 0:
+            raise ValueError(f"init_scale must be positive, got {self.init_scale!r}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must not be negative, got {self.weight_decay!r}")
         for name in ("train_size", "val_size", "test_size"):
@@ -131,6 +134,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def completed(cls, recorded: dict) -> dict:
+        """A recorded config with the default of every setting added since it was written: a run reads as
+        trained with the default of a setting it predates (the one migration of an older config). So a new
+        setting's default must be what training did before it existed."""
+        return {**{f.name: f.default for f in fields(cls) if f.name not in recorded and f.default is not MISSING},
+                **recorded}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":

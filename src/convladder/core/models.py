@@ -101,6 +101,17 @@ def create_model(name: str, study_softmax: bool = False, without: tuple[str, ...
     return model
 
 
+def scale_initial_weights(model: nn.Module, factor: float) -> nn.Module:
+    """Multiply every convolution's and linear layer's weights by `factor` (biases kept): a smaller or larger
+    initial weight scale than PyTorch's (TrainConfig.init_scale). 1 changes nothing."""
+    if factor != 1:
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    module.weight.mul_(factor)
+    return model
+
+
 def ends_in_softmax(model: nn.Module) -> bool:
     return isinstance(model, nn.Sequential) and isinstance(model[-1], nn.Softmax)
 

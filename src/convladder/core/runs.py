@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from convladder.core.config import TTA_SHIFTS, TrainConfig, fixed_plan
 from convladder.core.data import Split, load_cifar10, get_splits
-from convladder.core.models import count_parameters, create_model, layer_records, predict_proba
+from convladder.core.models import count_parameters, create_model, layer_records, predict_proba, scale_initial_weights
 from convladder.tools.files import (
     CheckpointError, LinkError, atomic_write_text, claim, first_line, load_checkpoint_file, refuse_links_leaving,
 )
@@ -58,7 +58,8 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
         return RunState("new")
     try:
         state = load_checkpoint_file(checkpoint)
-        provenance, saved, done = state.get("provenance") or {}, dict(state["config"]), len(state["history"]["epoch"])
+        provenance, saved, done = (state.get("provenance") or {}, TrainConfig.completed(dict(state["config"])),
+                                    len(state["history"]["epoch"]))
     except (CheckpointError, KeyError, TypeError) as err:
         return RunState("stale", str(err))
     version = code_version(config.model)
@@ -83,7 +84,7 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
         finished = read_results(results)
         if (
             done == config.epochs
-            and finished["config"] == wanted
+            and TrainConfig.completed(finished["config"]) == wanted
             and finished["code_version"] == version
             and finished["data"]["checksum"] == data_checksum
             # results that name other weights than the checkpoint's (a swapped checkpoint): measured again
@@ -331,6 +332,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
                                 torch.cat([splits["train"].labels, splits["val"].labels]))
     torch.manual_seed(config.seed)
     model = create_model(config.model, study_softmax=config.study_softmax, without=config.left_out)
+    scale_initial_weights(model, config.init_scale)
     if hasattr(model, "init_from_data"):  # a data-dependent initialisation (model H's whitening layer)
         model.init_from_data(splits["train"].images)
     probe = splits["test"].images[PROBE_INDEX : PROBE_INDEX + 1].float() / 255

@@ -72,7 +72,7 @@ RECIPES: dict[str, Recipe] = {
 # split, nor how fast it computes but for bfloat16 autocast, which changes what it computes).
 RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "batch_size", "drop_last", "weight_decay", "schedule",
                "label_smoothing", "lookahead", "augment", "crop_pad", "alternating_flip", "progressive", "amp",
-               "study_softmax", "without")
+               "study_softmax", "without", "init_scale")
 
 _DEFAULTS = TrainConfig(model="A", epochs=1).to_dict()
 

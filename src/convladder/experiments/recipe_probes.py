@@ -1,0 +1,183 @@
+"""The recovered recipe, firmed up (issue 24, part 3): one change at a time to the study profile's recipe
+(`study-recovered`: SGD momentum 0.9, batch 32, lr 0.001, softmax output, bfloat16 autocast) on models A
+and B, each seed a run of `train_run` into `results/recipe-probes/<model>-<probe>/seed<k>`.
+
+The recipe was chosen on A's seed 0 from single-seed candidates (results/recipe-search), so that run
+is in-sample; the probes ask which of its unstated settings matter:
+
+- `fp32`: plain float32 instead of bfloat16 autocast (the study almost certainly trained in float32);
+  3 seeds of A and 1 of B, compared with the study profile's bfloat16 runs of the same seeds;
+- `b64-300`, `b128-300`: batch 64 and 128 for 300 epochs (fewer steps an epoch, so a take-off may lie
+  beyond 150);
+- `lr0.0005`, `lr0.002`: half and double the learning rate;
+- `b16`: batch 16 (twice the steps an epoch), A and B;
+- `init0.5`: every weight layer's initial weights halved (TrainConfig.init_scale), A and B.
+
+The last two ask what delays the study's B to about epoch 110 (ours leaves chance at 51-58) while A stays
+near 140.
+
+    python -m convladder.experiments.recipe_probes --threads 1            # every probe, continuing where it stopped
+    python -m convladder.experiments.recipe_probes --only fp32 --threads 1
+    python -m convladder.experiments.recipe_probes --summary
+
+A finished seed is kept, an unfinished one continues from its checkpoint, and a seed another copy of the
+command is training is skipped, so two copies (one with `--reverse`) train side by side.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from convladder.analysis.statistics import take_off_epoch
+from convladder.experiments.args import experiment_parser, set_threads
+from convladder.plan.recipes import STUDY_RECOVERED
+from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
+
+PROFILE = "study"  # the probes change the study profile's runs of A and B
+ARCHIVE = "recipe-probes"
+EPOCHS = 150  # the study's epochs for A and B
+
+
+@dataclass(frozen=True)
+class Probe:
+    changes: dict  # TrainConfig settings changed from the study profile's recipe
+    runs: tuple[tuple[str, tuple[int, ...]], ...]  # (model, seeds)
+    question: str
+    epochs: int = EPOCHS
+
+
+PROBES = {
+    "fp32": Probe({"amp": False}, (("A", (0, 1, 2)), ("B", (0,))),
+                  "does bfloat16 autocast move the take-off?"),
+    "b64-300": Probe({"batch_size": 64}, (("A", (0,)),), "batch 64: does A take off, counted in steps?", 300),
+    "b128-300": Probe({"batch_size": 128}, (("A", (0,)),), "batch 128: does A take off, counted in steps?", 300),
+    "lr0.0005": Probe({"lr": 5e-4}, (("A", (0,)),), "half the learning rate"),
+    "lr0.002": Probe({"lr": 2e-3}, (("A", (0,)),), "double the learning rate"),
+    "b16": Probe({"batch_size": 16}, (("A", (0,)), ("B", (0,))), "batch 16: does B's take-off move toward 110?"),
+    "init0.5": Probe({"init_scale": 0.5}, (("A", (0,)), ("B", (0,))),
+                     "half the initial weights: does B's take-off move toward 110?"),
+}
+
+
+def probe_name(model: str, probe: str) -> str:
+    return f"{model}-{probe}"
+
+
+def probe_plan(probe: str, model: str, seed: int):
+    """The study profile's config of `model` with the probe's changes, and the recipe it records."""
+    from convladder.plan.profiles import plan_config
+
+    spec = PROBES[probe]
+    config, recipe = plan_config(PROFILE, model, recipe=STUDY_RECOVERED, epochs=spec.epochs, seed=seed,
+                                 **spec.changes)
+    return replace(config, profile=ARCHIVE), recipe
+
+
+def planned_runs(only=None) -> list[tuple[str, str, int]]:
+    """Every (probe, model, seed) to train, in the order of PROBES (fp32 first: the one probe with 3 seeds)."""
+    return [(probe, model, seed) for probe, spec in PROBES.items() if not only or probe in only
+            for model, seeds in spec.runs for seed in seeds]
+
+
+def archived_probes(out_dir: str | Path | None = None) -> list[dict]:
+    """Every probe seed in the archive, finished (results.json) or not (its checkpoint's history)."""
+    from convladder.results.records import read_results
+    from convladder.tools.files import load_checkpoint_file
+
+    out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
+    found = []
+    for probe in PROBES:
+        for model in ("A", "B"):
+            for folder in seed_dirs(out_dir / probe_name(model, probe)):
+                if (folder / RESULTS_FILE).exists():
+                    results = read_results(folder / RESULTS_FILE)
+                    history, finished, config = results["history"], True, results["config"]
+                elif (folder / CHECKPOINT_FILE).exists():
+                    state = load_checkpoint_file(folder / CHECKPOINT_FILE)
+                    history, finished, config = state["history"], False, state["config"]
+                else:
+                    continue
+                val = list(history["val_acc"])
+                found.append(dict(probe=probe, model=model, seed=config["seed"], finished=finished, epochs=len(val),
+                                  planned=config["epochs"], take_off=take_off_epoch(val), val_acc=val[-1],
+                                  val_150=val[EPOCHS - 1] if len(val) >= EPOCHS else None,
+                                  minutes=sum(history["epoch_seconds"]) / 60, curve=val))
+    return found
+
+
+def summary(out_dir=None, ladder_dir=None) -> str:
+    """Each probe seed's take-off and validation accuracy beside the study profile's run of the same model and
+    seed (the recipe unchanged), and fp32 against bfloat16 over the seeds both have (Welch, 95% interval)."""
+    from convladder.analysis.statistics import compare
+    from convladder.plan.study import STUDY_CURVES
+    from convladder.results.records import collect_runs
+
+    ladder = collect_runs(Path(ladder_dir) if ladder_dir else results_archive(PROFILE))
+    base = {(m, r["config"]["seed"]): list(r["history"]["val_acc"]) for m in ("A", "B") for r in ladder.get(m, [])}
+    lines = [f"the study: A takes off about epoch {STUDY_CURVES['A']['take_off']} (validation "
+             f"{STUDY_CURVES['A']['val_acc']} at 150), B about {STUDY_CURVES['B']['take_off']} "
+             f"({STUDY_CURVES['B']['val_acc']}); take-off: first epoch above chance",
+             "probe      model seed  epochs  take-off  val@150  val@end  | recipe unchanged: take-off  val@150  minutes"]
+    probes = archived_probes(out_dir)
+    for p in probes:
+        curve = base.get((p["model"], p["seed"]))
+        unchanged = (f"{str(take_off_epoch(curve) or 'none'):8}  {curve[EPOCHS - 1]:.3f}" if curve and len(curve) >= EPOCHS
+                     else "  --")
+        val_150 = f"{p['val_150']:.3f}" if p["val_150"] is not None else "  -- "
+        lines.append(f"{p['probe']:10} {p['model']:5} {p['seed']:4}  {p['epochs']:3}/{p['planned']:<3}"
+                     f"{'' if p['finished'] else '*'} {str(p['take_off'] or 'none'):8}  {val_150}    "
+                     f"{p['val_acc']:.3f}  |                    {unchanged}  {p['minutes']:.1f}")
+    lines.append("(* unfinished: its checkpoint so far)")
+    fp32 = {(p["model"], p["seed"]): p["val_150"] for p in probes if p["probe"] == "fp32" and p["val_150"] is not None}
+    for model in ("A", "B"):
+        seeds = sorted(s for m, s in fp32 if m == model and (m, s) in base)
+        if seeds:
+            c = compare([base[(model, s)][EPOCHS - 1] for s in seeds], [fp32[(model, s)] for s in seeds])
+            interval = f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]" if c.ci_low is not None else "no interval"
+            p = "none" if c.p_value is None else f"{c.p_value:.2g}"
+            lines.append(f"{model} bfloat16 -> fp32, validation at {EPOCHS}: {c.difference:+.3f} {interval}, p {p}, "
+                         f"seeds {', '.join(map(str, seeds))}: {c.verdict}{' (' + c.reason + ')' if c.reason else ''}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, ())
+    parser.add_argument("--only", nargs="+", choices=list(PROBES), help="default: every probe")
+    parser.add_argument("--reverse", action="store_true", help="the planned runs in reverse order (a second copy)")
+    parser.add_argument("--ladder-dir", default=None, help=f"the study profile's runs (default: results/{PROFILE})")
+    args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.out_dir, args.ladder_dir))
+        return 0
+
+    from convladder.core.data import load_cifar10
+    from convladder.core.runs import RunLocked, is_current, train_run
+
+    set_threads(args.threads)
+    out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
+    checksum = load_cifar10(args.data_dir).checksum
+    runs = planned_runs(args.only)
+    if args.seeds:  # --seeds narrows the probes' own seeds
+        runs = [r for r in runs if r[2] in args.seeds]
+    for probe, model, seed in reversed(runs) if args.reverse else runs:
+        name = probe_name(model, probe)
+        folder = seed_dir(out_dir / name, seed)
+        config, recipe = probe_plan(probe, model, seed)
+        if is_current(folder, config, checksum):
+            print(f"{name} seed {seed}: finished, kept ({folder / RESULTS_FILE})", flush=True)
+            continue
+        try:
+            results = train_run(config, folder, data_dir=args.data_dir, name=name, recipe=recipe)
+        except RunLocked as err:  # the other copy of this command trains it
+            print(f"{name} seed {seed}: skipped, {err}", flush=True)
+            continue
+        val = results["history"]["val_acc"]
+        print(f"{name} seed {seed}: take-off epoch {take_off_epoch(val)}, validation {val[-1]:.3f} after {len(val)} "
+              f"epochs ({results['train_seconds'] / 60:.1f} training min) -> {folder / RESULTS_FILE}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
