@@ -229,3 +229,30 @@ def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict |
             mistakes = dict(run=name, seed=run["seeds"][0]["seed"], count=len(shown))
     return dict(runs=runs, test_images=errors["test_images"], all_test_images=errors["test_images"] == test_images,
                 mistakes=mistakes)
+
+
+def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:
+    """The study profile's C, D and E continued to 150 epochs (results/study-150), for the template's section:
+    each seed's take-off and accuracy at each budget, D's first epoch at the study's D accuracy, and the ReLU,
+    depth and batch-norm questions at every budget (Welch, Holm over all of them). None without the archive.
+    `runs`: the study profile's runs (F's for the batch-norm question)."""
+    from convladder.analysis.longer_training import BUDGETS, archived_seeds, budget_verdicts, first_epoch_at
+    from convladder.analysis.statistics import holm
+    from convladder.plan.study import STUDY_RESULTS
+
+    continued = archived_seeds(out_dir)
+    if not continued:
+        return None
+    verdicts = budget_verdicts(continued, runs)
+    first: dict[tuple[str, str], tuple[int, str]] = {}  # each pair's first budget and its verdict there
+    for v, p_holm in zip(verdicts, holm([v["comparison"].p_value for v in verdicts])):  # in budget order
+        v.update(c=v.pop("comparison"), p_holm=p_holm)
+        budget, verdict = first.setdefault((v["low"], v["high"]), (v["budget"], v["c"].verdict))
+        v.update(first_budget=budget, first_verdict=verdict, changed=v["c"].verdict != verdict)
+    d_target = STUDY_RESULTS["D"]["val_acc"]
+    rows = [dict(model=model, **s) for model, seeds in continued.items() for s in seeds]
+    return dict(rows=rows, budgets=BUDGETS, verdicts=verdicts, epochs=max(s["epochs"] for s in rows),
+                unfinished=[r for r in rows if not r["finished"]], d_target=d_target,
+                d_crossing=[first_epoch_at(s["curve"], d_target) for s in continued.get("D", [])],
+                never={model: [s["seed"] for s in seeds if s["take_off"] is None] for model, seeds in continued.items()},
+                seeds={model: len(seeds) for model, seeds in continued.items()})

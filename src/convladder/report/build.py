@@ -27,6 +27,7 @@ from convladder.report.analyses import (
     diagnosis_recipe,
     errors_context,
     gradients_context,
+    longer_context,
     model_e_context,
     other_sizes_context,
     recipe_search_context,
@@ -41,6 +42,7 @@ from convladder.report.ladder import (
     ladder_table,
     models_context,
     parameters_context,
+    profile_of,
     recipes_context,
     softmax_rows,
     study_epochs_rows,
@@ -118,6 +120,8 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
     test_images = next(iter(ordered.values()))[0]["data"]["sizes"]["test"]
     context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
                    stability=stability_context(figures), recipe_search=recipe_search_context(figures),
+                   # the study profile's C, D and E continued to 150 epochs (results/study-150): the study's runs only
+                   longer=longer_context(ordered) if profile_of(ordered) == "study" else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir
