@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import sys
 import threading
@@ -130,25 +129,15 @@ NOT_FLAGS = ("model", "profile")  # the positional model and --profile, which al
 
 
 def field_help(cls=None) -> dict[str, str]:
-    """Each TrainConfig field's comment in the source: the one on its line, else the comment lines
-    just above it."""
-    import inspect
+    """Each TrainConfig field's comment in the source (simple-parsing reads it): the one on its line, else the
+    comment lines just above it."""
+    from simple_parsing.docstring import get_attribute_docstring
 
-    source = inspect.getsource(cls or TrainConfig).split('"""', 2)[-1]  # after the docstring
-    helps: dict[str, str] = {}
-    above: list[str] = []
-    for line in source.splitlines():
-        if line.strip().startswith("#"):
-            above.append(line.strip().lstrip("#").strip())
-            continue
-        code, _, comment = line.partition("  # ")
-        stripped = code.strip()
-        match = re.match(r"^    (\w+): [^=]+", code)
-        if match and not stripped.startswith("def "):
-            helps[match.group(1)] = " ".join(above) if not comment and above else comment.strip()
-        elif stripped.startswith("def "):
-            break
-        above = []
+    cls = cls or TrainConfig
+    helps = {}
+    for f in fields(cls):
+        doc = get_attribute_docstring(cls, f.name)
+        helps[f.name] = " ".join((doc.comment_inline or doc.comment_above or doc.docstring_below or "").split())
     return helps
 
 

@@ -19,6 +19,7 @@ import time
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
 from convladder.core.data import get_splits, load_cifar10
@@ -38,19 +39,24 @@ EMA_DECAY = 0.99  # per step: the average spans about 100 steps (0.6 of an epoch
 @torch.no_grad()
 def recalibrated(trainer: Trainer, images: torch.Tensor, batch_size: int = 500) -> nn.Module:
     """A copy of the trainer's model whose batch-norm statistics are the plain mean over `images`
-    (full size, no augmentation) under the current weights."""
+    (full size, no augmentation) under the current weights (torch.optim.swa_utils.update_bn)."""
     model = copy.deepcopy(trainer.model)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average
-    model.train()
     side, trainer.train_side = trainer.train_side, None
-    for start in range(0, len(images), batch_size):
+    try:
         with trainer._autocast():
-            model(trainer._inputs(images[start : start + batch_size].to(trainer.device)))
-    trainer.train_side = side
+            update_bn((trainer._inputs(images[start : start + batch_size].to(trainer.device))
+                       for start in range(0, len(images), batch_size)), model)
+    finally:
+        trainer.train_side = side
     return model
+
+
+def moving_average(model: nn.Module, decay: float = EMA_DECAY) -> AveragedModel:
+    """An exponential moving average of `model`'s weights and batch-norm statistics, starting from its weights
+    now: each `update_parameters(model)` moves it toward the model's weights by 1 - decay."""
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    average.update_parameters(model)  # the first update copies: the average starts at the weights now
+    return average
 
 
 def evaluate_with(trainer: Trainer, model: nn.Module) -> float:
@@ -69,18 +75,8 @@ def stability_run(data_dir=None, epochs: int | None = None, seed: int = 0, devic
     config = TrainConfig(model="GAP", epochs=epochs, seed=seed, **get_recipe(GAP_FAST).settings)
     torch.manual_seed(seed)
     trainer = Trainer(create_model("GAP"), splits["train"], splits["val"], config, device=device)
-    ema = copy.deepcopy(trainer.model)
-    ema_state, live_state = ema.state_dict(), trainer.model.state_dict()
-
-    def update_ema(_loss: float) -> None:
-        with torch.no_grad():
-            for key, value in live_state.items():
-                if value.dtype.is_floating_point:
-                    ema_state[key].lerp_(value, 1 - EMA_DECAY)
-                else:
-                    ema_state[key].copy_(value)
-
-    trainer.on_step = update_ema
+    ema = moving_average(trainer.model)
+    trainer.on_step = lambda _loss: ema.update_parameters(trainer.model)
     generator = torch.Generator().manual_seed(seed)
     calibration = splits["train"].images[torch.randperm(len(splits["train"]), generator=generator)[:RECALIBRATION_IMAGES]]
     rows = []
@@ -93,7 +89,7 @@ def stability_run(data_dir=None, epochs: int | None = None, seed: int = 0, devic
             "epoch": epoch + 1, "side": side, "lr_at_start": lr, "train_acc": train_acc,
             "val_acc": trainer.evaluate(trainer.val_data)["acc"],
             "val_acc_recalibrated": evaluate_with(trainer, recalibrated(trainer, calibration)),
-            "val_acc_ema": evaluate_with(trainer, ema),
+            "val_acc_ema": evaluate_with(trainer, ema.module),
             "seconds": time.perf_counter() - start,
         })
         tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()))
