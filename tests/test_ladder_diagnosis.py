@@ -29,3 +29,15 @@ def test_variants_and_gradients_train_resume_and_are_summarised(tiny_cifar, tmp_
     text = ladder_diagnosis.summary(out, study)
     assert "E -> E-logits" in text and "C-gradients seed 0" in text
     assert (out / "E-logits" / "seed0" / RESULTS_FILE).exists()
+
+    # what the study report reads of the archive: every variant against the 3 seeds of E, and C's and D's ratios
+    from convladder.report.analyses import ladder_diagnosis_context
+    from convladder.results.records import collect_runs
+
+    monkeypatch.setattr("convladder.analysis.ladder_diagnosis.EPOCHS", 2)
+    context = ladder_diagnosis_context(collect_runs(study), out)
+    assert [v["name"] for v in context["variants"]] == list(ladder_diagnosis.E_VARIANTS)
+    assert all(v["c"].n_low == 3 and v["c"].n_high == 1 and v["c"].verdict == "inconclusive" for v in context["variants"])
+    assert len(context["baseline"]) == 3 and sorted(context["ratios"]) == ["C", "D"]
+    assert all(s["grad_ratio"] > 0 and s["update_ratio"] > 0 for seeds in context["ratios"].values() for s in seeds)
+    assert context["c_vs_d"].verdict == "inconclusive"  # one seed each

@@ -23,23 +23,23 @@ import sys
 import time
 from pathlib import Path
 
+from convladder.analysis.ladder_diagnosis import (
+    ARCHIVE,
+    E_VARIANTS,
+    EPOCHS,
+    GRADIENT_RUNS,
+    GRADIENTS_FILE,
+    PROFILE,
+    archived,
+    gradient_ratios,
+    variant_comparisons,
+)
 from convladder.experiments.args import experiment_parser, set_threads
-from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
+from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir
 
-PROFILE = "study"
-ARCHIVE = "study-diagnosis"
-EPOCHS = 16
 SEEDS = (0, 1, 2)
-# variant -> (model, softmax output, initialisation)
-E_VARIANTS = {
-    "E-logits": ("E", False, "default"),
-    "E-he": ("E", True, "he"),
-    "E-he-logits": ("E", False, "he"),
-}
-GRADIENT_RUNS = {"C-gradients": "C", "D-gradients": "D"}
 GRADIENT_EPOCHS = 2
 RECORD_EVERY = 10  # steps between two records of the gradient and update norms
-GRADIENTS_FILE = "gradients.json"
 # Bump when a change alters what these experiments train or measure; recorded with each seed.
 EXPERIMENT_VERSION = 1
 
@@ -166,59 +166,32 @@ def gradient_run(name: str, seed: int, dataset, out_dir: Path, epochs: int = GRA
     return results
 
 
-def archived(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
-    """The finished seeds of every experiment in the archive (results.json or gradients.json), by name."""
-    from convladder.tools.files import read_json
-
-    out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
-    found: dict[str, list[dict]] = {}
-    for name in (*E_VARIANTS, *GRADIENT_RUNS):
-        for folder in seed_dirs(out_dir / name):
-            path = folder / (RESULTS_FILE if name in E_VARIANTS else GRADIENTS_FILE)
-            if path.exists():
-                found.setdefault(name, []).append(read_json(path))
-    return found
-
-
 def summary(out_dir=None, ladder_dir=None) -> str:
     """Each E variant's validation accuracy after its epochs against the study profile's E (Welch, 95% interval,
     Holm over the variants), and each gradient run's first-to-last layer ratio of gradient and update norms."""
-    import statistics
-
-    from convladder.analysis.statistics import compare, holm, take_off_epoch
     from convladder.results.records import collect_runs
 
     found = archived(out_dir)
     ladder = collect_runs(Path(ladder_dir) if ladder_dir else results_archive(PROFILE))
     baseline = [r["final"]["val_acc"] for r in ladder.get("E", [])]
     lines = [f"E (the study profile's: softmax, PyTorch's init): validation {', '.join(f'{v:.3f}' for v in baseline)}"]
-    comparisons = []
-    for name in E_VARIANTS:
-        seeds = found.get(name, [])
-        if not seeds:
-            lines.append(f"{name}: no finished seed yet")
+    variants = variant_comparisons(found, baseline)
+    for v in variants:
+        lines.append(f"{v['name']}: validation {', '.join(f'{x:.3f}' for x in v['val'])} after {EPOCHS} epochs; "
+                     f"take-off {', '.join(str(t or 'none') for t in v['take_offs'])}")
+    for v in variants:
+        c = v["c"]
+        if c is None:
             continue
-        values = [r["final"]["val_acc"] for r in seeds]
-        take_offs = [take_off_epoch(r["history"]["val_acc"]) for r in seeds]
-        lines.append(f"{name}: validation {', '.join(f'{v:.3f}' for v in values)} after {EPOCHS} epochs; take-off "
-                     f"{', '.join(str(t or 'none') for t in take_offs)}")
-        if baseline:
-            comparisons.append((name, compare(baseline, values)))
-    for (name, c), p_holm in zip(comparisons, holm([c.p_value for _, c in comparisons])):
         interval = f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]" if c.ci_low is not None else "no interval"
-        p = "none" if c.p_value is None else f"{c.p_value:.2g} (Holm {p_holm:.2g})"
-        lines.append(f"E -> {name}: {c.difference:+.3f} {interval}, p {p}, {c.n_low} vs {c.n_high} seeds: {c.verdict}"
-                     f"{' (' + c.reason + ')' if c.reason else ''}")
-    for name in GRADIENT_RUNS:
-        for r in found.get(name, []):
-            first, last = r["layers"][0], r["layers"][-1]
-            steps = r["steps_per_epoch"] // r["record_every"]  # the first epoch's records
-            ratio = {kind: statistics.median(a / b for a, b in zip(r["record"][f"{kind}:{first}"][:steps],
-                                                                    r["record"][f"{kind}:{last}"][:steps]) if b)
-                     for kind in ("grad", "update")}
+        p = "none" if c.p_value is None else f"{c.p_value:.2g} (Holm {v['p_holm']:.2g})"
+        lines.append(f"E -> {v['name']}: {c.difference:+.3f} {interval}, p {p}, {c.n_low} vs {c.n_high} seeds: "
+                     f"{c.verdict}{' (' + c.reason + ')' if c.reason else ''}")
+    for name, seeds in gradient_ratios(found).items():
+        for r in seeds:
             lines.append(f"{name} seed {r['seed']}: first/last layer, median over epoch 1: gradient norm "
-                         f"{ratio['grad']:.3g}, update norm {ratio['update']:.3g}; validation "
-                         f"{', '.join(f'{v:.3f}' for v in r['history']['val_acc'])}")
+                         f"{r['grad_ratio']:.3g}, update norm {r['update_ratio']:.3g}; validation "
+                         f"{', '.join(f'{v:.3f}' for v in r['val_acc'])}")
     return "\n".join(lines)
 
 

@@ -256,3 +256,27 @@ def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> 
                 d_crossing=[first_epoch_at(s["curve"], d_target) for s in continued.get("D", [])],
                 never={model: [s["seed"] for s in seeds if s["take_off"] is None] for model, seeds in continued.items()},
                 seeds={model: len(seeds) for model, seeds in continued.items()})
+
+
+def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:
+    """The diagnoses under the study profile's recipe (results/study-diagnosis), for the template's section: E's
+    variants against the profile's E (Welch, Holm over the variants), and C's and D's first-to-last layer ratios of
+    gradient and update norms per seed, C against D on their log10 (Welch). None without the archive."""
+    import math
+
+    from convladder.analysis.ladder_diagnosis import EPOCHS, archived, gradient_ratios, variant_comparisons
+    from convladder.analysis.statistics import compare, take_off_epoch
+
+    found = archived(out_dir)
+    if not found:
+        return None
+    e_runs = runs.get("E", [])
+    baseline = [r["final"]["val_acc"] for r in e_runs if r["history"]["epoch"][-1] == EPOCHS]
+    variants = variant_comparisons(found, baseline)
+    ratios = {r[0]["model"]: r for r in gradient_ratios(found).values()}
+    logs = {model: [math.log10(s["grad_ratio"]) for s in seeds] for model, seeds in ratios.items()}
+    return dict(epochs=EPOCHS, variants=variants, baseline=baseline,
+                baseline_take_offs=[take_off_epoch(r["history"]["val_acc"]) for r in e_runs],
+                ratios=ratios, gradient_epochs=max((len(s["val_acc"]) for seeds in ratios.values() for s in seeds),
+                                                   default=0),
+                c_vs_d=compare(logs["C"], logs["D"]) if {"C", "D"} <= logs.keys() else None)

@@ -27,6 +27,7 @@ from convladder.report.analyses import (
     diagnosis_recipe,
     errors_context,
     gradients_context,
+    ladder_diagnosis_context,
     longer_context,
     model_e_context,
     other_sizes_context,
@@ -122,6 +123,8 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
                    stability=stability_context(figures), recipe_search=recipe_search_context(figures),
                    # the study profile's C, D and E continued to 150 epochs (results/study-150): the study's runs only
                    longer=longer_context(ordered) if profile_of(ordered) == "study" else None,
+                   # E's variants and C's and D's gradients under the study profile's recipe (results/study-diagnosis)
+                   ladder_diagnosis=ladder_diagnosis_context(ordered) if profile_of(ordered) == "study" else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir
