@@ -454,15 +454,15 @@ def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_
     assert benchmark_source(tmp_path / "given.json") == tmp_path / "given.json"
 
 
-def test_the_abstract_and_conclusions_count_the_claims_supported_and_contradicted(tmp_path):
+def test_the_abstract_and_conclusions_count_the_questions_answered_yes_and_no(tmp_path):
     vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.40, 0.41, 0.42], "F": [0.39, 0.42, 0.41]}
     layout = write_results(tmp_path / "runs", accuracies(vals))
     tex = (write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text()
     text = " ".join(tex.split())
     assert "The ladder can answer 3 questions this way: 2 are decided at 95\\% confidence (C against D, D against E) and" \
            " the other is inconclusive." in text
-    assert "the data support 1 of the study's 3 claims that the ladder can test cleanly (C to D) and contradict 1 (D to E:" \
-           " the model with the ingredient is worse); the rest may hold, but this run cannot show it." in text
+    assert "the data answer 1 of the 3 questions that the ladder can test cleanly with yes (C to D) and 1 with no (D to E:" \
+           " the model with the ingredient is worse; the study too found E failing" in text
     assert "After epoch 2, D is ahead of C: the answer is yes." in text and "After epoch 2, E is behind D" in text
 
 

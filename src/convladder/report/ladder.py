@@ -15,8 +15,10 @@ from convladder.analysis.statistics import (
     final_values,
     generalisation_gaps,
     gradient_ratio,
+    holm,
     ladder_verdicts,
     layer_formula,
+    prediction_interval,
     study_within,
     take_off_epoch,
 )
@@ -170,7 +172,9 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
             left = [float(t) for t in take_offs if t is not None]
             never = len(take_offs) - len(left)  # a seed that never left chance has no take-off to put in an interval
             row["curve"] = dict(take_offs=[_never(t) for t in take_offs], study=STUDY_CURVES[name]["take_off"], never=never,
-                                within=within_interval(left, STUDY_CURVES[name]["take_off"]) if not never else "--")
+                                within=within_interval(left, STUDY_CURVES[name]["take_off"]) if not never else "--",
+                                low=min(left, default=None), high=max(left, default=None),
+                                interval=prediction_interval(left) if not never else None)
         rows.append(row)
     return rows
 
@@ -272,6 +276,8 @@ def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
                for step in LADDER_STEPS if not (step.low in runs and step.high in runs)]
     order = {(step.low, step.high): i for i, step in enumerate(LADDER_STEPS)}
     questions = sorted(steps + missing, key=lambda q: order[q["low"], q["high"]])
+    for entry, p_holm in zip(steps, holm([entry["c"].p_value for entry in steps])):  # over the questions answered
+        entry["p_holm"] = p_holm
     return dict(steps=steps, missing=missing, questions=questions,
                 depth_pair=any((s["low"], s["high"]) == ("D", "E") for s in steps), size=size)
 
