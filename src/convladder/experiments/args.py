@@ -1,4 +1,5 @@
-"""The command-line flags every archived experiment (longer_training, ladder_diagnosis) shares."""
+"""What every archived experiment (longer_training, ladder_diagnosis, recipe_probes) shares: its command-line flags,
+and training one seed into the archive or keeping it."""
 
 from __future__ import annotations
 
@@ -27,3 +28,20 @@ def set_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def train_or_keep(folder, config, recipe: dict, checksum: str, data_dir, name: str, label: str,
+                  resume_from=None) -> dict | None:
+    """Train (or continue) one archived seed with train_run into `folder`: None, with a line saying why, when it is
+    finished and current (kept) or another process trains it (skipped, so two copies run side by side)."""
+    from convladder.core.runs import RunLocked, is_current, train_run
+    from convladder.results.layout import RESULTS_FILE
+
+    if is_current(folder, config, checksum):
+        print(f"{label}: finished, kept ({folder / RESULTS_FILE})", flush=True)
+        return None
+    try:
+        return train_run(config, folder, data_dir=data_dir, name=name, resume_from=resume_from, recipe=recipe)
+    except RunLocked as err:  # a second copy of the command trains it
+        print(f"{label}: skipped, {err}", flush=True)
+        return None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from convladder.analysis.longer_training import ARCHIVE, BUDGETS, MODELS, archived_seeds, budget_verdicts
 from convladder.analysis.statistics import take_off_epoch
-from convladder.experiments.args import experiment_parser, set_threads
+from convladder.experiments.args import experiment_parser, set_threads, train_or_keep
 from convladder.plan.profiles import STUDY_EPOCHS
 from convladder.results.layout import RESULTS_FILE, results_archive, seed_dir
 
@@ -85,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from convladder.core.data import load_cifar10
-    from convladder.core.runs import RunLocked, is_current, train_run
-
     set_threads(args.threads)
     source = Path(args.source_dir) if args.source_dir else results_archive(PROFILE)
     out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
@@ -94,14 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     for model, seed in order(args.models, args.seeds):
         folder = seed_dir(out_dir / model, seed)
         config, recipe = continued_plan(model, seed, args.epochs)
-        if is_current(folder, config, checksum):
-            print(f"{model} seed {seed}: finished, kept ({folder / RESULTS_FILE})", flush=True)
-            continue
-        try:
-            results = train_run(config, folder, data_dir=args.data_dir, name=model, resume_from=source / model,
-                                recipe=recipe)
-        except RunLocked as err:  # a second copy of this command, in another order, trains it
-            print(f"{model} seed {seed}: skipped, {err}", flush=True)
+        results = train_or_keep(folder, config, recipe, checksum, args.data_dir, model, f"{model} seed {seed}",
+                                resume_from=source / model)
+        if results is None:
             continue
         val = results["history"]["val_acc"]
         print(f"{model} seed {seed}: take-off epoch {take_off_epoch(val)}, validation "

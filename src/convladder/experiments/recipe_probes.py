@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convladder.analysis.statistics import take_off_epoch
-from convladder.experiments.args import experiment_parser, set_threads
+from convladder.experiments.args import experiment_parser, set_threads, train_or_keep
 from convladder.plan.recipes import STUDY_RECOVERED
 from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
 
@@ -153,8 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from convladder.core.data import load_cifar10
-    from convladder.core.runs import RunLocked, is_current, train_run
-
     set_threads(args.threads)
     out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
     checksum = load_cifar10(args.data_dir).checksum
@@ -165,13 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         name = probe_name(model, probe)
         folder = seed_dir(out_dir / name, seed)
         config, recipe = probe_plan(probe, model, seed)
-        if is_current(folder, config, checksum):
-            print(f"{name} seed {seed}: finished, kept ({folder / RESULTS_FILE})", flush=True)
-            continue
-        try:
-            results = train_run(config, folder, data_dir=args.data_dir, name=name, recipe=recipe)
-        except RunLocked as err:  # the other copy of this command trains it
-            print(f"{name} seed {seed}: skipped, {err}", flush=True)
+        results = train_or_keep(folder, config, recipe, checksum, args.data_dir, name, f"{name} seed {seed}")
+        if results is None:
             continue
         val = results["history"]["val_acc"]
         print(f"{name} seed {seed}: take-off epoch {take_off_epoch(val)}, validation {val[-1]:.3f} after {len(val)} "
