@@ -143,7 +143,8 @@ class LadderStep:
 LADDER_STEPS = (
     LadderStep("Does a wider minimal model learn better?", "A", "B", "the filters per convolution, 5 against 20"),
     LadderStep("Does ReLU instead of sigmoid let the model learn?", "C", "D", "the activation, sigmoid against ReLU"),
-    LadderStep("Does more depth help?", "D", "E", "depth: E adds two conv blocks of 80 and 160 channels"),
+    LadderStep("Does more depth help?", "D", "E", "depth: E adds two conv blocks of 80 and 160 channels, and with "
+               "their two max-pools its linear layer reads 640 features instead of D's 2,560"),
     LadderStep("Does batch norm let the deeper model fit?", "E", "F", "batch norm in every block"),
     LadderStep("Does dropout help the model generalise?", "F", "G", "dropout of 0.1 to 0.4 after the blocks"),
     LadderStep("Does global average pooling do as well as flatten + linear?", "G", "GAP",
