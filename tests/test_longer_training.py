@@ -64,7 +64,8 @@ def test_the_report_reads_the_continued_runs_and_says_where_a_verdict_changes(tm
             (folder / RESULTS_FILE).write_text(json.dumps(results))
     ladder = {m: [run(m, s, c[:2]) for s, c in enumerate(curves)] for m, curves in (("D", d), ("E", e))}
     monkeypatch.setattr("convladder.analysis.longer_training.BUDGETS", (2, 4))
-    context = longer_context(ladder, out)
+    context = longer_context(ladder, out, figures=tmp_path)
+    assert (tmp_path / context["figure"]).stat().st_size > 0
     assert context["d_crossing"] == [3, 3, 3] and context["never"]["E"] == [0, 2] and context["epochs"] == 4
     by_budget = {v["budget"]: v for v in context["verdicts"]}
     assert by_budget[2]["c"].verdict == "lower" and not by_budget[2]["changed"]

@@ -30,6 +30,7 @@ from convladder.report.ladder import (
 )
 from convladder.report.plots import (
     plot_confusion,
+    plot_longer,
     plot_mistakes,
     plot_per_class,
     plot_recipe_search,
@@ -231,7 +232,7 @@ def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict |
                 mistakes=mistakes)
 
 
-def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:
+def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None, figures: Path | None = None) -> dict | None:
     """The study profile's C, D and E continued to 150 epochs (results/study-150), for the template's section:
     each seed's take-off and accuracy at each budget, D's first epoch at the study's D accuracy, and the ReLU,
     depth and batch-norm questions at every budget (Welch, Holm over all of them). None without the archive.
@@ -251,7 +252,10 @@ def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> 
         v.update(first_budget=budget, first_verdict=verdict, changed=v["c"].verdict != verdict)
     d_target = STUDY_RESULTS["D"]["val_acc"]
     rows = [dict(model=model, **s) for model, seeds in continued.items() for s in seeds]
+    if figures is not None:
+        save(plot_longer(rows, d_target, min(BUDGETS)), figures / "longer.pdf")
     return dict(rows=rows, budgets=BUDGETS, verdicts=verdicts, epochs=max(s["epochs"] for s in rows),
+                figure="longer.pdf" if figures is not None else None,
                 unfinished=[r for r in rows if not r["finished"]], d_target=d_target,
                 d_crossing=[first_epoch_at(s["curve"], d_target) for s in continued.get("D", [])],
                 never={model: [s["seed"] for s in seeds if s["take_off"] is None] for model, seeds in continued.items()},

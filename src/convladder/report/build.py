@@ -122,7 +122,7 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
     context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
                    stability=stability_context(figures), recipe_search=recipe_search_context(figures),
                    # the study profile's C, D and E continued to 150 epochs (results/study-150): the study's runs only
-                   longer=longer_context(ordered) if profile_of(ordered) == "study" else None,
+                   longer=longer_context(ordered, figures=figures) if profile_of(ordered) == "study" else None,
                    # E's variants and C's and D's gradients under the study profile's recipe (results/study-diagnosis)
                    ladder_diagnosis=ladder_diagnosis_context(ordered) if profile_of(ordered) == "study" else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)

@@ -253,6 +253,28 @@ def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure
     return fig
 
 
+def plot_longer(rows: list[dict], d_target: float, continued_from: int = 16) -> Figure:
+    """Validation accuracy per epoch of every continued seed, one panel per model, with the epoch the archived
+    runs ended at (dotted) and the study's accuracy for D (dashed)."""
+    models = sorted({r["model"] for r in rows})
+    fig, axes = plt.subplots(1, len(models), figsize=(2.4 * len(models), 2.6), squeeze=False, sharey=True)
+    for ax, model in zip(axes[0], models):
+        for r in (r for r in rows if r["model"] == model):
+            ax.plot(range(1, r["epochs"] + 1), r["curve"], lw=1, label=f"seed {r['seed']}")
+        ax.axvline(continued_from, color="grey", ls=":", lw=1, label=f"epoch {continued_from}")
+        if model == "D":
+            ax.axhline(d_target, color="k", ls="--", lw=0.8, label=f"the study's D ({d_target:.2f})")
+        ax.set(title=f"model {model}", xlabel="epoch", ylim=(0, 0.7))
+        _epoch_axis(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
+        ax.grid(alpha=0.3)
+        # off the curves: D's rise at the top left, C's and E's lie low until late
+        ax.legend(fontsize=7, loc="lower right" if model == "D" else "upper left", handlelength=1.2, borderaxespad=0.3)
+    axes[0][0].set_ylabel("validation accuracy")
+    fig.tight_layout()
+    return fig
+
+
 def plot_frontier(groups: list[dict]) -> Figure:
     """Test accuracy against training minutes, one marker per seed: each group (label, minutes,
     accuracy, and optionally marker) is one run or one kind of run."""
