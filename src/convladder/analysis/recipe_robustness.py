@@ -1,0 +1,70 @@
+"""The study's six questions under two recipes at equal epochs (issue 24, part 4): the ladder trained with the
+quick profile's recipe (Adam, batch 128, logits; results/study-adam, trained by
+convladder.experiments.recipe_robustness) for the epochs at which the study profile's recovered recipe (SGD
+momentum, batch 32, softmax; results/study) answers each question, and each question's verdict under both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from convladder.analysis.statistics import LADDER_STEPS, StepVerdict, holm, ladder_verdicts
+from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dirs
+
+ARCHIVE = "study-adam"
+# Each model's epochs: those after which the study profile compares it with its neighbours on the ladder
+# (ladder_verdicts: the shorter run of a pair), so GAP needs 30 (G's), not its own 120.
+EPOCHS = {"A": 150, "B": 150, "C": 16, "D": 16, "E": 16, "F": 30, "G": 30, "GAP": 30}
+
+
+@dataclass(frozen=True)
+class RobustnessRow:
+    """One question: its verdict under each recipe (None where a recipe's runs lack one of the pair), with Holm's
+    adjustment over each recipe's family of questions."""
+
+    question: str
+    low: str
+    high: str
+    sgd: StepVerdict | None
+    adam: StepVerdict | None
+    sgd_holm: float | None
+    adam_holm: float | None
+
+    @property
+    def flips(self) -> bool | None:
+        """Whether the two recipes answer differently; None unless both answer."""
+        if self.sgd is None or self.adam is None:
+            return None
+        return self.sgd.comparison.verdict != self.adam.comparison.verdict
+
+
+def robustness_rows(sgd_runs: dict[str, list[dict]], adam_runs: dict[str, list[dict]]) -> list[RobustnessRow]:
+    """Every ladder step with its verdict under each recipe (ladder_verdicts: validation accuracy after the epoch
+    both models of a pair reached, Welch), Holm-adjusted within each recipe's verdicts."""
+    families = []
+    for runs in (sgd_runs, adam_runs):
+        verdicts = {(v.step.low, v.step.high): v for v in ladder_verdicts(runs)}
+        adjusted = holm([v.comparison.p_value for v in verdicts.values()])
+        families.append((verdicts, dict(zip(verdicts, adjusted))))
+    (sgd, sgd_holm), (adam, adam_holm) = families
+    return [RobustnessRow(step.question, step.low, step.high, sgd.get(key), adam.get(key), sgd_holm.get(key),
+                          adam_holm.get(key))
+            for step in LADDER_STEPS for key in [(step.low, step.high)]]
+
+
+def progress(out_dir: str | Path | None = None) -> dict[str, list[tuple[int, int, bool]]]:
+    """Each model's seeds in the archive as (seed, epochs done, finished), unfinished ones from their checkpoint."""
+    from convladder.results.records import read_results
+    from convladder.tools.files import load_checkpoint_file
+
+    out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
+    found: dict[str, list[tuple[int, int, bool]]] = {}
+    for model in EPOCHS:
+        for folder in seed_dirs(out_dir / model):
+            if (folder / RESULTS_FILE).exists():
+                results = read_results(folder / RESULTS_FILE)
+                found.setdefault(model, []).append((results["config"]["seed"], len(results["history"]["val_acc"]), True))
+            elif (folder / CHECKPOINT_FILE).exists():
+                state = load_checkpoint_file(folder / CHECKPOINT_FILE)
+                found.setdefault(model, []).append((state["config"]["seed"], len(state["history"]["val_acc"]), False))
+    return found
