@@ -4,7 +4,7 @@ import pytest
 
 from convladder.analysis.statistics import (
     LADDER_STEPS, MIN_SEEDS, compare, dropout_verdict, gradient_ratio, ladder_verdicts, mean_interval,
-    single_run_verdict, study_within, take_off_epoch,
+    single_run_verdict, study_within, take_off_epoch, first_above,
 )
 
 
@@ -62,6 +62,10 @@ def test_one_run_against_seeds_is_lower_higher_or_within_their_spread():
 def test_take_off_epoch():
     assert take_off_epoch([0.1, 0.12, 0.16, 0.3]) == 3
     assert take_off_epoch([0.1, 0.1]) is None
+    # one noisy epoch above the threshold does not set it: the run stays above only from epoch 5
+    assert take_off_epoch([0.1, 0.16, 0.1, 0.15, 0.2, 0.3]) == 5 and first_above([0.1, 0.16, 0.1, 0.15, 0.2, 0.3]) == 2
+    assert take_off_epoch([0.1, 0.3, 0.1]) is None and first_above([0.1, 0.3, 0.1]) == 2  # fell back by the end
+    assert take_off_epoch([]) is None and take_off_epoch([0.2]) == 1
 
 
 def test_gradient_ratio_is_first_layer_over_last_in_the_first_steps():
@@ -135,3 +139,11 @@ def test_the_latex_template_language(tmp_path):
     text = render(tmp_path / "t.tex.j2", dict(title="A_1 & 50%", values=[0.5, None], n=1, seeds=[0.5, 0.7], d=0.1))
     assert text.startswith("\\section{A\\_1 \\& 50\\%}\n0.500 -- ")
     assert "1 seed, 0.600\\,{\\scriptsize$\\pm$0.141}, +0.100, 100\\% {braces}" in text and "comment" not in text
+
+
+def test_take_off_shifts_name_the_curves_whose_take_off_rests_on_its_definition():
+    from convladder.analysis.statistics import take_off_shifts
+
+    curves = {"steady": [0.1, 0.2, 0.3], "noisy": [0.1, 0.16, 0.1, 0.2], "fell back": [0.1, 0.2, 0.1], "flat": [0.1, 0.1]}
+    assert take_off_shifts(curves) == [dict(label="noisy", first=2, take_off=4),
+                                       dict(label="fell back", first=2, take_off=None)]

@@ -30,7 +30,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from convladder.analysis.statistics import take_off_epoch
+from convladder.analysis.statistics import TAKE_OFF_ACC, take_off_epoch
 from convladder.experiments.args import experiment_parser, set_threads, train_or_keep
 from convladder.plan.recipes import STUDY_RECOVERED
 from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
@@ -118,7 +118,7 @@ def summary(out_dir=None, ladder_dir=None) -> str:
     base = {(m, r["config"]["seed"]): list(r["history"]["val_acc"]) for m in ("A", "B") for r in ladder.get(m, [])}
     lines = [f"the study: A takes off about epoch {STUDY_CURVES['A']['take_off']} (validation "
              f"{STUDY_CURVES['A']['val_acc']} at 150), B about {STUDY_CURVES['B']['take_off']} "
-             f"({STUDY_CURVES['B']['val_acc']}); take-off: first epoch above chance",
+             f"({STUDY_CURVES['B']['val_acc']}); take-off: first epoch from which validation stays above {TAKE_OFF_ACC:g}",
              "probe      model seed  epochs  take-off  val@150  val@end  | recipe unchanged: take-off  val@150  minutes"]
     probes = archived_probes(out_dir)
     for p in probes:

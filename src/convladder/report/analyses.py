@@ -14,6 +14,7 @@ from convladder.analysis.stability import archived_stability, stability_summary
 from convladder.analysis.statistics import (
     final_values,
     gradient_ratio,
+    take_off_shifts,
 )
 from convladder.core.config import TrainConfig
 from convladder.plan.profiles import OTHER_SIZES_RUNS
@@ -193,7 +194,8 @@ def recipe_search_context(figures: Path) -> dict | None:
     cpus = sorted({c["cpu"] for c in candidates if c["cpu"]})
     return dict(rows=rows, study=STUDY_CURVES, models=models, cpus=cpus,
                 closest={model: closest_candidate(candidates, model) for model in models},
-                unfinished=[c for c in candidates if not c["finished"]], seeds=sorted({c["seed"] for c in candidates}))
+                unfinished=[c for c in candidates if not c["finished"]], seeds=sorted({c["seed"] for c in candidates}),
+                shifts=take_off_shifts({c["name"]: c["curve"] for c in candidates}))
 
 
 def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict | None:
@@ -259,7 +261,8 @@ def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None, fig
                 unfinished=[r for r in rows if not r["finished"]], d_target=d_target,
                 d_crossing=[first_epoch_at(s["curve"], d_target) for s in continued.get("D", [])],
                 never={model: [s["seed"] for s in seeds if s["take_off"] is None] for model, seeds in continued.items()},
-                seeds={model: len(seeds) for model, seeds in continued.items()})
+                seeds={model: len(seeds) for model, seeds in continued.items()},
+                shifts=take_off_shifts({f"{r['model']} seed {r['seed']}": r["curve"] for r in rows}))
 
 
 def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:
@@ -268,7 +271,7 @@ def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None =
     gradient and update norms per seed, C against D on their log10 (Welch). None without the archive."""
     import math
 
-    from convladder.analysis.ladder_diagnosis import EPOCHS, archived, gradient_ratios, variant_comparisons
+    from convladder.analysis.ladder_diagnosis import E_VARIANTS, EPOCHS, archived, gradient_ratios, variant_comparisons
     from convladder.analysis.statistics import compare, take_off_epoch
 
     found = archived(out_dir)
@@ -283,4 +286,7 @@ def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None =
                 baseline_take_offs=[take_off_epoch(r["history"]["val_acc"]) for r in e_runs],
                 ratios=ratios, gradient_epochs=max((len(s["val_acc"]) for seeds in ratios.values() for s in seeds),
                                                    default=0),
-                c_vs_d=compare(logs["C"], logs["D"]) if {"C", "D"} <= logs.keys() else None)
+                c_vs_d=compare(logs["C"], logs["D"]) if {"C", "D"} <= logs.keys() else None,
+                shifts=take_off_shifts({f"{name} seed {r['config']['seed']}": r["history"]["val_acc"]
+                                        for name, seeds in [("E", e_runs)] + [(v, found.get(v, [])) for v in E_VARIANTS]
+                                        for r in seeds}))

@@ -21,6 +21,7 @@ from convladder.analysis.statistics import (
     prediction_interval,
     study_within,
     take_off_epoch,
+    take_off_shifts,
 )
 from convladder.core.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig, fixed_plan
 from convladder.core.registry import model_names
@@ -174,7 +175,8 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
             row["curve"] = dict(take_offs=[_never(t) for t in take_offs], study=STUDY_CURVES[name]["take_off"], never=never,
                                 within=within_interval(left, STUDY_CURVES[name]["take_off"]) if not never else "--",
                                 low=min(left, default=None), high=max(left, default=None),
-                                interval=prediction_interval(left) if not never else None)
+                                interval=prediction_interval(left) if not never else None,
+                                shifts=take_off_shifts({f"{name} seed {r['config']['seed']}": r["history"]["val_acc"] for r in seeds}))
         rows.append(row)
     return rows
 
