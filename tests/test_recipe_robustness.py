@@ -74,3 +74,26 @@ def test_training_continues_and_the_summary_sets_both_recipes_side_by_side(tiny_
     assert "3 vs 3 seeds at epoch 1" in relu.split("Adam, logits:")[1]
     assert "not yet" in relu.split("Adam, logits:")[0]  # no SGD runs in this ladder folder
     assert "C: 0: 1/1, 1: 1/1, 2: 1/1" not in text and "0: 1/1, 1: 1/1, 2: 1/1" in text
+
+
+def test_the_report_reads_the_adam_ladder_and_names_the_answers_that_flip(tmp_path):
+    import json
+
+    from convladder.report.analyses import recipe_robustness_context
+
+    assert recipe_robustness_context({}, tmp_path / "none") is None
+    out = tmp_path / "study-adam"
+    for model, values in {"D": [0.50, 0.51, 0.52], "E": [0.60, 0.61, 0.62]}.items():
+        for seed, (run, v) in enumerate(zip(_runs({model: values})[model], values)):
+            history = dict(run["history"], epoch_seconds=[1.0] * 4, train_acc=[v] * 4, train_loss=[1.0] * 4,
+                           val_loss=[1.0] * 4)
+            results = dict(run, history=history, data={"checksum": "x"},
+                           config=dict(run["config"], model=model, optimizer="adam"),
+                           final={"val_acc": v, "test_acc": v, "train_acc": v})
+            (out / model / f"seed{seed}").mkdir(parents=True)
+            (out / model / f"seed{seed}" / RESULTS_FILE).write_text(json.dumps(results))
+    sgd = _runs({"D": [0.40, 0.41, 0.42], "E": [0.10, 0.11, 0.10]})
+    context = recipe_robustness_context(sgd, out)
+    assert context["seeds"] == {"D": 3, "E": 3}
+    assert [(r.low, r.high) for r in context["answered"]] == [("D", "E")]
+    assert [(r.low, r.high) for r in context["flips"]] == [("D", "E")]

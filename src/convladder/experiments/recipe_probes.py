@@ -30,14 +30,13 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from convladder.analysis.recipe_probes import ARCHIVE, EPOCHS, archived_probes, precision_comparisons, unchanged_curves
 from convladder.analysis.statistics import TAKE_OFF_ACC, take_off_epoch
 from convladder.experiments.args import experiment_parser, set_threads, train_or_keep
 from convladder.plan.recipes import STUDY_RECOVERED
-from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dir, seed_dirs
+from convladder.results.layout import RESULTS_FILE, results_archive, seed_dir
 
 PROFILE = "study"  # the probes change the study profile's runs of A and B
-ARCHIVE = "recipe-probes"
-EPOCHS = 150  # the study's epochs for A and B
 
 
 @dataclass(frozen=True)
@@ -81,44 +80,18 @@ def planned_runs(only=None) -> list[tuple[str, str, int]]:
             for model, seeds in spec.runs for seed in seeds]
 
 
-def archived_probes(out_dir: str | Path | None = None) -> list[dict]:
-    """Every probe seed in the archive, finished (results.json) or not (its checkpoint's history)."""
-    from convladder.results.records import read_results
-    from convladder.tools.files import load_checkpoint_file
-
-    out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
-    found = []
-    for probe in PROBES:
-        for model in ("A", "B"):
-            for folder in seed_dirs(out_dir / probe_name(model, probe)):
-                if (folder / RESULTS_FILE).exists():
-                    results = read_results(folder / RESULTS_FILE)
-                    history, finished, config = results["history"], True, results["config"]
-                elif (folder / CHECKPOINT_FILE).exists():
-                    state = load_checkpoint_file(folder / CHECKPOINT_FILE)
-                    history, finished, config = state["history"], False, state["config"]
-                else:
-                    continue
-                val = list(history["val_acc"])
-                found.append(dict(probe=probe, model=model, seed=config["seed"], finished=finished, epochs=len(val),
-                                  planned=config["epochs"], take_off=take_off_epoch(val), val_acc=val[-1],
-                                  val_150=val[EPOCHS - 1] if len(val) >= EPOCHS else None,
-                                  minutes=sum(history["epoch_seconds"]) / 60, curve=val))
-    return found
-
-
 def summary(out_dir=None, ladder_dir=None) -> str:
     """Each probe seed's take-off and validation accuracy beside the study profile's run of the same model and
     seed (the recipe unchanged), and fp32 against bfloat16 over the seeds both have (Welch, 95% interval)."""
-    from convladder.analysis.statistics import compare
     from convladder.plan.study import STUDY_CURVES
     from convladder.results.records import collect_runs
 
     ladder = collect_runs(Path(ladder_dir) if ladder_dir else results_archive(PROFILE))
-    base = {(m, r["config"]["seed"]): list(r["history"]["val_acc"]) for m in ("A", "B") for r in ladder.get(m, [])}
+    base = unchanged_curves(ladder)
     lines = [f"the study: A takes off about epoch {STUDY_CURVES['A']['take_off']} (validation "
              f"{STUDY_CURVES['A']['val_acc']} at 150), B about {STUDY_CURVES['B']['take_off']} "
-             f"({STUDY_CURVES['B']['val_acc']}); take-off: first epoch from which validation stays above {TAKE_OFF_ACC:g}",
+             f"({STUDY_CURVES['B']['val_acc']}); take-off: the first epoch from which validation stays above "
+             f"{TAKE_OFF_ACC:g} (first above it, where that differs, in brackets)",
              "probe      model seed  epochs  take-off  val@150  val@end  | recipe unchanged: take-off  val@150  minutes"]
     probes = archived_probes(out_dir)
     for p in probes:
@@ -126,19 +99,17 @@ def summary(out_dir=None, ladder_dir=None) -> str:
         unchanged = (f"{str(take_off_epoch(curve) or 'none'):8}  {curve[EPOCHS - 1]:.3f}" if curve and len(curve) >= EPOCHS
                      else "  --")
         val_150 = f"{p['val_150']:.3f}" if p["val_150"] is not None else "  -- "
+        take_off = str(p["take_off"] or "none") + (f" ({p['first_above']})" if p["first_above"] != p["take_off"] else "")
         lines.append(f"{p['probe']:10} {p['model']:5} {p['seed']:4}  {p['epochs']:3}/{p['planned']:<3}"
-                     f"{'' if p['finished'] else '*'} {str(p['take_off'] or 'none'):8}  {val_150}    "
+                     f"{'' if p['finished'] else '*'} {take_off:8}  {val_150}    "
                      f"{p['val_acc']:.3f}  |                    {unchanged}  {p['minutes']:.1f}")
     lines.append("(* unfinished: its checkpoint so far)")
-    fp32 = {(p["model"], p["seed"]): p["val_150"] for p in probes if p["probe"] == "fp32" and p["val_150"] is not None}
-    for model in ("A", "B"):
-        seeds = sorted(s for m, s in fp32 if m == model and (m, s) in base)
-        if seeds:
-            c = compare([base[(model, s)][EPOCHS - 1] for s in seeds], [fp32[(model, s)] for s in seeds])
-            interval = f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]" if c.ci_low is not None else "no interval"
-            p = "none" if c.p_value is None else f"{c.p_value:.2g}"
-            lines.append(f"{model} bfloat16 -> fp32, validation at {EPOCHS}: {c.difference:+.3f} {interval}, p {p}, "
-                         f"seeds {', '.join(map(str, seeds))}: {c.verdict}{' (' + c.reason + ')' if c.reason else ''}")
+    for row in precision_comparisons(probes, ladder):
+        c = row["c"]
+        interval = f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]" if c.ci_low is not None else "no interval"
+        p = "none" if c.p_value is None else f"{c.p_value:.2g}"
+        lines.append(f"{row['model']} bfloat16 -> fp32, validation at {EPOCHS}: {c.difference:+.3f} {interval}, p {p}, "
+                     f"seeds {', '.join(map(str, row['seeds']))}: {c.verdict}{' (' + c.reason + ')' if c.reason else ''}")
     return "\n".join(lines)
 
 

@@ -290,3 +290,47 @@ def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None =
                 shifts=take_off_shifts({f"{name} seed {r['config']['seed']}": r["history"]["val_acc"]
                                         for name, seeds in [("E", e_runs)] + [(v, found.get(v, [])) for v in E_VARIANTS]
                                         for r in seeds}))
+
+
+def recipe_probes_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:
+    """The recipe probes (results/recipe-probes), for the template's section: each probe seed beside the study
+    profile's run of the same model and seed (the recipe unchanged), bfloat16 against fp32, and the finished probe of
+    B whose take-off lies closest to the study's, with the same change's run of A. None without the archive.
+    `runs`: the study profile's runs."""
+    from convladder.analysis.recipe_probes import EPOCHS, archived_probes, precision_comparisons, unchanged_curves
+    from convladder.analysis.statistics import take_off_epoch, take_off_shifts
+    from convladder.plan.study import STUDY_CURVES
+
+    probes = archived_probes(out_dir)
+    if not probes:
+        return None
+    base = unchanged_curves(runs)
+    for p in probes:
+        curve = base.get((p["model"], p["seed"]), [])
+        p.update(unchanged_take_off=take_off_epoch(curve) if len(curve) >= EPOCHS else None,
+                 unchanged_val=curve[EPOCHS - 1] if len(curve) >= EPOCHS else None)
+    probes.sort(key=lambda p: (p["model"], sorted(p["changes"].items(), key=str), p["seed"]))
+    b_taking_off = [p for p in probes if p["model"] == "B" and p["finished"] and p["take_off"] is not None]
+    closest = min(b_taking_off, key=lambda p: abs(p["take_off"] - STUDY_CURVES["B"]["take_off"]), default=None)
+    closest_a = [p for p in probes if closest and p["model"] == "A" and p["changes"] == closest["changes"]]
+    return dict(rows=probes, epochs=EPOCHS, study=STUDY_CURVES, precision=precision_comparisons(probes, runs),
+                unfinished=[p for p in probes if not p["finished"]], closest=closest, closest_a=closest_a,
+                shifts=take_off_shifts({f"{p['model']} seed {p['seed']} with " + ", ".join(f"{k}={v}" for k, v in
+                                                                                       p["changes"].items()): p["curve"]
+                                        for p in probes if p["finished"]}))
+
+
+def recipe_robustness_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:
+    """The six questions under the study profile's recipe and under Adam at the same epochs (results/study-adam),
+    for the template's section. None until the archive holds a finished run."""
+    from convladder.analysis.recipe_robustness import ARCHIVE, EPOCHS, robustness_rows
+    from convladder.results.layout import results_archive
+    from convladder.results.records import collect_runs
+
+    adam = collect_runs(Path(out_dir) if out_dir else results_archive(ARCHIVE))
+    if not adam:
+        return None
+    rows = robustness_rows(runs, adam)
+    return dict(rows=rows, epochs=EPOCHS, seeds={model: len(seeds) for model, seeds in adam.items()},
+                answered=[r for r in rows if r.adam is not None and r.sgd is not None],
+                flips=[r for r in rows if r.flips])

@@ -29,6 +29,8 @@ from convladder.report.analyses import (
     gradients_context,
     ladder_diagnosis_context,
     longer_context,
+    recipe_probes_context,
+    recipe_robustness_context,
     model_e_context,
     other_sizes_context,
     recipe_search_context,
@@ -125,6 +127,9 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
                    longer=longer_context(ordered, figures=figures) if profile_of(ordered) == "study" else None,
                    # E's variants and C's and D's gradients under the study profile's recipe (results/study-diagnosis)
                    ladder_diagnosis=ladder_diagnosis_context(ordered) if profile_of(ordered) == "study" else None,
+                   # the recipe, one change at a time (results/recipe-probes), and the questions under Adam (study-adam)
+                   probes=recipe_probes_context(ordered) if profile_of(ordered) == "study" else None,
+                   robustness=recipe_robustness_context(ordered) if profile_of(ordered) == "study" else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
     atomic_write_text(render(report_template(), context), report_dir / "report.tex")
     return report_dir

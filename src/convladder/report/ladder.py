@@ -176,7 +176,8 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
                                 within=within_interval(left, STUDY_CURVES[name]["take_off"]) if not never else "--",
                                 low=min(left, default=None), high=max(left, default=None),
                                 interval=prediction_interval(left) if not never else None,
-                                shifts=take_off_shifts({f"{name} seed {r['config']['seed']}": r["history"]["val_acc"] for r in seeds}))
+                                shifts=take_off_shifts({f"{name} seed {r['config']['seed']}": r["history"]["val_acc"]
+                                                        for r in seeds}))
         rows.append(row)
     return rows
 
