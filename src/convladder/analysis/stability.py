@@ -39,4 +39,6 @@ def stability_summary(result: dict) -> dict:
     plain = summary["val_acc"]["mean_change"]
     summary["steadier"] = {key: summary[key]["mean_change"] <= STEADIER * plain for key in SERIES[1:]}
     summary["steadier_fraction"] = STEADIER
+    # each remedy's mean epoch-to-epoch change as a fraction of the run's own (None where the run's own is 0)
+    summary["change_ratio"] = {key: summary[key]["mean_change"] / plain if plain else None for key in SERIES[1:]}
     return summary

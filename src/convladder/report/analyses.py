@@ -23,6 +23,7 @@ from convladder.plan.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_SIZES
 from convladder.report.figures import file_stem
 from convladder.report.ladder import (
     SIZE_LOSS,
+    SIZE_NEAR,
     _area,
     _count_range,
     is_ladder_recipe,
@@ -93,13 +94,14 @@ def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
         runs.append(dict(
             name=name, seeds=len(study["curve"]), images=images, curve_images=study["curve_images"], curve=curve,
             at32=curve["32x32"], best=max(means, key=means.get), worst=worst, drop=drop, narrow=drop > SIZE_LOSS,
-            within5=[size for size in sorted(means, key=means.get, reverse=True) if means[size] >= means["32x32"] - 0.05],
+            near=[size for size in sorted(means, key=means.get, reverse=True)
+                  if size != "32x32" and means[size] >= means["32x32"] - SIZE_NEAR],
         ))
     first = next(iter(studies.values()))
     sizes = sorted(first["sizes"], key=lambda size: (size.split("x")[0] != size.split("x")[1], _area(size), size))
     return dict(runs=runs, sizes=[dict(size=size, area=_area(size) / 1024) for size in sizes],
                 study_sizes=[f"{w}x{h}" for w, h in STUDY_SIZES], study_reported=STUDY_OTHER_SIZES,
-                limit=SIZE_LOSS)
+                limit=SIZE_LOSS, near=SIZE_NEAR)
 
 
 
@@ -162,7 +164,7 @@ def gradients_context(diagnosis: dict | None, recipe: dict | None) -> dict | Non
     if {"C", "D"} <= models.keys():
         pair = dict(c=models["C"]["ratio"], d=models["D"]["ratio"], factor=models["D"]["ratio"] / models["C"]["ratio"])
     return dict(rows=rows, models=models, pair=pair, steps=steps, epochs=diagnosis["epochs"],
-                recipe=recipe,
+                recipe=recipe, seeds=min(m["seeds"] for m in models.values()),
                 images=diagnosis["train_images"])
 
 
@@ -210,7 +212,7 @@ def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict |
     for name, run in errors["runs"].items():
         seeds = run["seeds"]
         stem = file_stem(name)
-        save(plot_confusion(seeds, classes, title=f"{name}, summed over {len(seeds)} seed{'s' if len(seeds) > 1 else ''}"),
+        save(plot_confusion(seeds, classes, title=f"{name}, summed over {len(seeds)} seeds" if len(seeds) > 1 else f"{name}, one seed"),
              figures / f"confusion_{stem}.pdf")
         per = [summarize([s["per_class"][c] for s in seeds])[0] for c in range(len(classes))]
         matrix = [[sum(s["confusion"][i][j] for s in seeds) for j in range(len(classes))] for i in range(len(classes))]

@@ -324,6 +324,7 @@ TTA_VIEWS = 2 * len(TTA_SHIFTS)  # test-time views: each shifted window, as it i
 
 
 SIZE_LOSS = 0.1  # an accuracy loss at some input size beyond this: "classifies well only near the training scale"
+SIZE_NEAR = 0.05  # sizes whose accuracy is within this of 32x32's are listed as near it
 
 
 def _area(size: str) -> int:
