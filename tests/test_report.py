@@ -281,7 +281,8 @@ def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path,
     section = h_section(tmp_path, monkeypatch, MIN_SEEDS, {"no-lookahead": 0.925, "random-flip": 0.939,
                                                            "no-augment": 0.90}, layer_profile_json(1.05))
     assert ("The target we set for H (0.940 mean test accuracy over 3 seeds, each within 15 minutes on an Intel Xeon with AMX "
-            "or 30 on an AMD Zen 4 of training) is met: the mean test accuracy reaches 0.940 with TTA, not without it (0.942") in section
+            "or 30 on an AMD Zen 4 of training) is met: the mean test accuracy reaches 0.940 with TTA, "
+            "not without it (0.942") in section
     assert "the slowest seed took 26.5 minutes, within the 30 allowed on this kind of CPU (AVX512-BF16)" in section
     assert "is met in accuracy, with and without TTA (0.942" in section
     assert "without), but not in time: the slowest seed took 26.5 minutes" in section
@@ -296,7 +297,8 @@ def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path,
     assert "& 105\\% & 100\\% \\\\" in section  # of the nominal peak, of the fastest convolution
     assert "H, seed 0 & nothing (the ablations' seed) & 0.935 & -0.002 & 0.940" in section
     assert "prediction interval of one more seed of H (0.927 to 0.947)" in section
-    assert "were compared on test accuracy (\\texttt{results/README.md}). Table~" in section and "on 50,000 training images, with 1 thread;" in section
+    assert "were compared on test accuracy (\\texttt{results/README.md}). Table~" in section
+    assert "on 50,000 training images, with 1 thread;" in section
     assert ("the mirror image alone (2 views) gives 0.940\\,{\\scriptsize$\\pm$0.002}; the eight shifted views change "
             "the mean by +0.002") in section
     assert "block2.conv1 & 300 & 600" in section and "all MaxPool2d layers (1)" in section
@@ -337,7 +339,8 @@ def test_a_dirty_commit_of_h_is_explained_by_its_training_code_version(tmp_path,
 
 def test_with_too_few_seeds_of_h_nothing_is_judged_but_everything_renders(tmp_path, monkeypatch):
     section = h_section(tmp_path, monkeypatch, 2, {"no-dirac": 0.93})
-    assert "The target we set for H (0.940 mean test accuracy over 3 seeds, each within 15 minutes on an Intel Xeon with AMX or 30" in section
+    assert ("The target we set for H (0.940 mean test accuracy over 3 seeds, each within 15 minutes on an Intel Xeon with "
+            "AMX or 30") in section
     assert "is not judged yet: it needs 3 seeds, and 2 of them have been trained" in section
     assert "one more seed would fall" not in section and "milestone" not in section
     assert "H-no-dirac & no identity initialisation of the convs & 0.930" in section and "& -- \\\\" in section

@@ -212,8 +212,8 @@ def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict |
     for name, run in errors["runs"].items():
         seeds = run["seeds"]
         stem = file_stem(name)
-        save(plot_confusion(seeds, classes, title=f"{name}, summed over {len(seeds)} seeds" if len(seeds) > 1 else f"{name}, one seed"),
-             figures / f"confusion_{stem}.pdf")
+        title = f"{name}, summed over {len(seeds)} seeds" if len(seeds) > 1 else f"{name}, one seed"
+        save(plot_confusion(seeds, classes, title=title), figures / f"confusion_{stem}.pdf")
         per = [summarize([s["per_class"][c] for s in seeds])[0] for c in range(len(classes))]
         matrix = [[sum(s["confusion"][i][j] for s in seeds) for j in range(len(classes))] for i in range(len(classes))]
         true, taken = max(((i, j) for i in range(len(classes)) for j in range(len(classes)) if i != j),
