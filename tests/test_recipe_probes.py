@@ -25,6 +25,7 @@ def test_fp32_has_three_seeds_of_a_and_runs_first():
     runs = planned_runs()
     assert runs[:4] == [("fp32", "A", 0), ("fp32", "A", 1), ("fp32", "A", 2), ("fp32", "B", 0)]
     assert planned_runs(["b16"]) == [("b16", "A", 0), ("b16", "B", 0)]
+    assert runs[4:10] == [("init0.5", m, s) for m in ("A", "B") for s in (0, 1, 2)]  # the closest probe, 3 seeds each
 
 
 def _write_run(folder, model, seed, curve, **config):
