@@ -424,7 +424,12 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     adam = {"A": [hand_made("A", "A", 0, 0.4, epochs=150, profile="study", optimizer="adam")]}
     assert study_epochs_rows(adam) == []
 
-    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    layout = write_results(tmp_path / "runs", runs)
+    # the study paper's abstract says A and B leave chance earlier than the study's: B's seed that never did breaks it
+    with pytest.raises(ReportError, match="claim 'abstract-a-b-early' no longer holds"):
+        write_sources(layout, benchmark=tmp_path / "none.json")
+    tex = (write_sources(layout, benchmark=tmp_path / "none.json", draft=True) / "report.tex").read_text()
+    assert "[claim abstract-a-b-early does not hold]" in tex
     section = tex[tex.index("\\label{sec:study-epochs}"):tex.index("\\label{tab:study-epochs}")]
     assert "120, 135, 150 & about 140 & yes" in section and "50, never & about 110 & --" in section
     assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex
@@ -620,3 +625,23 @@ def test_no_string_from_a_file_reaches_the_latex_unescaped(tmp_path):
     tex = (write_sources(layout, benchmark=tmp_path / "no-benchmark.json") / "report.tex").read_text()
     assert INJECTION not in tex and "\\input" not in tex
     assert tex.count(r"\textbackslash{}input\{/etc/hostname\}") >= 5
+
+
+def test_a_claim_prints_nothing_when_it_holds_and_stops_the_build_or_marks_a_draft_when_not(tmp_path):
+    from convladder.report.latex import UnsupportedClaim, fmt_p
+
+    (tmp_path / "t.tex.j2").write_text('A sentence.\\VAR{claim("the-sentence", x > 1)} \\VAR{p|p}')
+    env = environment(tmp_path)
+    assert env.get_template("t.tex.j2").render(x=2, p=0.022) == "A sentence. $0.022$"
+    with pytest.raises(UnsupportedClaim, match="'the-sentence' no longer holds"):
+        env.get_template("t.tex.j2").render(x=1, p=0.5)
+    draft = environment(tmp_path, draft=True).get_template("t.tex.j2").render(x=1, p=3.7e-8)
+    assert draft == "A sentence.\\textbf{[claim the-sentence does not hold]} $3.7 \\times 10^{-8}$"
+    assert fmt_p(None) == "--"
+
+
+def test_a_draft_is_not_exported(capsys):
+    from convladder.cli import main
+
+    assert main(["report", "--profile", "smoke", "--draft", "--export"]) != 0
+    assert "a draft is not exported" in capsys.readouterr().err

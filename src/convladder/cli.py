@@ -79,7 +79,9 @@ def cmd_report(args) -> int:
 
     layout = RunLayout.of(args.profile, args.run_dir)
     try:
-        pdf = build_report(layout)
+        if args.draft and args.export:
+            raise CommandError("a draft is not exported: build it without --export, or export without --draft")
+        pdf = build_report(layout, draft=args.draft)
     except ReportError as err:
         raise CommandError(str(err)) from None
     if args.export:
@@ -222,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="build the PDF from a profile's finished runs")
     _profile_args(p)
     p.add_argument("--export", action="store_true", help="also copy it to report/<profile>.pdf and figures/<profile>/")
+    p.add_argument("--draft", action="store_true",
+                   help="mark an authored sentence whose claim the runs no longer support instead of stopping (not exported)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("verify", help="measure each finished seed's test accuracy again from its checkpoint")

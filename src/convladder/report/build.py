@@ -51,7 +51,7 @@ from convladder.report.ladder import (
     study_epochs_rows,
     summary_rows,
 )
-from convladder.report.latex import render
+from convladder.report.latex import UnsupportedClaim, render
 from convladder.report.plots import (
     curve_lengths,
     log_epochs,
@@ -71,7 +71,7 @@ class ReportError(RuntimeError):
     """The report could not be compiled; the LaTeX sources are kept."""
 
 
-def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
+def write_sources(layout: RunLayout, benchmark: Path | None = None, draft: bool = False) -> Path:
     """Write the figures and render the template into report.tex; returns the report folder holding it."""
     run_dir = layout.root
     benchmark = benchmark_source(benchmark)
@@ -131,7 +131,11 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None) -> Path:
                    probes=recipe_probes_context(ordered) if profile_of(ordered) == "study" else None,
                    robustness=recipe_robustness_context(ordered) if profile_of(ordered) == "study" else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
-    atomic_write_text(render(report_template(), context), report_dir / "report.tex")
+    try:
+        text = render(report_template(), context, draft)
+    except UnsupportedClaim as err:
+        raise ReportError(str(err)) from None
+    atomic_write_text(text, report_dir / "report.tex")
     return report_dir
 
 
@@ -149,10 +153,11 @@ def compile_pdf(report_dir: Path) -> Path:
     return report_dir / "report.pdf"
 
 
-def build_report(layout: RunLayout, benchmark=None) -> Path:
+def build_report(layout: RunLayout, benchmark=None, draft: bool = False) -> Path:
     """Write the report's sources from a profile's runs and compile its PDF (`layout.pdf`).
 
-    `benchmark`: the JSON of benchmarks/epoch_time.py (default: `benchmark_source`'s choice).
+    `benchmark`: the JSON of benchmarks/epoch_time.py (default: `benchmark_source`'s choice). `draft`: an authored
+    sentence whose claim no longer holds is marked in the PDF instead of stopping the build (latex.claim).
     """
     from filelock import FileLock
 
@@ -165,6 +170,6 @@ def build_report(layout: RunLayout, benchmark=None) -> Path:
         print(f"waiting for another report of {layout.root} to finish", file=sys.stderr, flush=True)
         lock.acquire()
     try:
-        return compile_pdf(write_sources(layout, benchmark))
+        return compile_pdf(write_sources(layout, benchmark, draft))
     finally:
         lock.release()

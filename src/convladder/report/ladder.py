@@ -149,6 +149,7 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
             train=final_values(seeds, "train_acc"), val=val, test=final_values(seeds, "test_acc"), study=study,
             difference=None if study["val_acc"] is None else summarize(val)[0] - study["val_acc"],
             within=within_interval(val, study["val_acc"]),
+            interval=prediction_interval(val) if len(val) >= MIN_SEEDS else None,
         ))
     return rows
 

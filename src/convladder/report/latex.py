@@ -102,6 +102,16 @@ def fmt_percent(fraction: float, digits: int = 0) -> Markup:
     return Markup(f"{100 * float(fraction):.{digits}f}\\%")
 
 
+def fmt_p(p: float | None) -> Markup:
+    """A p-value in math mode, two significant digits: 0.022, 3.7 x 10^-8; a dash for none."""
+    if p is None:
+        return Markup("--")
+    if p >= 1e-3:
+        return Markup(f"${p:.2g}$")
+    mantissa, exponent = f"{p:.1e}".split("e")
+    return Markup(f"${mantissa} \\times 10^{{{int(exponent)}}}$")
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
@@ -112,7 +122,24 @@ def and_list(items) -> Markup:
     return Markup(" and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}")
 
 
-def environment(folder: Path) -> jinja2.Environment:
+class UnsupportedClaim(RuntimeError):
+    """An authored sentence whose guard no longer holds for the runs the report reads."""
+
+
+def claim(label: str, holds, draft: bool = False) -> Markup:
+    """The guard of an authored sentence: `\\VAR{claim("label", predicate)}` beside the sentence prints nothing
+    when the predicate holds and stops the build, naming the sentence, when it does not, so that a sentence the
+    data have come to contradict is rewritten by its authors instead of being printed or silently reworded.
+    In a draft (convladder report --draft) it prints a marker in the sentence instead of stopping."""
+    if not holds and draft:
+        return Markup(f"\\textbf{{[claim {tex_escape(label)} does not hold]}}")
+    if not holds:
+        raise UnsupportedClaim(f"the report's claim {label!r} no longer holds for these runs: rewrite the sentence "
+                               f"that carries it (grep the templates under report/ for {label!r})")
+    return Markup("")
+
+
+def environment(folder: Path, draft: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         block_start_string=r"\BLOCK{", block_end_string="}",
@@ -123,10 +150,11 @@ def environment(folder: Path) -> jinja2.Environment:
     )
     env.filters.update(e=tex_escape, escape=tex_escape, join=tex_join, replace=tex_replace, acc=fmt_acc, graphic=graphic,
                        ms=fmt_ms, signed=fmt_signed, plural=plural, thousands=lambda n: f"{n:,}",
-                       seconds=fmt_seconds, percent=fmt_percent, and_list=and_list)
+                       seconds=fmt_seconds, percent=fmt_percent, and_list=and_list, p=fmt_p)
+    env.globals.update(claim=lambda label, holds: claim(label, holds, draft))
     return env
 
 
-def render(template: Path, context: dict) -> str:
+def render(template: Path, context: dict, draft: bool = False) -> str:
     """The template at `template`, filled in with `context`."""
-    return environment(template.parent).get_template(template.name).render(**context)
+    return environment(template.parent, draft).get_template(template.name).render(**context)
