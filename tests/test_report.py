@@ -445,10 +445,10 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
            " did). So this is the candidate" in text
     assert "band: range; epochs on a logarithmic axis, so that the short runs are not squeezed" in text  # 16 to 240 epochs
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
-    assert "validation accuracy after 150 epochs (the study: 0.180) and left chance at epochs 120, 135, 150" \
-           " (the study: about 140); B reached" in conclusions
-    assert "for 2 of the 3 runs with enough seeds to judge (within: C, GAP; outside: A), and its take-off epoch for 1 of 1" \
-           " (A: within)." in conclusions
+    # the study profile's conclusions are the authored ones (report/study/conclusions.tex.j2), whose claims these
+    # hand-made runs break (no F or G: the dropout conclusion cannot be drawn), not the generated summary
+    assert "The study closes with five conclusions." in conclusions and "B reached" not in conclusions
+    assert "[claim conclusion-dropout does not hold]" in conclusions
 
 
 def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_there_is_none(tmp_path, monkeypatch, capsys):
