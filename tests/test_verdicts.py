@@ -147,3 +147,24 @@ def test_take_off_shifts_name_the_curves_whose_take_off_rests_on_its_definition(
     curves = {"steady": [0.1, 0.2, 0.3], "noisy": [0.1, 0.16, 0.1, 0.2], "fell back": [0.1, 0.2, 0.1], "flat": [0.1, 0.1]}
     assert take_off_shifts(curves) == [dict(label="noisy", first=2, take_off=4),
                                        dict(label="fell back", first=2, take_off=None)]
+
+
+def test_the_studys_accuracy_is_judged_with_both_splits_noise_and_its_rounding():
+    """GAP: ours 0.843, 0.845, 0.846 on 8,000 images, the study's 0.83. The seeds' own prediction interval
+    (0.839 to 0.850) excludes it; each split's sampling noise (binomial, 8,000 images each) and the study's two
+    decimals (+-0.005) put it inside."""
+    import math
+
+    from scipy import stats
+
+    from convladder.analysis.statistics import prediction_interval, study_accuracy_interval
+
+    ours = [0.843, 0.845, 0.846]
+    low, high = prediction_interval(ours)
+    assert not low <= 0.83 <= high
+    wide = study_accuracy_interval(ours, 8_000)
+    mean, sd = sum(ours) / 3, stats.tstd(ours)
+    half = stats.t.ppf(0.975, 2) * math.sqrt(sd ** 2 * 4 / 3 + mean * (1 - mean) * 2 / 8_000) + 0.005
+    assert wide == pytest.approx((mean - half, mean + half)) and wide[0] <= 0.83 <= wide[1]
+    assert study_accuracy_interval([0.267, 0.26, 0.275], 8_000)[0] > 0.18  # A: the study's 0.18 stays outside
+    assert study_accuracy_interval([0.8, 0.81], 8_000) is None  # fewer than 3 seeds

@@ -102,6 +102,23 @@ def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> 
     return mean - half, mean + half
 
 
+def study_accuracy_interval(values: list[float], val_images: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """Where the study's single run's validation accuracy would fall were it one more of our seeds: the prediction
+    interval of one more seed, widened by what our seeds do not vary and the study's number carries: each validation
+    split is its own random sample of images (binomial variance p(1-p)/N for the study's split and for ours, all of
+    our seeds sharing one), and the study rounded to two decimals. The t quantile of the seeds is applied to the
+    split noise too, which errs wide. None below MIN_SEEDS seeds."""
+    from convladder.plan.study import STUDY_ROUNDING, STUDY_VAL_IMAGES
+
+    if len(values) < MIN_SEEDS:
+        return None
+    mean, sd = summarize(values)
+    split_variance = mean * (1 - mean) * (1 / val_images + 1 / STUDY_VAL_IMAGES)
+    t = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1))
+    half = t * math.sqrt(sd ** 2 * (1 + 1 / len(values)) + split_variance) + STUDY_ROUNDING
+    return mean - half, mean + half
+
+
 def single_run_verdict(values: list[float], single: float | None) -> str | None:
     """One run (one draw, not a mean) against the seeds of another: "lower" or "higher" where it falls
     outside the 95% prediction interval of one more of those seeds, else "within"; None when there is

@@ -20,6 +20,7 @@ from convladder.analysis.statistics import (
     layer_formula,
     prediction_interval,
     study_within,
+    study_accuracy_interval,
     take_off_epoch,
     take_off_shifts,
 )
@@ -133,9 +134,18 @@ def ladder_table(runs: dict[str, list[dict]]) -> list[dict]:
 
 def within_interval(values: list[float], reference: float | None) -> str:
     """Whether the study's run lies in the 95% prediction interval of one more of our seeds
-    (analysis.study_within)."""
+    (analysis.study_within): for a take-off epoch."""
     inside = study_within(values, reference)
     return "--" if inside is None else ("yes" if inside else "no")
+
+
+def accuracy_within(values: list[float], reference: float | None, val_images: int) -> tuple[str, tuple | None]:
+    """Whether the study's validation accuracy lies in analysis.study_accuracy_interval (our seeds' prediction
+    interval widened by both splits' sampling noise and the study's rounding), and that interval."""
+    interval = study_accuracy_interval(values, val_images)
+    if reference is None or interval is None:
+        return "--", interval
+    return ("yes" if interval[0] <= reference <= interval[1] else "no"), interval
 
 
 def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
@@ -144,12 +154,12 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
     for name, seeds in runs.items():
         study = {"epochs": None, "train_acc": None, "val_acc": None, "test_acc": None, **STUDY_RESULTS.get(name, {})}
         val = final_values(seeds, "val_acc")
+        within, interval = accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"])
         rows.append(dict(
             name=name, parameters=seeds[0]["parameters"], epochs=seeds[0]["history"]["epoch"][-1], seeds=len(seeds),
             train=final_values(seeds, "train_acc"), val=val, test=final_values(seeds, "test_acc"), study=study,
             difference=None if study["val_acc"] is None else summarize(val)[0] - study["val_acc"],
-            within=within_interval(val, study["val_acc"]),
-            interval=prediction_interval(val) if len(val) >= MIN_SEEDS else None,
+            within=within, interval=interval,
         ))
     return rows
 
@@ -167,7 +177,8 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
             continue
         val = final_values(seeds, "val_acc")
         row = dict(name=name, epochs=epochs, seeds=len(seeds), val=val, study_val=study["val_acc"],
-                   within=within_interval(val, study["val_acc"]), test=final_values(seeds, "test_acc"),
+                   within=accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"])[0],
+                   test=final_values(seeds, "test_acc"),
                    study_test=study["test_acc"], curve=None)
         if name in STUDY_CURVES:
             take_offs = [take_off_epoch(r["history"]["val_acc"]) for r in seeds]
