@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from convladder.analysis.statistics import LADDER_STEPS, StepVerdict, holm, ladder_verdicts
+from convladder.analysis.statistics import LADDER_STEPS, MIN_SEEDS, StepVerdict, holm, ladder_verdicts
 from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dirs
 
 ARCHIVE = "study-adam"
@@ -31,9 +31,15 @@ class RobustnessRow:
     adam_holm: float | None
 
     @property
+    def answered(self) -> bool:
+        """Both recipes answer with at least MIN_SEEDS seeds a side (with fewer, 'inconclusive' is the rule's, not
+        the data's, and a difference in verdicts says nothing)."""
+        return all(v is not None and min(v.comparison.n_low, v.comparison.n_high) >= MIN_SEEDS for v in (self.sgd, self.adam))
+
+    @property
     def flips(self) -> bool | None:
-        """Whether the two recipes answer differently; None unless both answer."""
-        if self.sgd is None or self.adam is None:
+        """Whether the two recipes answer differently; None unless both answer (`answered`)."""
+        if not self.answered:
             return None
         return self.sgd.comparison.verdict != self.adam.comparison.verdict
 

@@ -334,5 +334,5 @@ def recipe_robustness_context(runs: dict[str, list[dict]], out_dir: Path | None 
         return None
     rows = robustness_rows(runs, adam)
     return dict(rows=rows, epochs=EPOCHS, seeds={model: len(seeds) for model, seeds in adam.items()},
-                answered=[r for r in rows if r.adam is not None and r.sgd is not None],
+                answered=[r for r in rows if r.answered],
                 flips=[r for r in rows if r.flips])
