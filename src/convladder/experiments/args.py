@@ -6,11 +6,17 @@ from __future__ import annotations
 import argparse
 
 
-def experiment_parser(module: str, doc: str | None, archive: str, seeds) -> argparse.ArgumentParser:
-    """The parser of `python -m <module>`, with the flags every archived experiment shares."""
+def experiment_parser(module: str, doc: str | None, archive: str, seeds, ladder: str | None = None,
+                      reverse: bool = False) -> argparse.ArgumentParser:
+    """The parser of `python -m <module>`, with the flags every archived experiment shares; `ladder`: the archive
+    of the profile whose runs the experiment compares with (--ladder-dir); `reverse`: --reverse, for a second copy."""
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, archive, seeds)
+    if ladder:
+        parser.add_argument("--ladder-dir", default=None, help=f"the {ladder} profile's runs (default: results/{ladder})")
+    if reverse:
+        parser.add_argument("--reverse", action="store_true", help="the planned runs in reverse order (a second copy)")
     return parser
 
 
@@ -21,6 +27,18 @@ def add_common_arguments(parser: argparse.ArgumentParser, archive: str, seeds) -
     parser.add_argument("--threads", type=int, default=None, help="PyTorch's threads (default: every core)")
     parser.add_argument("--data-dir")
     parser.add_argument("--summary", action="store_true", help="print what the archive holds so far, train nothing")
+
+
+def training_setup(args, archive: str):
+    """What every experiment does before it trains: PyTorch's threads set (--threads), its archive folder (--out-dir,
+    default results/<archive>) and the checksum of the data (--data-dir) its runs record."""
+    from pathlib import Path
+
+    from convladder.core.data import load_cifar10
+    from convladder.results.layout import results_archive
+
+    set_threads(args.threads)
+    return Path(args.out_dir) if args.out_dir else results_archive(archive), load_cifar10(args.data_dir).checksum
 
 
 def set_threads(threads: int | None) -> None:

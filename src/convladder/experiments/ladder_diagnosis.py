@@ -196,10 +196,9 @@ def summary(out_dir=None, ladder_dir=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, SEEDS)
+    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, SEEDS, ladder=PROFILE)
     parser.add_argument("--only", nargs="+", choices=[*E_VARIANTS, *GRADIENT_RUNS], help="default: every experiment")
     parser.add_argument("--epochs", type=int, default=None, help=f"default: {EPOCHS} (E), {GRADIENT_EPOCHS} (C, D)")
-    parser.add_argument("--ladder-dir", default=None, help=f"the study profile's runs (default: results/{PROFILE})")
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.out_dir, args.ladder_dir))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from convladder.analysis.longer_training import ARCHIVE, BUDGETS, MODELS, archived_seeds, budget_verdicts
 from convladder.analysis.statistics import take_off_epoch
-from convladder.experiments.args import experiment_parser, set_threads, train_or_keep
+from convladder.experiments.args import experiment_parser, train_or_keep, training_setup
 from convladder.plan.profiles import STUDY_EPOCHS
 from convladder.results.layout import RESULTS_FILE, results_archive, seed_dir
 
@@ -84,11 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(args.out_dir, args.source_dir))
         return 0
 
-    from convladder.core.data import load_cifar10
-    set_threads(args.threads)
+    out_dir, checksum = training_setup(args, ARCHIVE)
     source = Path(args.source_dir) if args.source_dir else results_archive(PROFILE)
-    out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
-    checksum = load_cifar10(args.data_dir).checksum
     for model, seed in order(args.models, args.seeds):
         folder = seed_dir(out_dir / model, seed)
         config, recipe = continued_plan(model, seed, args.epochs)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from convladder.analysis.recipe_probes import ARCHIVE, EPOCHS, archived_probes, precision_comparisons, unchanged_curves
 from convladder.analysis.statistics import TAKE_OFF_ACC, take_off_epoch
-from convladder.experiments.args import experiment_parser, set_threads, train_or_keep
+from convladder.experiments.args import experiment_parser, train_or_keep, training_setup
 from convladder.plan.recipes import STUDY_RECOVERED
 from convladder.results.layout import RESULTS_FILE, results_archive, seed_dir
 
@@ -117,19 +117,14 @@ def summary(out_dir=None, ladder_dir=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, ())
+    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, (), ladder=PROFILE, reverse=True)
     parser.add_argument("--only", nargs="+", choices=list(PROBES), help="default: every probe")
-    parser.add_argument("--reverse", action="store_true", help="the planned runs in reverse order (a second copy)")
-    parser.add_argument("--ladder-dir", default=None, help=f"the study profile's runs (default: results/{PROFILE})")
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.out_dir, args.ladder_dir))
         return 0
 
-    from convladder.core.data import load_cifar10
-    set_threads(args.threads)
-    out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
-    checksum = load_cifar10(args.data_dir).checksum
+    out_dir, checksum = training_setup(args, ARCHIVE)
     runs = planned_runs(args.only)
     if args.seeds:  # --seeds narrows the probes' own seeds
         runs = [r for r in runs if r[2] in args.seeds]

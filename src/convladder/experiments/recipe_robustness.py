@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from convladder.analysis.recipe_robustness import ARCHIVE, EPOCHS, progress, robustness_rows
-from convladder.experiments.args import experiment_parser, set_threads, train_or_keep
+from convladder.experiments.args import experiment_parser, train_or_keep, training_setup
 from convladder.plan.recipes import LADDER
 from convladder.results.layout import RESULTS_FILE, results_archive, seed_dir
 
@@ -74,19 +74,15 @@ def summary(out_dir=None, ladder_dir=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, SEEDS)
+    parser = experiment_parser(__spec__.name if __spec__ else __name__, __doc__, ARCHIVE, SEEDS, ladder=PROFILE,
+                               reverse=True)
     parser.add_argument("--models", nargs="+", default=list(ORDER), choices=list(ORDER))
-    parser.add_argument("--reverse", action="store_true", help="the planned runs in reverse order (a second copy)")
-    parser.add_argument("--ladder-dir", default=None, help=f"the study profile's runs (default: results/{PROFILE})")
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.out_dir, args.ladder_dir))
         return 0
 
-    from convladder.core.data import load_cifar10
-    set_threads(args.threads)
-    out_dir = Path(args.out_dir) if args.out_dir else results_archive(ARCHIVE)
-    checksum = load_cifar10(args.data_dir).checksum
+    out_dir, checksum = training_setup(args, ARCHIVE)
     runs = planned_runs(args.models, args.seeds)
     for model, seed in reversed(runs) if args.reverse else runs:
         folder = seed_dir(out_dir / model, seed)
