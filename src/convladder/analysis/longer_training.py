@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convladder.analysis.statistics import take_off_epoch
-from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dirs
+from convladder.results.layout import results_archive, seed_dirs
 
 ARCHIVE = "study-150"
 MODELS = ("C", "D", "E")
@@ -23,24 +23,15 @@ def archived_seeds(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
     """Every continued seed in the archive, finished (its results.json) or not (its checkpoint's history), by
     model, in seed order: seed, finished, epochs done, the validation curve, take-off epoch, and the
     validation accuracy after each of BUDGETS that it reached."""
-    from convladder.results.records import read_results
-    from convladder.tools.files import load_checkpoint_file
+    from convladder.results.records import read_seed
 
     out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
     found: dict[str, list[dict]] = {}
     for model in MODELS:
-        for folder in seed_dirs(out_dir / model):
-            if (folder / RESULTS_FILE).exists():
-                results = read_results(folder / RESULTS_FILE)
-                history, finished, seed = results["history"], True, results["config"]["seed"]
-            elif (folder / CHECKPOINT_FILE).exists():
-                state = load_checkpoint_file(folder / CHECKPOINT_FILE)
-                history, finished, seed = state["history"], False, state["config"]["seed"]
-            else:
-                continue
+        for config, history, results in filter(None, map(read_seed, seed_dirs(out_dir / model))):
             val = list(history["val_acc"])
             found.setdefault(model, []).append(dict(
-                seed=seed, finished=finished, epochs=len(val), curve=val, take_off=take_off_epoch(val),
+                seed=config["seed"], finished=results is not None, epochs=len(val), curve=val, take_off=take_off_epoch(val),
                 at={b: val[b - 1] for b in BUDGETS if b <= len(val)}, minutes=sum(history["epoch_seconds"]) / 60,
             ))
     return found

@@ -8,39 +8,42 @@ from pathlib import Path
 
 from convladder.analysis.statistics import compare, first_above, take_off_epoch
 from convladder.plan.recipes import STUDY_RECOVERED, changes
-from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dirs
+from convladder.results.layout import results_archive, seed_dirs
 
 ARCHIVE = "recipe-probes"
 EPOCHS = 150  # the study's epochs for A and B: every probe is read after them (a longer one also at its end)
 MODELS = ("A", "B")
 
 
-def archived_probes(out_dir: str | Path | None = None) -> list[dict]:
+def archived_probes(out_dir: str | Path | None = None, ladder: dict[str, list[dict]] | None = None) -> list[dict]:
     """Every probe seed in the archive (folders `<model>-<probe>/seed<k>`), finished (results.json) or not (its
     checkpoint's history), in folder order: probe, model, seed, what it changes from the recovered recipe, epochs
-    done and planned, take-off, validation accuracy after EPOCHS (None before) and at its last epoch, minutes."""
-    from convladder.results.records import read_results
-    from convladder.tools.files import load_checkpoint_file
+    done and planned, take-off, validation accuracy after EPOCHS (None before) and at its last epoch, minutes; and,
+    from `ladder` (the study profile's runs), the take-off and validation after EPOCHS of its run of the same model
+    and seed with the recipe unchanged (None where that run has not reached EPOCHS)."""
+    from convladder.results.records import read_seed
 
     out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
+    base = unchanged_curves(ladder or {})
     found = []
     runs = sorted(f for f in out_dir.iterdir() if f.is_dir() and "-" in f.name) if out_dir.is_dir() else []
     for folder in (seed for run in runs for seed in seed_dirs(run)):
-        if (folder / RESULTS_FILE).exists():
-            results = read_results(folder / RESULTS_FILE)
-            history, finished, config = results["history"], True, results["config"]
-        elif (folder / CHECKPOINT_FILE).exists():
-            state = load_checkpoint_file(folder / CHECKPOINT_FILE)
-            history, finished, config = state["history"], False, state["config"]
-        else:
+        seed = read_seed(folder)
+        if seed is None:
             continue
+        config, history, results = seed
+        finished = results is not None
         model, probe = folder.parent.name.split("-", 1)
         val = list(history["val_acc"])
+        unchanged = base.get((model, config["seed"]), [])
+        reached = len(unchanged) >= EPOCHS
         found.append(dict(probe=probe, model=model, seed=config["seed"], changes=changes(config, STUDY_RECOVERED),
                           finished=finished, epochs=len(val), planned=config["epochs"], take_off=take_off_epoch(val),
                           first_above=first_above(val), val_acc=val[-1],
                           val_150=val[EPOCHS - 1] if len(val) >= EPOCHS else None,
-                          minutes=sum(history["epoch_seconds"]) / 60, curve=val))
+                          minutes=sum(history["epoch_seconds"]) / 60, curve=val,
+                          unchanged_take_off=take_off_epoch(unchanged) if reached else None,
+                          unchanged_val=unchanged[EPOCHS - 1] if reached else None))
     return found
 
 
@@ -53,16 +56,14 @@ def precision_comparisons(probes: list[dict], ladder: dict[str, list[dict]]) -> 
     """For each model with finished fp32 seeds that the study profile also trained: bfloat16 (the profile's runs)
     against plain fp32 on validation accuracy after EPOCHS, over the seeds both have (Welch, analysis.compare)."""
     base = unchanged_curves(ladder)
-    fp32 = {(p["model"], p["seed"]): p["val_150"] for p in probes
-            if p["changes"] == {"amp": False} and p["val_150"] is not None}
-    fp32_take_off = {(p["model"], p["seed"]): p["take_off"] for p in probes if p["changes"] == {"amp": False}}
+    fp32 = {(p["model"], p["seed"]): p for p in probes if p["changes"] == {"amp": False} and p["val_150"] is not None}
     out = []
     for model in MODELS:
         seeds = sorted(s for m, s in fp32 if m == model and len(base.get((m, s), [])) >= EPOCHS)
         if seeds:
-            out.append(dict(model=model, seeds=seeds, bf16=[base[model, s][EPOCHS - 1] for s in seeds],
-                            fp32=[fp32[model, s] for s in seeds],
+            bf16 = [base[model, s][EPOCHS - 1] for s in seeds]
+            plain = [fp32[model, s]["val_150"] for s in seeds]
+            out.append(dict(model=model, seeds=seeds, bf16=bf16, fp32=plain,
                             take_offs_bf16=[take_off_epoch(base[model, s]) for s in seeds],
-                            take_offs_fp32=[fp32_take_off[model, s] for s in seeds],
-                            c=compare([base[model, s][EPOCHS - 1] for s in seeds], [fp32[model, s] for s in seeds])))
+                            take_offs_fp32=[fp32[model, s]["take_off"] for s in seeds], c=compare(bf16, plain)))
     return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convladder.analysis.statistics import LADDER_STEPS, MIN_SEEDS, StepVerdict, holm, ladder_verdicts
-from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive, seed_dirs
+from convladder.results.layout import results_archive, seed_dirs
 
 ARCHIVE = "study-adam"
 # Each model's epochs: those after which the study profile compares it with its neighbours on the ladder
@@ -60,17 +60,11 @@ def robustness_rows(sgd_runs: dict[str, list[dict]], adam_runs: dict[str, list[d
 
 def progress(out_dir: str | Path | None = None) -> dict[str, list[tuple[int, int, bool]]]:
     """Each model's seeds in the archive as (seed, epochs done, finished), unfinished ones from their checkpoint."""
-    from convladder.results.records import read_results
-    from convladder.tools.files import load_checkpoint_file
+    from convladder.results.records import read_seed
 
     out_dir = Path(out_dir) if out_dir else results_archive(ARCHIVE)
     found: dict[str, list[tuple[int, int, bool]]] = {}
     for model in EPOCHS:
-        for folder in seed_dirs(out_dir / model):
-            if (folder / RESULTS_FILE).exists():
-                results = read_results(folder / RESULTS_FILE)
-                found.setdefault(model, []).append((results["config"]["seed"], len(results["history"]["val_acc"]), True))
-            elif (folder / CHECKPOINT_FILE).exists():
-                state = load_checkpoint_file(folder / CHECKPOINT_FILE)
-                found.setdefault(model, []).append((state["config"]["seed"], len(state["history"]["val_acc"]), False))
+        for config, history, results in filter(None, map(read_seed, seed_dirs(out_dir / model))):
+            found.setdefault(model, []).append((config["seed"], len(history["val_acc"]), results is not None))
     return found

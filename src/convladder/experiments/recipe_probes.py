@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from convladder.analysis.recipe_probes import ARCHIVE, EPOCHS, archived_probes, precision_comparisons, unchanged_curves
+from convladder.analysis.recipe_probes import ARCHIVE, EPOCHS, archived_probes, precision_comparisons
 from convladder.analysis.statistics import TAKE_OFF_ACC, take_off_epoch
 from convladder.experiments.args import experiment_parser, train_or_keep, training_setup
 from convladder.plan.recipes import STUDY_RECOVERED
@@ -90,16 +90,14 @@ def summary(out_dir=None, ladder_dir=None) -> str:
     from convladder.results.records import collect_runs
 
     ladder = collect_runs(Path(ladder_dir) if ladder_dir else results_archive(PROFILE))
-    base = unchanged_curves(ladder)
     lines = [f"the study: A takes off about epoch {STUDY_CURVES['A']['take_off']} (validation "
              f"{STUDY_CURVES['A']['val_acc']} at 150), B about {STUDY_CURVES['B']['take_off']} "
              f"({STUDY_CURVES['B']['val_acc']}); take-off: the first epoch from which validation stays above "
              f"{TAKE_OFF_ACC:g} (first above it, where that differs, in brackets)",
              "probe      model seed  epochs  take-off  val@150  val@end  | recipe unchanged: take-off  val@150  minutes"]
-    probes = archived_probes(out_dir)
+    probes = archived_probes(out_dir, ladder)
     for p in probes:
-        curve = base.get((p["model"], p["seed"]))
-        unchanged = (f"{str(take_off_epoch(curve) or 'none'):8}  {curve[EPOCHS - 1]:.3f}" if curve and len(curve) >= EPOCHS
+        unchanged = (f"{str(p['unchanged_take_off'] or 'none'):8}  {p['unchanged_val']:.3f}" if p["unchanged_val"] is not None
                      else "  --")
         val_150 = f"{p['val_150']:.3f}" if p["val_150"] is not None else "  -- "
         take_off = str(p["take_off"] or "none") + (f" ({p['first_above']})" if p["first_above"] != p["take_off"] else "")

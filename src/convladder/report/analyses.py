@@ -299,18 +299,12 @@ def recipe_probes_context(runs: dict[str, list[dict]], out_dir: Path | None = No
     profile's run of the same model and seed (the recipe unchanged), bfloat16 against fp32, and the finished probe of
     B whose take-off lies closest to the study's, with the same change's run of A. None without the archive.
     `runs`: the study profile's runs."""
-    from convladder.analysis.recipe_probes import EPOCHS, archived_probes, precision_comparisons, unchanged_curves
-    from convladder.analysis.statistics import take_off_epoch, take_off_shifts
+    from convladder.analysis.recipe_probes import EPOCHS, archived_probes, precision_comparisons
     from convladder.plan.study import STUDY_CURVES
 
-    probes = archived_probes(out_dir)
+    probes = archived_probes(out_dir, runs)
     if not probes:
         return None
-    base = unchanged_curves(runs)
-    for p in probes:
-        curve = base.get((p["model"], p["seed"]), [])
-        p.update(unchanged_take_off=take_off_epoch(curve) if len(curve) >= EPOCHS else None,
-                 unchanged_val=curve[EPOCHS - 1] if len(curve) >= EPOCHS else None)
     probes.sort(key=lambda p: (p["model"], sorted(p["changes"].items(), key=str), p["seed"]))
     b_taking_off = [p for p in probes if p["model"] == "B" and p["finished"] and p["take_off"] is not None]
     closest = min(b_taking_off, key=lambda p: abs(p["take_off"] - STUDY_CURVES["B"]["take_off"]), default=None)

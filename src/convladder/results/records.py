@@ -118,6 +118,22 @@ def read_results(path: str | os.PathLike) -> dict:
     return results
 
 
+def read_seed(folder: str | os.PathLike) -> tuple[dict, dict, dict | None] | None:
+    """A seed folder as far as it trained: (config, history, results) from its results.json once finished
+    (read_results), (config, history, None) from its checkpoint before; None when it holds neither."""
+    from convladder.results.layout import CHECKPOINT_FILE
+    from convladder.tools.files import load_checkpoint_file
+
+    folder = Path(folder)
+    if (folder / RESULTS_FILE).exists():
+        results = read_results(folder / RESULTS_FILE)
+        return results["config"], results["history"], results
+    if (folder / CHECKPOINT_FILE).exists():
+        state = load_checkpoint_file(folder / CHECKPOINT_FILE)
+        return state["config"], state["history"], None
+    return None
+
+
 def load_results(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / RESULTS_FILE
     if not path.exists():
