@@ -193,8 +193,8 @@ def test_the_h_profile_makes_final_runs_and_one_run_per_ablation(tiny_cifar, tmp
     assert not runs["H-no-lookahead"].config("h").lookahead
     assert {name: run.epochs for name, run in runs.items()} == dict.fromkeys(runs, H_EPOCHS)
     assert RunLayout.of("h").root == results_archive("h")
-    steps = plan("h", RunLayout(tmp_path / "h"), str(tiny_cifar))  # trains; no analyses, no report of its own
-    assert [step.notebook for step in steps] == ["00_data"] + ["10_train"] * len(runs)
+    steps = plan("h", RunLayout(tmp_path / "h"), str(tiny_cifar))  # trains; no analyses; its report is H's note
+    assert [step.notebook for step in steps] == ["00_data"] + ["10_train"] * len(runs) + ["90_report"]
 
 
 def test_final_runs_can_train_on_every_training_image(tiny_cifar, tmp_path):

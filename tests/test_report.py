@@ -268,13 +268,20 @@ def layer_profile_json(convs_at: float) -> dict:
                       "flop_per_cycle_fp32": 32}}
 
 
+def h_note(tmp_path, monkeypatch, h_layout) -> str:
+    """The LaTeX of model H's note built from `h_layout`, beside a hand-made ladder of one seed."""
+    ladder = write_runs(tmp_path / "ladder", 1)
+    monkeypatch.setattr(report_h, "ladder_layout", lambda: ladder)
+    return (write_sources(h_layout, benchmark=tmp_path / "none.json") / "report.tex").read_text()
+
+
 def h_section(tmp_path, monkeypatch, seeds, ablations, profile=None) -> str:
     h_layout = write_h_archive(tmp_path / "h", seeds, ablations)
     if profile:
         (h_layout.root / report_h.LAYER_PROFILE).write_text(json.dumps(profile))
-    monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
-    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json") / "report.tex").read_text()
-    return " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")].split())
+    monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)  # for h_context read as another profile's report would
+    tex = h_note(tmp_path, monkeypatch, h_layout)
+    return " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:limitations}")].split())
 
 
 def test_the_h_section_judges_the_targets_the_ablations_and_the_layers(tmp_path, monkeypatch):
@@ -326,9 +333,8 @@ def test_a_dirty_commit_of_h_is_explained_by_its_training_code_version(tmp_path,
         if seed == 1:
             results["environment"]["git_commit"] = "abc1234-dirty"
         path.write_text(json.dumps(results))
-    monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
-    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json") / "report.tex").read_text()
-    section = " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")].split())
+    tex = h_note(tmp_path, monkeypatch, h_layout)
+    section = " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:limitations}")].split())
     assert "trained from abc1234 (H seeds 0, 2), abc1234-dirty (H seed 1) (" in section
     if current:
         assert "had uncommitted changes when those runs trained; each run records" in section
@@ -383,10 +389,18 @@ def test_without_h_runs_the_section_says_how_to_train_them(report_tex):
     assert "convladder all -{}-profile h" in section
 
 
-def test_model_hs_archive_alone_has_no_report_of_its_own(tmp_path):
-    h_layout = write_h_archive(tmp_path / "h", 1, {"no-dirac": 0.93})
-    with pytest.raises(ReportError, match="model H's runs alone.*convladder report --profile quick"):
-        write_sources(h_layout, benchmark=tmp_path / "none.json")
+def test_model_hs_archive_builds_its_note_and_a_ladder_report_cites_it(tmp_path, monkeypatch):
+    h_layout = write_h_archive(tmp_path / "h", MIN_SEEDS, {"no-dirac": 0.93})
+    note = " ".join(h_note(tmp_path, monkeypatch, h_layout).split())
+    assert "\\title{Model H: a small network for CIFAR-10 on a CPU" in note and "\\label{tab:h-ablations}" in note
+    assert "the study profile's ladder (\\texttt{results/study}: A, B, C, D, E, F, G, GAP" in note
+    assert "\\label{sec:limitations}" in note and "each ablation is one seed" in " ".join(note.lower().split())
+    monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
+    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    section = " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")].split())
+    assert "a technical note of its own~\\cite{hnote}" in section and "\\bibitem{hnote}" in tex
+    assert "Over 3 seeds, each trained on 50,000 images" in section and "it reaches 0.937" in section
+    assert "\\label{tab:h}" not in tex and "\\textbf{Model H.}" not in tex  # the note holds the rest
 
 
 def _study_run(name: str, model: str, seed: int, take_off: int | None, epochs: int, final: float) -> dict:
@@ -434,10 +448,10 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     section = tex[tex.index("\\label{sec:study-epochs}"):tex.index("\\label{tab:study-epochs}")]
     assert "120, 135, 150 & about 140 & yes" in section and "50, never & about 110 & --" in section
     assert "Model A left chance at epochs 120, 135, 150 of its\n150 (3 seeds" in tex
-    question = " ".join(tex[tex.index("\\label{sec:q-C-D}"):tex.index("\\label{fig:q-C-D}")].split())
-    assert "we compare both after epoch 5, the last both reached: with a constant learning rate, C's accuracy after that" \
-           " epoch is what a run of 5 epochs would end with (after its own 16 epochs, C reached" in question
-    text = " ".join(tex.split())  # no logits runs beside the study recipe's: the recipe search (archived) stands in
+    text = " ".join(tex.split())
+    # the study paper answers the questions in one table, C against D after epoch 5, the last both reached
+    assert "\\label{sec:q-C-D}" not in tex and "Does ReLU instead of sigmoid let the model learn? & C, D & 5 &" in text
+    # no logits runs beside the study recipe's: the recipe search (archived) stands in
     assert "no model of this profile is trained on logits beside its softmax-output runs. The recipe search" in text
     assert "With Adam, the shorter profiles' assumption for the ladder, A leaves chance within a few epochs" \
            " (Table~\\ref{tab:recipes})" in text
@@ -445,11 +459,13 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
            " seeds, A left chance at epochs 120, 135, 150; over 2 seeds, B left chance at epoch 50 (1 of its seeds never" \
            " did). So this is the candidate" in text
     assert "band: range; epochs on a logarithmic axis, so that the short runs are not squeezed" in text  # 16 to 240 epochs
+    tested = " ".join(tex[tex.index("\\label{sec:tested}"):tex.index("\\label{sec:diagnoses}")].split())
     conclusions = " ".join(tex[tex.index("\\label{sec:conclusions}"):tex.index("\\label{sec:limitations}")].split())
-    # the study profile's conclusions are the authored ones (report/study/conclusions.tex.j2), whose claims these
-    # hand-made runs break (no F or G: the dropout conclusion cannot be drawn), not the generated summary
-    assert "The study closes with five conclusions." in conclusions and "B reached" not in conclusions
-    assert "[claim conclusion-dropout does not hold]" in conclusions
+    # the study profile's conclusions are the authored ones (report/study/conclusions_tested.tex.j2 in the results,
+    # the closing in report/study/conclusions.tex.j2), whose claims these hand-made runs break (no F or G: the dropout
+    # conclusion cannot be drawn), not the generated summary
+    assert "The study closes with five conclusions." in tested and "B reached" not in conclusions
+    assert "[claim conclusion-dropout does not hold]" in tested and "What the reproduction does not settle" in conclusions
 
 
 def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_there_is_none(tmp_path, monkeypatch, capsys):
@@ -519,7 +535,7 @@ def test_a_longer_run_with_a_schedule_is_compared_after_its_own_last_epoch_and_t
     runs = {"F": [hand_made("F", "F", s, 0.70 + 0.01 * s, epochs=4, schedule="onecycle") for s in range(3)],
             "G": [hand_made("G", "G", s, 0.60 + 0.01 * s) for s in range(3)]}
     tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
-    question = " ".join(tex[tex.index("\\label{sec:q-F-G}"):tex.index("\\label{fig:q-F-G}")].split())
+    question = " ".join(tex[tex.index("\\label{sec:q-F-G}"):tex.index("\\label{sec:q-G-GAP}")].split())
     assert "F's plan depends on its length (onecycle schedule), so its history cannot stand for a shorter run" in question
     assert "Each after its own last epoch, G is behind F: the answer is no." in question
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from convladder.core.registry import study_model_names
-from convladder.plan.profiles import OTHER_SIZES_RUNS, PlannedRun, ladder
+from convladder.plan.profiles import H_PROFILE, OTHER_SIZES_RUNS, PlannedRun, ladder
 from convladder.results.layout import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
 from convladder.tools.files import atomic_write_bytes, atomic_write_text, claim, refuse_links_leaving
 from convladder.tools.signals import STOP_SIGNALS, die_with_parent, restore, signals_held, stop_signals_raise
@@ -107,9 +107,12 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
     if {"G", "GAP+"} & names:
         steps.append(Step("30_errors", layout.notebook("30_errors"),
                           {**common, "run_names": sorted({"G", "GAP+"} & names)}, "error analysis"))
-    if not names & set(study_model_names()):  # model H alone: a report needs the ladder's runs
-        print("only model H's runs in this call: no analyses and no report (a profile's report shows H's "
-              "section: its own runs of H, else the h profile's archive)", flush=True)
+    if not names & set(study_model_names()):  # model H alone: its note in the h profile, else no report
+        if profile == H_PROFILE:
+            steps.append(Step("90_report", layout.notebook("90_report"), common, "model H's note"))
+        else:
+            print("only model H's runs in this call: no analyses and no report (the h profile's report is H's note, "
+                  "convladder report --profile h)", flush=True)
         return steps
     if models is None:  # the diagnosis trains its own variants of C, D, E and F
         steps.append(Step("40_diagnosis", layout.notebook("40_diagnosis"), common, "diagnosis of the anomalies"))

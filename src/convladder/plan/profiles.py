@@ -71,6 +71,7 @@ class Profile:
     final_runs: bool = False  # runs are final (FINAL_SETTINGS: H on all 50,000 training images), with one run per ablation
 
 
+H_PROFILE = "h"  # model H's final runs and ablations (results/h); its report is H's note
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
@@ -123,8 +124,8 @@ PROFILES: dict[str, Profile] = {
                     "output, lr 0.001); 3 seeds of every model, GAP continued to 240 epochs once; archived in "
                     "results/study",
     ),
-    "h": Profile(
-        name="h",
+    H_PROFILE: Profile(
+        name=H_PROFILE,
         train_size=None,
         val_size=None,
         test_size=None,

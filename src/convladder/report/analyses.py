@@ -297,7 +297,8 @@ def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None =
 def recipe_probes_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:
     """The recipe probes (results/recipe-probes), for the template's section: each probe seed beside the study
     profile's run of the same model and seed (the recipe unchanged), bfloat16 against fp32, and the finished probe of
-    B whose take-off lies closest to the study's, with the same change's run of A. None without the archive.
+    B whose take-off lies closest to the study's, with every finished seed of B and every run of A with the same change.
+    None without the archive.
     `runs`: the study profile's runs."""
     from convladder.analysis.recipe_probes import EPOCHS, archived_probes, precision_comparisons
     from convladder.plan.study import STUDY_CURVES
@@ -309,8 +310,11 @@ def recipe_probes_context(runs: dict[str, list[dict]], out_dir: Path | None = No
     b_taking_off = [p for p in probes if p["model"] == "B" and p["finished"] and p["take_off"] is not None]
     closest = min(b_taking_off, key=lambda p: abs(p["take_off"] - STUDY_CURVES["B"]["take_off"]), default=None)
     closest_a = [p for p in probes if closest and p["model"] == "A" and p["changes"] == closest["changes"]]
+    # every finished seed of B with the closest probe's change, so that its take-off is not one seed picked of several
+    closest_b = [p for p in probes if closest and p["model"] == "B" and p["finished"] and p["changes"] == closest["changes"]]
     return dict(rows=probes, epochs=EPOCHS, study=STUDY_CURVES, precision=precision_comparisons(probes, runs),
                 unfinished=[p for p in probes if not p["finished"]], closest=closest, closest_a=closest_a,
+                closest_b=closest_b,
                 shifts=take_off_shifts({f"{p['model']} seed {p['seed']} with " + ", ".join(f"{k}={v}" for k, v in
                                                                                        p["changes"].items()): p["curve"]
                                         for p in probes if p["finished"]}))

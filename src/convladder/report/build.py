@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import convladder.report.figures as draw
-from convladder.analysis.statistics import (
-    TAKE_OFF_ACC,
-)
+from convladder.analysis.statistics import MIN_SEEDS, TAKE_OFF_ACC
+from convladder.core.config import PROGRESSIVE_SIDES
 from convladder.core.versions import code_version
 from convladder.plan.recipes import STUDY_RECOVERED, recorded_recipe
 from convladder.report.analyses import (
@@ -36,7 +35,8 @@ from convladder.report.analyses import (
     recipe_search_context,
     stability_context,
 )
-from convladder.report.h import TARGET_ACC, h_context
+import convladder.report.h as report_h
+from convladder.report.h import LAYER_PROFILE, TARGET_ACC, h_context
 from convladder.report.ladder import (
     _ordered,
     conclusions_context,
@@ -57,7 +57,7 @@ from convladder.report.plots import (
     log_epochs,
 )
 from convladder.report.setup import benchmark_context, benchmark_source, fast_context, fp32_context, provenance_context
-from convladder.results.layout import RunLayout, report_template
+from convladder.results.layout import RunLayout, h_note_template, report_template
 from convladder.results.records import collect_runs
 from convladder.tools.files import atomic_write_text, claim, read_json, refuse_links_leaving
 
@@ -72,30 +72,43 @@ class ReportError(RuntimeError):
 
 
 def write_sources(layout: RunLayout, benchmark: Path | None = None, draft: bool = False) -> Path:
-    """Write the figures and render the template into report.tex; returns the report folder holding it."""
+    """Write the figures and render the template into report.tex (model H's note where the runs are H's alone);
+    returns the report folder holding it."""
+    damaged: list[str] = []
+    runs = collect_runs(layout.root, damaged)
+    if not runs:
+        raise ReportError(f"no finished runs (results.json) under {layout.root}: train some models first")
+    if all(seeds[0]["config"]["model"] == "H" for seeds in runs.values()):
+        return write_h_note(layout, _ordered(runs), damaged, draft)
+    context = report_context(layout, runs, damaged, benchmark)
+    try:
+        text = render(report_template(), context, draft)
+    except UnsupportedClaim as err:
+        raise ReportError(str(err)) from None
+    atomic_write_text(text, layout.report_dir / "report.tex")
+    return layout.report_dir
+
+
+def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list[str],
+                   benchmark: Path | None = None) -> dict:
+    """What the report's template reads, from a profile's runs (`damaged`: run folders that could not be read), writing
+    the figures it includes into the profile's figures folder."""
     run_dir = layout.root
     benchmark = benchmark_source(benchmark)
-    damaged: list[str] = []
-    runs = collect_runs(run_dir, damaged)
-    if not runs:
-        raise ReportError(f"no finished runs (results.json) under {run_dir}: train some models first")
     report_dir, figures = layout.report_dir, layout.figures_dir
     report_dir.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
     ordered = _ordered(runs)
     if not ordered:
         raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
-    if all(seeds[0]["config"]["model"] == "H" for seeds in ordered.values()):
-        raise ReportError(f"{run_dir} holds model H's runs alone, which have no report of their own: the quick and "
-                          f"study reports show them (convladder report --profile quick)")
     extra = {name: seeds for name, seeds in runs.items() if name not in ordered}
     diagnosis_path = layout.diagnosis_results
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
     everything = {**ordered, **extra}
     summary = summary_rows(ordered)
     conclusions = conclusions_context(runs, layout, diagnosis)
-    for step in conclusions["steps"]:
-        step["figure"] = draw.pair(ordered, step["low"], step["high"], figures)
+    for letter, step in zip("abcdefghij", conclusions["steps"]):
+        step["panel"] = letter
         step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
     ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0])}
     softmax = softmax_rows(runs)
@@ -108,6 +121,7 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None, draft: bool 
     context = {
         **document_context(ordered, summary, conclusions["steps"]), "summary": summary, "data": data_context(layout),
         "ladder_figure": draw.ladder(ladder_recipe, figures) if ladder_recipe else None,
+        "questions_figure": draw.questions(ordered, conclusions["steps"], figures) if conclusions["steps"] else None,
         "ladder_log_epochs": log_epochs(curve_lengths(ladder_recipe)),
         "ladder_epochs": sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder_recipe.values()}),
         "ladder_table": ladder_table(ordered), "recipes": recipes_context(everything),
@@ -131,8 +145,26 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None, draft: bool 
                    probes=recipe_probes_context(ordered) if profile_of(ordered) == "study" else None,
                    robustness=recipe_robustness_context(ordered) if profile_of(ordered) == "study" else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
+    return context
+
+
+def write_h_note(layout: RunLayout, runs: dict[str, list[dict]], damaged: list[str], draft: bool = False) -> Path:
+    """Model H's technical note (report/h.tex.j2) from the h profile's runs: H's seeds, its ablations, the
+    per-layer profile beside them, and the frontier of accuracy against minutes with the study profile's
+    ladder (its archive, where present) for comparison. Returns the report folder holding report.tex."""
+    report_dir, figures = layout.report_dir, layout.figures_dir
+    report_dir.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    ladder_root = report_h.ladder_layout().root
+    ladder = {name: seeds for name, seeds in _ordered(collect_runs(ladder_root)).items()
+              if seeds[0]["config"]["model"] != "H"} if ladder_root.exists() else {}
+    h = h_context({**runs, **ladder}, figures, code_version("H"), profile_file=layout.root / LAYER_PROFILE)
+    first = runs["H"][0] if "H" in runs else next(iter(runs.values()))[0]
+    context = dict(h=h, h_target_acc=TARGET_ACC, min_seeds=MIN_SEEDS, progressive_sides=list(PROGRESSIVE_SIDES),
+                   profile=profile_of(runs), sizes=first["data"]["sizes"], provenance=provenance_context(runs, damaged),
+                   frontier_ladder=list(ladder))
     try:
-        text = render(report_template(), context, draft)
+        text = render(h_note_template(), context, draft)
     except UnsupportedClaim as err:
         raise ReportError(str(err)) from None
     atomic_write_text(text, report_dir / "report.tex")

@@ -18,6 +18,7 @@ from convladder.report.plots import (
     plot_history,
     plot_ladder,
     plot_proba,
+    plot_questions,
     plot_variants,
     save,
 )
@@ -56,10 +57,14 @@ def probabilities(run: dict, figures: Path) -> str | None:
     return name
 
 
-def pair(runs: dict[str, list[dict]], low: str, high: str, figures: Path) -> str:
-    """Validation accuracy per epoch of two runs that differ in one ingredient."""
-    name = f"pair_{file_stem(low)}_{file_stem(high)}.pdf"
-    save(plot_compare({low: runs[low], high: runs[high]}, title="validation accuracy"), figures / name)
+def questions(runs: dict[str, list[dict]], steps: list[dict], figures: Path) -> str:
+    """The questions' pairs of runs in one figure, a panel per step (conclusions_context's), in the steps' order."""
+    name = "questions.pdf"
+    names = list(dict.fromkeys(name for s in steps for name in (s["low"], s["high"])))
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    panels = [dict(low=s["low"], high=s["high"], at_epoch=None if s["same_epochs"] else s["at_epoch"], runs=runs,
+                   colors=colors) for s in steps]
+    save(plot_questions(panels), figures / name)
     return name
 
 

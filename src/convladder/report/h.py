@@ -15,14 +15,13 @@ import convladder.report.figures as draw
 from convladder.analysis.statistics import MIN_SEEDS, prediction_interval, single_run_verdict
 from convladder.core import h_design
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
-from convladder.plan.profiles import H_ABLATIONS
+from convladder.plan.profiles import H_ABLATIONS, H_PROFILE
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import bf16_unit_name, cpu_names
 
-H_PROFILE = "h"
 # Issue 14's targets: mean test accuracy over at least MIN_SEEDS seeds, and minutes of training and
 # evaluation for the slowest seed, by the CPU's bfloat16 unit (hardware.bf16_unit); and the milestone.
 TARGET_ACC = 0.94
@@ -40,6 +39,11 @@ SHOWN_SHARE = 0.005  # kinds of layer taking less of the step are left out of th
 
 def h_layout() -> RunLayout:
     return RunLayout.of(H_PROFILE)
+
+
+def ladder_layout() -> RunLayout:
+    """The ladder's runs H's note sets its frontier beside: the study profile's archive."""
+    return RunLayout.of("study")
 
 
 def layer_profile_path(layout: RunLayout | None = None) -> Path:
@@ -196,16 +200,18 @@ def h_runs_for(runs: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], str 
     return archived, str(shown), damaged
 
 
-def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | None = None) -> dict | None:
+def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | None = None,
+              profile_file: Path | None = None) -> dict | None:
     """What the template's section on H reads, beside the report's own `runs`; None when neither they
     nor the archive hold a finished run of H. Writes the frontier figure. `code_version`: today's
-    version of H's training code, against which archived runs are reported as stale."""
+    version of H's training code, against which archived runs are reported as stale. `profile_file`: the
+    per-layer profile beside the runs (default: the archive's, where the runs come from the archive)."""
     h_runs, archive, damaged = h_runs_for(runs)
     seeds = h_runs.get("H")
     if not seeds:
         return None
     first = seeds[0]
-    profile_file = layer_profile_path() if archive else None
+    profile_file = profile_file or (layer_profile_path() if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
     test = [run["final"]["test_acc"] for run in seeds]
     tta = [run["final"]["test_acc_tta"] for run in seeds if "test_acc_tta" in run["final"]]

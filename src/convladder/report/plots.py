@@ -153,6 +153,48 @@ def plot_compare(runs: dict[str, list[dict]], key: str = "val_acc", title: str =
     return fig
 
 
+PANEL_COLUMNS = 3
+
+
+def _zoom(ax, values: list[float], pad: float = 0.05) -> None:
+    """The y axis over the range the curves span (band included), padded, inside [0, 1]."""
+    ax.set_ylim(max(0.0, min(values) - pad), min(1.0, max(values) + pad))
+
+
+def plot_questions(panels: list[dict]) -> Figure:
+    """The study's questions side by side, one panel each (a, b, ...): validation accuracy per epoch of the two runs a
+    question compares (`low`, `high`: seeds), mean line and range band in each model's colour (`colors`: one per
+    model, the same in every panel), the y axis zoomed to their range, and the epoch the verdict compares them at where
+    it is not both runs' last (`at_epoch`, else None) as a dashed line."""
+    rows = max(1, -(-len(panels) // PANEL_COLUMNS))
+    fig, axes = plt.subplots(rows, PANEL_COLUMNS, figsize=(10, 2.7 * rows), squeeze=False)
+    for i, (ax, panel) in enumerate(zip(axes.flat, panels)):
+        runs = {panel["low"]: panel["runs"][panel["low"]], panel["high"]: panel["runs"][panel["high"]]}
+        lengths = curve_lengths(runs)
+        values = []
+        for (label, seeds), length in zip(runs.items(), lengths):
+            color = panel["colors"][label]
+            series = [r["history"]["val_acc"][:length] for r in seeds]
+            _band(ax, seeds[0]["history"]["epoch"][:length], series, label, color=color)
+            values += [v for row in series for v in row]
+        ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+        if panel["at_epoch"]:
+            ax.axvline(panel["at_epoch"], color="black", lw=0.9, ls="--")
+        _zoom(ax, values)
+        ax.set_title(f"({chr(ord('a') + i)}) {panel['low']} against {panel['high']}", fontsize=10)
+        ax.set_xlabel("epoch", fontsize=9)
+        if i % PANEL_COLUMNS == 0:
+            ax.set_ylabel("validation accuracy", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        _epoch_axis(ax, lengths)
+        ax.legend(loc="best", fontsize=8)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
 def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "") -> Figure:
     """Validation accuracy against cumulative training minutes for every run (mean over seeds of
     the epoch times and accuracies): runs compared at equal time, not at their own budgets."""
@@ -292,21 +334,21 @@ def plot_frontier(groups: list[dict]) -> Figure:
 
 
 def plot_confusion(seeds: list[dict], class_names, title: str = "") -> Figure:
-    """The confusion matrix summed over seeds, each row normalised to the true class's images."""
+    """The confusion matrix summed over seeds, each row in percent of the true class's images (whole numbers, large
+    enough to read at half the page's width)."""
     matrix = torch.tensor([s["confusion"] for s in seeds], dtype=torch.float64).sum(0)
     rows = matrix / matrix.sum(1, keepdim=True).clamp(min=1)
-    fig, ax = plt.subplots(figsize=(5.6, 4.8))
-    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    fig, ax = plt.subplots(figsize=(4.4, 4.3))
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(class_names)):
         for j in range(len(class_names)):
-            ax.text(j, i, f"{rows[i, j]:.2f}".lstrip("0") if rows[i, j] < 1 else "1", ha="center", va="center",
-                    fontsize=6.5, color="white" if rows[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=8)
-    ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
+            ax.text(j, i, f"{100 * rows[i, j]:.0f}", ha="center", va="center",
+                    fontsize=9, color="white" if rows[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=60, fontsize=9)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=9)
     ax.set(xlabel="predicted", ylabel="true")
-    fig.colorbar(image, ax=ax, fraction=0.046)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -11,6 +11,7 @@ from convladder.analysis.statistics import (
     accuracy_at_minutes,
     compare,
     final_values,
+    take_off_epoch,
 )
 from convladder.core.versions import code_version
 from convladder.plan.profiles import FP32_SUFFIX
@@ -69,6 +70,12 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
                    epoch_seconds=statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]]))
               for name, seeds in runs.items()],
+        # every seed of every run, for the per-run table of the study paper's appendix
+        seed_rows=[dict(name=name, seed=r["config"]["seed"], epochs=r["history"]["epoch"][-1], val=r["final"]["val_acc"],
+                        test=r["final"]["test_acc"], take_off=take_off_epoch(r["history"]["val_acc"]),
+                        minutes=own_seconds(r) / 60, threads=r["environment"].get("torch_threads"),
+                        cpu=cpu_names([r["environment"]])[0], commit=r["environment"]["git_commit"])
+                   for name, seeds in runs.items() for r in seeds],
     )
 
 

@@ -44,6 +44,11 @@ def report_template() -> Path:
     return project_root() / "report" / "report.tex.j2"
 
 
+def h_note_template() -> Path:
+    """Model H's technical note, rendered instead of the report for the h profile's runs."""
+    return project_root() / "report" / "h.tex.j2"
+
+
 def exported_pdf(profile: str) -> Path:
     """The exported report of a profile, kept in the repository (`report/<profile>.pdf`)."""
     return project_root() / "report" / f"{profile}.pdf"
