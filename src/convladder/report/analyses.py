@@ -315,8 +315,7 @@ def recipe_probes_context(runs: dict[str, list[dict]], out_dir: Path | None = No
     return dict(rows=probes, epochs=EPOCHS, study=STUDY_CURVES, precision=precision_comparisons(probes, runs),
                 unfinished=[p for p in probes if not p["finished"]], closest=closest, closest_a=closest_a,
                 closest_b=closest_b,
-                shifts=take_off_shifts({f"{p['model']} seed {p['seed']} with " + ", ".join(f"{k}={v}" for k, v in
-                                                                                       p["changes"].items()): p["curve"]
+                shifts=take_off_shifts({f"{p['model']} seed {p['seed']} of probe {p['probe']}": p["curve"]
                                         for p in probes if p["finished"]}))
 
 

@@ -40,6 +40,7 @@ from convladder.report.h import LAYER_PROFILE, TARGET_ACC, h_context
 from convladder.report.ladder import (
     _ordered,
     conclusions_context,
+    continued_starts,
     document_context,
     is_ladder_recipe,
     ladder_table,
@@ -53,6 +54,7 @@ from convladder.report.ladder import (
 )
 from convladder.report.latex import UnsupportedClaim, render
 from convladder.report.plots import (
+    LOSS_WINDOWS,
     curve_lengths,
     log_epochs,
 )
@@ -111,6 +113,7 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         step["panel"] = letter
         step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
     ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0])}
+    continued = continued_starts(ladder_recipe)
     softmax = softmax_rows(runs)
     recipe = diagnosis_recipe(diagnosis, ordered) if diagnosis else None
     model_e, gradients = model_e_context(diagnosis, ordered, recipe), gradients_context(diagnosis, recipe)
@@ -120,7 +123,8 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         gradients["figure"] = draw.gradient_norms(diagnosis, figures)
     context = {
         **document_context(ordered, summary, conclusions["steps"]), "summary": summary, "data": data_context(layout),
-        "ladder_figure": draw.ladder(ladder_recipe, figures) if ladder_recipe else None,
+        "ladder_figure": draw.ladder(ladder_recipe, figures, {name: c["start"] for name, c in continued.items()})
+        if ladder_recipe else None, "ladder_continued": continued,
         "questions_figure": draw.questions(ordered, conclusions["steps"], figures) if conclusions["steps"] else None,
         "ladder_log_epochs": log_epochs(curve_lengths(ladder_recipe)),
         "ladder_epochs": sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder_recipe.values()}),
@@ -128,7 +132,7 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         "recovered_recipe": any(recorded_recipe(seeds[0])["name"] == STUDY_RECOVERED for seeds in ladder_recipe.values()),
         "study_epochs": study_epochs_rows(ordered),
         "softmax": softmax, "softmax_figure": draw.double_softmax(runs, [row["name"] for row in softmax], figures),
-        "take_off_acc": f"{TAKE_OFF_ACC:g}", "conclusions": conclusions, "model_e": model_e,
+        "take_off_acc": f"{TAKE_OFF_ACC:g}", "conclusions": conclusions, "model_e": model_e, "loss_windows": LOSS_WINDOWS,
         "parameters": parameters_context(ordered), "gradients": gradients,
         "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),
         "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(runs, figures),

@@ -31,9 +31,10 @@ def file_stem(run_name: str) -> str:
     return "".join(c if (c.isascii() and c.isalnum()) or c in "_.-" else f"-{ord(c):x}" for c in name)
 
 
-def ladder(runs: dict[str, list[dict]], figures: Path) -> str:
-    """Validation accuracy per epoch of the given runs, and their final accuracies beside the study's."""
-    save(plot_ladder(runs, STUDY_RESULTS), figures / "ladder.pdf")
+def ladder(runs: dict[str, list[dict]], figures: Path, starts: dict[str, int] | None = None) -> str:
+    """Validation accuracy per epoch of the given runs (a continued run from `starts`' epoch on), and their final
+    accuracies beside the study's."""
+    save(plot_ladder(runs, STUDY_RESULTS, starts), figures / "ladder.pdf")
     return "ladder.pdf"
 
 
@@ -85,8 +86,11 @@ def variants(diagnosis: dict, figures: Path) -> str:
 
 
 def gradient_norms(diagnosis: dict, figures: Path) -> str:
-    """The gradient norm of each weight layer per step, for the models the diagnosis measured."""
-    save(plot_gradient_norms(diagnosis), figures / "gradient_norms.pdf")
+    """The gradient norm of each weight layer per step, for the models the diagnosis measured (C and D, whose weight
+    layers are convolutions and one linear classifier at the end: "conv 1" is the one nearest the input)."""
+    layers = next(iter(diagnosis["gradients"].values()))[0]["layers"]
+    names = {layer: "linear" if i == len(layers) - 1 else f"conv {i + 1}" for i, layer in enumerate(layers)}
+    save(plot_gradient_norms(diagnosis, names), figures / "gradient_norms.pdf")
     return "gradient_norms.pdf"
 
 

@@ -42,6 +42,16 @@ def continued_name(run: dict) -> str | None:
     return run_name_of(run["continued_from"]) if run.get("continued_from") else None
 
 
+def continued_starts(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """The runs among `runs` that continue another of them: name -> the run continued and the first epoch of its own."""
+    found = {}
+    for name, seeds in runs.items():
+        parent = continued_name(seeds[0])
+        if parent in runs:
+            found[name] = dict(parent=parent, start=runs[parent][0]["history"]["epoch"][-1] + 1)
+    return found
+
+
 def _ordered(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """The ladder's runs in the study's order, then any others; the double-softmax runs are
     left to the diagnosis section, the fp32 run to the training-cost section."""

@@ -107,15 +107,27 @@ def plot_proba(probas: dict[str, list[float]], class_names, title: str = "") -> 
     return fig
 
 
-def plot_ladder(runs: dict[str, list[dict]], study: dict) -> Figure:
-    """Validation accuracy per epoch for every run (mean over seeds), and final accuracies
-    (mean, error bar: standard deviation over seeds) beside the study's."""
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "h", "<")
+
+
+def plot_ladder(runs: dict[str, list[dict]], study: dict, starts: dict[str, int] | None = None) -> Figure:
+    """Validation accuracy per epoch for every run (mean over seeds), each with its own colour, line style and marker
+    so that curves lying on one another (at chance) stay apart; a run that continues another (`starts`: its name ->
+    the first epoch of its own) is drawn from that epoch on. Beside them, final accuracies (mean, error bar: standard
+    deviation over seeds) beside the study's."""
     from convladder.results.records import summarize
 
+    starts = starts or {}
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     lengths = curve_lengths(runs)
-    for (name, seeds), length in zip(runs.items(), lengths):
-        _band(curves, seeds[0]["history"]["epoch"][:length], [r["history"]["val_acc"][:length] for r in seeds], name)
+    for i, ((name, seeds), length) in enumerate(zip(runs.items(), lengths)):
+        first = starts.get(name, 1) - 1
+        epochs = seeds[0]["history"]["epoch"][first:length]
+        style = dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)])
+        _band(curves, epochs, [r["history"]["val_acc"][first:length] for r in seeds], name, **style)
+        curves.lines[-1].set(marker=MARKERS[i % len(MARKERS)], markersize=4,
+                             markevery=max(1, len(epochs) // 6) if len(epochs) > 12 else 1)
     curves.axhline(0.1, color="grey", lw=0.8, ls=":")
     curves.set(title="validation accuracy (mean over seeds)", xlabel="epoch", ylim=(0, 1))
     curves.grid(alpha=0.3)
@@ -277,21 +289,29 @@ def plot_stability(result: dict) -> Figure:
 
 
 def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure:
-    """Validation accuracy per epoch of every recipe candidate, one panel per model, with the
-    study's take-off epoch (dotted) and its accuracy after 150 epochs (star)."""
+    """Validation accuracy per epoch of every recipe candidate, one panel per model, with the study's take-off epoch
+    (dotted) and its accuracy after 150 epochs (star); each candidate one colour and line style in both panels, and
+    one legend below them, large enough to read at the page's width."""
     models = sorted({c["model"] for c in candidates})
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 5.2), squeeze=False)
+    label = lambda c: f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")  # noqa: E731
+    labels = list(dict.fromkeys(label(c) for c in candidates))
+    styles = {name: dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)]) for i, name in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(models), figsize=(8, 5.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [2 if m == "A" else 1 for m in models]})
     for ax, model in zip(axes[0], models):
         for c in (c for c in candidates if c["model"] == model):
-            label = f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")
-            ax.plot(range(1, c["epochs"] + 1), c["curve"], lw=1, label=label)
+            ax.plot(range(1, c["epochs"] + 1), c["curve"], lw=1.2, label=label(c), **styles[label(c)])
         ax.axvline(study[model]["take_off"], color="grey", ls=":", lw=1)
-        ax.plot([150], [study[model]["val_acc"]], "k*", ms=10, label="the study after 150 epochs")
-        ax.set(title=f"model {model}", xlabel="epoch", ylabel="validation accuracy", ylim=(0, 0.6))
+        ax.plot([150], [study[model]["val_acc"]], "k*", ms=10)
+        ax.set(title=f"model {model}", xlabel="epoch", ylim=(0, 0.6))
         _epoch_axis(ax)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: covers no curve
-    fig.tight_layout()
+    axes[0][0].set_ylabel("validation accuracy")
+    handles = [plt.Line2D([], [], lw=1.2, **styles[name]) for name in labels]
+    handles += [plt.Line2D([], [], color="grey", ls=":", lw=1), plt.Line2D([], [], color="k", marker="*", ls="", ms=10)]
+    fig.legend(handles, labels + ["the study's take-off", "the study after 150 epochs"], loc="lower center", ncol=2,
+               fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(labels) + 3) // 2), 1, 1))
     return fig
 
 
@@ -386,37 +406,51 @@ def plot_mistakes(images: torch.Tensor, mistakes: list[dict], class_names, cols:
     return fig
 
 
+LOSS_WINDOWS = 40  # the loss per step of a diagnosis is drawn as the mean of each of this many windows of steps
+
+
 def plot_variants(diagnosis: dict) -> Figure:
-    """Validation accuracy per epoch of every E/F variant (mean over seeds), and its training loss per step."""
-    fig, (acc, loss) = plt.subplots(1, 2, figsize=(12, 3.8))
-    for v in diagnosis["variants"]:
+    """Validation accuracy per epoch of every E/F variant (mean over seeds; whole epochs), and its training loss per
+    step as the mean of each of LOSS_WINDOWS windows, its axis over the loss after the first window (a first-steps
+    spike would flatten the rest); one legend below both, each variant its own colour and line style."""
+    fig, (acc, loss) = plt.subplots(1, 2, figsize=(8, 3.6))
+    tops = []
+    for i, v in enumerate(diagnosis["variants"]):
+        style = dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)])
         epochs = list(range(1, len(v["seeds"][0]["val_acc"]) + 1))
-        _band(acc, [0] + epochs, [[0.1] + s["val_acc"] for s in v["seeds"]], v["label"])
+        _band(acc, [0] + epochs, [[0.1] + s["val_acc"] for s in v["seeds"]], v["label"], **style)
         steps = torch.tensor([s["step_loss"] for s in v["seeds"]], dtype=torch.float64).mean(0)
-        window = max(1, len(steps) // 40)
+        window = max(1, len(steps) // LOSS_WINDOWS)
         smooth = steps.unfold(0, window, window).mean(1) if len(steps) >= window else steps
-        loss.plot([window * (i + 0.5) for i in range(len(smooth))], smooth, label=v["label"])
+        loss.plot([window * (i + 0.5) for i in range(len(smooth))], smooth, lw=1.2, **style)
+        tops.append(float(smooth[1:].max()) if len(smooth) > 1 else float(smooth.max()))
     acc.axhline(0.1, color="grey", lw=0.8, ls=":")
     acc.set(title="validation accuracy (epoch 0: chance)", xlabel="epoch", ylim=(0, 1))
-    loss.set(title="training loss (as optimised), mean over windows", xlabel="step")
+    acc.set_ylabel("validation accuracy")
+    acc.xaxis.set_major_locator(MaxNLocator(integer=True))
+    loss.set(title="training loss (as optimised)", xlabel="step", ylim=(None, max(tops) * 1.05))
     for ax in (acc, loss):
         ax.grid(alpha=0.3)
-    acc.legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(*acc.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=9, frameon=False)
+    rows = -(-len(diagnosis["variants"]) // 2)
+    fig.tight_layout(rect=(0, 0.02 + 0.07 * rows, 1, 1))
     return fig
 
 
-def plot_gradient_norms(diagnosis: dict) -> Figure:
-    """Gradient norm of every weight layer per step, first seed, one panel per model (log scale)."""
+def plot_gradient_norms(diagnosis: dict, names: dict[str, str] | None = None) -> Figure:
+    """Gradient norm of every weight layer per step, first seed, one panel per model (log scale); each layer named
+    by `names` (module name -> a reader's name, e.g. "conv 1"), the legend beside the panels."""
     models = list(diagnosis["gradients"])
-    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(8, 3.4), sharey=True, squeeze=False)
     for ax, name in zip(axes[0], models):
         run = diagnosis["gradients"][name][0]
-        for layer in run["layers"]:
-            ax.plot(range(1, len(run["norms"][layer]) + 1), run["norms"][layer], lw=0.9, label=layer)
-        ax.set(yscale="log", title=f"model {name}: gradient norm per layer", xlabel="step")
+        for i, layer in enumerate(run["layers"]):
+            ax.plot(range(1, len(run["norms"][layer]) + 1), run["norms"][layer], lw=0.9, color=f"C{i % 10}",
+                    label=(names or {}).get(layer, layer))
+        ax.set(yscale="log", title=f"model {name}", xlabel="step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, title="layer (input first)", title_fontsize=7)
+        _legend_outside(ax, title="layer (input first)", title_fontsize=8)
+    axes[0][0].set_ylabel("gradient norm")
     fig.tight_layout()
     return fig
 
