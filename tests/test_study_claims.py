@@ -79,6 +79,18 @@ BREAKERS = {
     "conclusion-dropout": lambda c: verdict(step(c, "FG"), "higher", difference=0.06),
     "conclusion-gap-sizes": lambda c: c["conclusions"]["size"].update(drop=0.0),
     "conclusion-init": lambda c: [p.update(take_off=140) for p in c["probes"]["closest_a"]],
+    "answer-accuracies": lambda c: [r.update(within="no") for r in c["summary"]],
+    "answer-take-offs": lambda c: next(r for r in c["study_epochs"] if r["name"] == "B")["curve"].update(within="yes"),
+    "answer-depth": lambda c: verdict(longer_verdict(c, "D", "E"), "higher"),
+    "answer-relu": lambda c: c["longer"]["never"].update(C=[0]),
+    "answer-bn": lambda c: verdict(step(c, "EF"), "lower"),
+    "answer-dropout": lambda c: verdict(step(c, "FG"), "inconclusive"),
+    "answer-gap-sizes": lambda c: c["conclusions"]["size"].update(drop=c["conclusions"]["size"]["limit"]),
+    "answer-adam": lambda c: c["robustness"]["vals"].update(C=[0.1]),
+    "closing-accuracies": lambda c: [r.update(within="--") for r in c["summary"]],
+    "closing-four-hold": lambda c: verdict(step(c, "FG")["gap"], "inconclusive"),
+    "closing-depth": lambda c: verdict(step(c, "DE"), "inconclusive"),
+    "closing-adam": lambda c: c["robustness"]["vals"].update(E=[0.09]),
 }
 
 

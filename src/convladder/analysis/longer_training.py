@@ -33,6 +33,8 @@ def archived_seeds(out_dir: str | Path | None = None) -> dict[str, list[dict]]:
             found.setdefault(model, []).append(dict(
                 seed=config["seed"], finished=results is not None, epochs=len(val), curve=val, take_off=take_off_epoch(val),
                 at={b: val[b - 1] for b in BUDGETS if b <= len(val)}, minutes=sum(history["epoch_seconds"]) / 60,
+                # training accuracy as the study measured it: over the epoch's batches, in training mode
+                train_at={b: history["train_acc"][b - 1] for b in BUDGETS if b <= len(val)},
             ))
     return found
 

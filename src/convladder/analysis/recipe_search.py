@@ -7,8 +7,8 @@ from pathlib import Path
 
 from convladder.analysis.statistics import take_off_epoch
 from convladder.plan.study import STUDY_CURVES
-from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, results_archive
-from convladder.tools.files import load_checkpoint_file, read_json
+from convladder.results.layout import results_archive
+from convladder.results.records import read_seed
 
 
 def default_out_dir() -> Path:
@@ -30,16 +30,13 @@ def archived_candidates(out_dir: str | Path | None = None) -> list[dict]:
     out_dir = Path(out_dir) if out_dir else default_out_dir()
     found = []
     for folder in sorted(out_dir.glob("*/seed*")):
-        if (folder / RESULTS_FILE).exists():
-            results = read_json(folder / RESULTS_FILE)
-            config, history, finished = results["config"], results["history"], True
-            minutes, cpu = results["train_seconds"] / 60, results["environment"].get("cpu")
-        elif (folder / CHECKPOINT_FILE).exists():
-            state = load_checkpoint_file(folder / CHECKPOINT_FILE)
-            config, history, finished = state["config"], state["history"], False
-            minutes, cpu = sum(history["epoch_seconds"]) / 60, None
-        else:
+        seed = read_seed(folder)
+        if seed is None:
             continue
+        config, history, results = seed
+        finished = results is not None
+        minutes = (results["train_seconds"] if finished else sum(history["epoch_seconds"])) / 60
+        cpu = results["environment"].get("cpu") if finished else None
         val = list(history["val_acc"])
         found.append(dict(
             name=folder.parent.name, seed=config["seed"], model=config["model"], optimizer=recipe_label(config),

@@ -141,7 +141,9 @@ def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]], recipe:
         ladder_e=ladder_e, ours=variant(by_label.get(E_OURS)), study=variant(by_label.get(E_STUDY)),
         he=variant(by_label.get(E_HE)), others=[variant(by_label[label]) for label in E_OTHERS if label in by_label],
         share_low=min(diagnosis["one_class_accuracy"]), share_high=max(diagnosis["one_class_accuracy"]),
-        lowest=min(s["final_val_acc"] for v in diagnosis["variants"] for s in v["seeds"]),
+        # the lowest validation accuracy of any variant or of any seed of the ladder's E
+        lowest=min([s["final_val_acc"] for v in diagnosis["variants"] for s in v["seeds"]]
+                   + (ladder_e["val"] if ladder_e else [])),
     )
 
 
@@ -331,5 +333,6 @@ def recipe_robustness_context(runs: dict[str, list[dict]], out_dir: Path | None 
         return None
     rows = robustness_rows(runs, adam)
     return dict(rows=rows, epochs=EPOCHS, seeds={model: len(seeds) for model, seeds in adam.items()},
+                vals={model: final_values(seeds, "val_acc") for model, seeds in adam.items()},
                 answered=[r for r in rows if r.answered],
                 flips=[r for r in rows if r.flips])

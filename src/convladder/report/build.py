@@ -21,6 +21,7 @@ from convladder.analysis.statistics import MIN_SEEDS, TAKE_OFF_ACC
 from convladder.core.config import PROGRESSIVE_SIDES
 from convladder.core.versions import code_version
 from convladder.plan.recipes import STUDY_RECOVERED, recorded_recipe
+from convladder.plan.study import STUDY_CURVES, STUDY_RESULTS
 from convladder.report.analyses import (
     data_context,
     diagnosis_recipe,
@@ -132,7 +133,8 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         "recovered_recipe": any(recorded_recipe(seeds[0])["name"] == STUDY_RECOVERED for seeds in ladder_recipe.values()),
         "study_epochs": study_epochs_rows(ordered),
         "softmax": softmax, "softmax_figure": draw.double_softmax(runs, [row["name"] for row in softmax], figures),
-        "take_off_acc": f"{TAKE_OFF_ACC:g}", "conclusions": conclusions, "model_e": model_e, "loss_windows": LOSS_WINDOWS,
+        "take_off_acc": f"{TAKE_OFF_ACC:g}", "study_curves": STUDY_CURVES, "study_results": STUDY_RESULTS,
+        "conclusions": conclusions, "model_e": model_e, "loss_windows": LOSS_WINDOWS,
         "parameters": parameters_context(ordered), "gradients": gradients,
         "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),
         "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(runs, figures),

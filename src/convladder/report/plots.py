@@ -33,12 +33,12 @@ def _epoch_axis(ax, lengths: list[int] | None = None) -> None:
         ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_xlabel("epoch (logarithmic)")
     else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
 
 
 def _legend_outside(ax, **kwargs) -> None:
     """The legend to the right of the axes, where it covers no curve."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8, **kwargs)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=9, **kwargs)
 
 
 def _band(ax, x, series: list[list[float]], label: str, **style) -> None:
@@ -119,7 +119,7 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict, starts: dict[str, int]
     from convladder.results.records import summarize
 
     starts = starts or {}
-    fig, (curves, bars) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [3, 2]})
     lengths = curve_lengths(runs)
     for i, ((name, seeds), length) in enumerate(zip(runs.items(), lengths)):
         first = starts.get(name, 1) - 1
@@ -179,7 +179,7 @@ def plot_questions(panels: list[dict]) -> Figure:
     model, the same in every panel), the y axis zoomed to their range, and the epoch the verdict compares them at where
     it is not both runs' last (`at_epoch`, else None) as a dashed line."""
     rows = max(1, -(-len(panels) // PANEL_COLUMNS))
-    fig, axes = plt.subplots(rows, PANEL_COLUMNS, figsize=(10, 2.7 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, PANEL_COLUMNS, figsize=(8, 2.5 * rows), squeeze=False)
     for i, (ax, panel) in enumerate(zip(axes.flat, panels)):
         runs = {panel["low"]: panel["runs"][panel["low"]], panel["high"]: panel["runs"][panel["high"]]}
         lengths = curve_lengths(runs)
@@ -197,10 +197,10 @@ def plot_questions(panels: list[dict]) -> Figure:
         ax.set_xlabel("epoch", fontsize=9)
         if i % PANEL_COLUMNS == 0:
             ax.set_ylabel("validation accuracy", fontsize=9)
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
         _epoch_axis(ax, lengths)
-        ax.legend(loc="best", fontsize=8)
+        ax.legend(loc="best", fontsize=9)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
@@ -231,9 +231,11 @@ def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "") -> Figur
 def plot_size_curve(studies: dict[str, dict]) -> Figure:
     """Test accuracy of GAP runs against input size (run name -> what other_sizes_study wrote):
     squares by side length, other aspect ratios as points; mean over seeds, range as band or bar."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), gridspec_kw={"width_ratios": [3, 2]})
     first = next(iter(studies.values()))
-    others = [s for s in first["sizes"] if s.split("x")[0] != s.split("x")[1]]
+    # the other aspect ratios by area, then width, the largest at the top
+    others = sorted((s for s in first["sizes"] if s.split("x")[0] != s.split("x")[1]),
+                    key=lambda s: (int(s.split("x")[0]) * int(s.split("x")[1]), int(s.split("x")[0])))
     for k, (name, study) in enumerate(studies.items()):
         sizes = study["sizes"]
         acc = torch.tensor([[seed["accuracy"][s] for s in sizes] for seed in study["curve"]], dtype=torch.float64)
@@ -251,14 +253,16 @@ def plot_size_curve(studies: dict[str, dict]) -> Figure:
                        capsize=2, color=line.get_color(), label=name)
         right.axvline(float(mean[sizes.index("32x32")]), color=line.get_color(), ls=":", lw=0.8)
     left.axvline(32, color="grey", ls=":", lw=0.8)
-    left.set(title="square images (band: range over seeds)", xlabel="side (pixels); trained on 32",
+    several = any(len(study["curve"]) > 1 for study in studies.values())
+    left.set(title="square images" + (" (band: range over seeds)" if several else ""), xlabel="side (pixels); trained on 32",
              ylabel="test accuracy", ylim=(0, 1))
     left.grid(alpha=0.3)
-    left.legend(fontsize=8)
+    left.legend(fontsize=9, loc="lower right")
     right.set_yticks(range(len(others)), others)
-    right.set(title="other aspect ratios (dotted: 32x32)", xlabel="test accuracy", xlim=(0, 1))
+    right.set(title="other sizes (width x height; dotted: 32x32)", xlabel="test accuracy", xlim=(0, 1))
     right.grid(alpha=0.3, axis="x")
-    right.legend(fontsize=8)
+    if len(studies) > 1:
+        right.legend(fontsize=9, loc="lower left")
     fig.tight_layout()
     return fig
 
@@ -296,7 +300,7 @@ def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure
     label = lambda c: f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")  # noqa: E731
     labels = list(dict.fromkeys(label(c) for c in candidates))
     styles = {name: dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)]) for i, name in enumerate(labels)}
-    fig, axes = plt.subplots(1, len(models), figsize=(8, 5.2), squeeze=False,
+    fig, axes = plt.subplots(1, len(models), figsize=(8, 4.6), squeeze=False,
                              gridspec_kw={"width_ratios": [2 if m == "A" else 1 for m in models]})
     for ax, model in zip(axes[0], models):
         for c in (c for c in candidates if c["model"] == model):
@@ -331,7 +335,7 @@ def plot_longer(rows: list[dict], d_target: float, continued_from: int = 16) -> 
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
         ax.grid(alpha=0.3)
         # off the curves: D's rise at the top left, C's and E's lie low until late
-        ax.legend(fontsize=7, loc="lower right" if model == "D" else "upper left", handlelength=1.2, borderaxespad=0.3)
+        ax.legend(fontsize=8, loc="lower right" if model == "D" else "upper left", handlelength=1.2, borderaxespad=0.3)
     axes[0][0].set_ylabel("validation accuracy")
     fig.tight_layout()
     return fig
