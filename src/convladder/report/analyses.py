@@ -30,14 +30,12 @@ from convladder.report.ladder import (
     size_means,
     size_verdict,
 )
+from convladder.report.archive_plots import plot_longer, plot_recipe_search, plot_stability
 from convladder.report.plots import (
     plot_confusion,
-    plot_longer,
     plot_mistakes,
     plot_per_class,
-    plot_recipe_search,
     plot_size_curve,
-    plot_stability,
     save,
 )
 from convladder.results.layout import RunLayout

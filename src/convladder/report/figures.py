@@ -10,10 +10,10 @@ from pathlib import Path
 
 from convladder.plan.profiles import SOFTMAX_SUFFIX
 from convladder.plan.study import STUDY_RESULTS
+from convladder.report.archive_plots import plot_frontier
 from convladder.report.plots import (
     plot_accuracy_minutes,
     plot_compare,
-    plot_frontier,
     plot_gradient_norms,
     plot_history,
     plot_ladder,

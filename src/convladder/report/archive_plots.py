@@ -1,0 +1,101 @@
+"""The figures of the archived experiments beside the ladder: the recipe search, C, D and E continued to 150
+epochs, GAP-fast's stability, and model H's accuracy against training minutes (plots.py holds the shared helpers
+and the ladder's own figures)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from convladder.report.plots import LINE_STYLES, _epoch_axis, _legend_outside
+
+
+def plot_stability(result: dict) -> Figure:
+    """One GAP-fast run's validation accuracy after every epoch: as trained, with batch-norm statistics
+    estimated again, with averaged weights; the learning rate and the image side on a second axis."""
+    rows = result["epochs"]
+    epochs = [row["epoch"] for row in rows]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for key, label, style in (("val_acc", "as trained", "-o"),
+                              ("val_acc_recalibrated", "batch-norm statistics re-estimated", "-s"),
+                              ("val_acc_ema", f"weights averaged (EMA {result['ema_decay']:g} per step)", "-^")):
+        ax.plot(epochs, [row[key] for row in rows], style, ms=3, label=label)
+    for row in rows:
+        if row["side"] != 32:
+            ax.axvspan(row["epoch"] - 0.5, row["epoch"] + 0.5, color="grey", alpha=0.08, lw=0)
+    ax.set(xlabel="epoch (shaded: trained on images smaller than 32 pixels)", ylabel="validation accuracy", ylim=(0, 1))
+    _epoch_axis(ax)
+    ax.grid(alpha=0.3)
+    lr = ax.twinx()
+    lr.plot(epochs, [row["lr_at_start"] for row in rows], color="black", ls=":", lw=1, label="learning rate (right)")
+    lr.set_ylabel("learning rate at the epoch's start")
+    handles = ax.get_legend_handles_labels()[0] + lr.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure:
+    """Validation accuracy per epoch of every recipe candidate, one panel per model, with the study's take-off epoch
+    (dotted) and its accuracy after 150 epochs (star); each candidate one colour and line style in both panels, and
+    one legend below them, large enough to read at the page's width."""
+    models = sorted({c["model"] for c in candidates})
+    label = lambda c: f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")  # noqa: E731
+    labels = list(dict.fromkeys(label(c) for c in candidates))
+    styles = {name: dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)]) for i, name in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(models), figsize=(8, 4.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [2 if m == "A" else 1 for m in models]})
+    for ax, model in zip(axes[0], models):
+        for c in (c for c in candidates if c["model"] == model):
+            ax.plot(range(1, c["epochs"] + 1), c["curve"], lw=1.2, label=label(c), **styles[label(c)])
+        ax.axvline(study[model]["take_off"], color="grey", ls=":", lw=1)
+        ax.plot([150], [study[model]["val_acc"]], "k*", ms=10)
+        ax.set(title=f"model {model}", xlabel="epoch", ylim=(0, 0.6))
+        _epoch_axis(ax)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation accuracy")
+    handles = [plt.Line2D([], [], lw=1.2, **styles[name]) for name in labels]
+    handles += [plt.Line2D([], [], color="grey", ls=":", lw=1), plt.Line2D([], [], color="k", marker="*", ls="", ms=10)]
+    fig.legend(handles, labels + ["the study's take-off", "the study after 150 epochs"], loc="lower center", ncol=2,
+               fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(labels) + 3) // 2), 1, 1))
+    return fig
+
+
+def plot_longer(rows: list[dict], d_target: float, continued_from: int = 16) -> Figure:
+    """Validation accuracy per epoch of every continued seed, one panel per model, with the epoch the archived
+    runs ended at (dotted) and the study's accuracy for D (dashed)."""
+    models = sorted({r["model"] for r in rows})
+    fig, axes = plt.subplots(1, len(models), figsize=(2.4 * len(models), 2.6), squeeze=False, sharey=True)
+    for ax, model in zip(axes[0], models):
+        for r in (r for r in rows if r["model"] == model):
+            ax.plot(range(1, r["epochs"] + 1), r["curve"], lw=1, label=f"seed {r['seed']}")
+        ax.axvline(continued_from, color="grey", ls=":", lw=1, label=f"epoch {continued_from}")
+        if model == "D":
+            ax.axhline(d_target, color="k", ls="--", lw=0.8, label=f"the study's D ({d_target:.2f})")
+        ax.set(title=f"model {model}", xlabel="epoch", ylim=(0, 0.7))
+        _epoch_axis(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
+        ax.grid(alpha=0.3)
+        # off the curves: D's rise at the top left, C's and E's lie low until late
+        ax.legend(fontsize=8, loc="lower right" if model == "D" else "upper left", handlelength=1.2, borderaxespad=0.3)
+    axes[0][0].set_ylabel("validation accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(groups: list[dict]) -> Figure:
+    """Test accuracy against training minutes, one marker per seed: each group (label, minutes,
+    accuracy, and optionally marker) is one run or one kind of run."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for group in groups:
+        ax.scatter(group["minutes"], group["accuracy"], label=group["label"], marker=group.get("marker", "o"), s=24,
+                   alpha=0.85)
+    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax.set(title="test accuracy against training time", xlabel="training minutes (log scale)", ylabel="test accuracy",
+           xscale="log", ylim=(0, 1))
+    ax.grid(alpha=0.3, which="both")
+    _legend_outside(ax)
+    fig.tight_layout()
+    return fig
