@@ -91,6 +91,8 @@ BREAKERS = {
     "closing-four-hold": lambda c: verdict(step(c, "FG")["gap"], "inconclusive"),
     "closing-depth": lambda c: verdict(step(c, "DE"), "inconclusive"),
     "closing-adam": lambda c: c["robustness"]["vals"].update(E=[0.09]),
+    "abstract-depth": lambda c: verdict(step(c, "DE"), "higher"),
+    "abstract-adam": lambda c: c["robustness"]["vals"].update(C=[0.09, 0.5]),
 }
 
 
