@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from convladder.report.plots import LINE_STYLES, _epoch_axis, _legend_outside
+from convladder.report.plots import LINE_STYLES, _epoch_axis
 
 
 def plot_stability(result: dict) -> Figure:
@@ -86,16 +86,23 @@ def plot_longer(rows: list[dict], d_target: float, continued_from: int = 16) -> 
 
 
 def plot_frontier(groups: list[dict]) -> Figure:
-    """Test accuracy against training minutes, one marker per seed: each group (label, minutes,
-    accuracy, and optionally marker) is one run or one kind of run."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for group in groups:
-        ax.scatter(group["minutes"], group["accuracy"], label=group["label"], marker=group.get("marker", "o"), s=24,
-                   alpha=0.85)
-    ax.axhline(0.1, color="grey", lw=0.8, ls=":")
-    ax.set(title="test accuracy against training time", xlabel="training minutes (log scale)", ylabel="test accuracy",
-           xscale="log", ylim=(0, 1))
-    ax.grid(alpha=0.3, which="both")
-    _legend_outside(ax)
-    fig.tight_layout()
+    """Test accuracy against training minutes, one marker per seed: each group (label, minutes, accuracy, and
+    optionally marker and color) is one run or one kind of run. Left: every group; right: the groups with a marker of
+    their own (model H's), zoomed to their range, so that H's seeds and ablations do not merge into one blob."""
+    fig, (whole, zoom) = plt.subplots(1, 2, figsize=(9, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    plain = [g for g in groups if "marker" not in g]
+    for i, group in enumerate(plain):  # the other runs: a colour each, never one of H's
+        group.setdefault("color", f"C{i % 10}")
+    for ax in (whole, zoom):
+        for group in groups if ax is whole else [g for g in groups if "marker" in g]:
+            ax.scatter(group["minutes"], group["accuracy"], label=group["label"], marker=group.get("marker", "o"),
+                       color=group.get("color", "black"), s=30 if ax is zoom else 22, alpha=0.85)
+        ax.grid(alpha=0.3, which="both")
+    whole.axhline(0.1, color="grey", lw=0.8, ls=":")
+    whole.set(title="every run", xlabel="training minutes (log scale)", ylabel="test accuracy", xscale="log",
+              ylim=(0, 1))
+    zoom.set(title="model H, zoomed", xlabel="training minutes")
+    zoom.tick_params(labelsize=9)
+    fig.legend(*whole.get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.045 * (-(-len(groups) // 5)), 1, 1))
     return fig

@@ -177,11 +177,11 @@ def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]]) 
     with and without test-time augmentation, its ablations, and every other run of the report."""
     point = lambda seeds, key: dict(minutes=[r["train_seconds"] / 60 for r in seeds],  # noqa: E731
                                     accuracy=[r["final"][key] for r in seeds])
-    groups = [dict(label="H, test-time augmentation", marker="*", **point(h_runs["H"], "test_acc_tta")),
-              dict(label="H", marker="P", **point(h_runs["H"], "test_acc"))]
+    groups = [dict(label="H, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
+              dict(label="H", marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
     ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
     if ablations:
-        groups.append(dict(label="H's ablations", marker="x", **point(ablations, "test_acc")))
+        groups.append(dict(label="H's ablations", marker="x", color="firebrick", **point(ablations, "test_acc")))
     groups += [dict(label=name, **point(seeds, "test_acc")) for name, seeds in runs.items()
                if seeds[0]["config"]["model"] != "H"]
     return groups
