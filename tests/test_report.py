@@ -452,7 +452,7 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     # the study paper answers the questions in one table, C against D after epoch 5, the last both reached
     assert "\\label{sec:q-C-D}" not in tex and "Does ReLU instead of sigmoid let the model learn? & C, D & 5 &" in text
     # no logits runs beside the study recipe's: the recipe search (archived) stands in
-    assert "No run of this profile's ladder is trained on logits with the ladder's recipe (the diagnoses" in text
+    assert "The ladder's runs here all use the softmax output;" in text
     assert "the recipe search (Section~\\ref{sec:recipe}) trains model A both ways" in text
     assert "With Adam, the shorter profiles' assumption for the ladder, A leaves chance within a few epochs" \
            " (Table~\\ref{tab:recipes})" in text
