@@ -20,7 +20,7 @@ from convladder.core.config import TrainConfig
 from convladder.plan.profiles import OTHER_SIZES_RUNS
 from convladder.plan.recipes import LADDER, record, recorded_recipe
 from convladder.plan.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_SIZES
-from convladder.report.figures import file_stem
+from convladder.report.figures import file_stem, weight_layer_names
 from convladder.report.ladder import (
     SIZE_LOSS,
     SIZE_NEAR,
@@ -154,8 +154,9 @@ def gradients_context(diagnosis: dict | None, recipe: dict | None) -> dict | Non
     steps = diagnosis["steps_per_epoch"]
     rows, models = [], {}
     for name, seeds in diagnosis["gradients"].items():
+        names = weight_layer_names(seeds[0]["layers"])
         for layer in seeds[0]["layers"]:
-            rows.append(dict(model=name, layer=layer,
+            rows.append(dict(model=name, layer=layer, name=names[layer],
                              first=summarize([statistics.median(s["norms"][layer][:steps]) for s in seeds])[0],
                              last=summarize([statistics.median(s["norms"][layer][-steps:]) for s in seeds])[0]))
         models[name] = dict(ratio=summarize([gradient_ratio(s["norms"], s["layers"], steps) for s in seeds])[0],

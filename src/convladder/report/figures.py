@@ -85,12 +85,17 @@ def variants(diagnosis: dict, figures: Path) -> str:
     return "e_variants.pdf"
 
 
+def weight_layer_names(layers: list[str]) -> dict[str, str]:
+    """A reader's names for the weight layers of C or D (module names as recorded, input first): convolutions, then
+    one linear classifier at the end."""
+    return {layer: "linear" if i == len(layers) - 1 else f"conv {i + 1}" for i, layer in enumerate(layers)}
+
+
 def gradient_norms(diagnosis: dict, figures: Path) -> str:
     """The gradient norm of each weight layer per step, for the models the diagnosis measured (C and D, whose weight
     layers are convolutions and one linear classifier at the end: "conv 1" is the one nearest the input)."""
     layers = next(iter(diagnosis["gradients"].values()))[0]["layers"]
-    names = {layer: "linear" if i == len(layers) - 1 else f"conv {i + 1}" for i, layer in enumerate(layers)}
-    save(plot_gradient_norms(diagnosis, names), figures / "gradient_norms.pdf")
+    save(plot_gradient_norms(diagnosis, weight_layer_names(layers)), figures / "gradient_norms.pdf")
     return "gradient_norms.pdf"
 
 
