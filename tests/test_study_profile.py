@@ -75,10 +75,12 @@ def test_a_stale_archived_run_is_reported_not_retrained(tiny_cifar, tmp_path, mo
 def _candidate_folder(root, name, config, val, finished=True):
     folder = root / name / "seed0"
     folder.mkdir(parents=True)
-    history = {"val_acc": val, "epoch_seconds": [1.0] * len(val), "epoch": list(range(1, len(val) + 1))}
-    if finished:
+    history = {"val_acc": val, "epoch_seconds": [1.0] * len(val), "epoch": list(range(1, len(val) + 1)),
+               "train_acc": val, "train_loss": [2.3] * len(val), "val_loss": [2.3] * len(val)}
+    if finished:  # a complete record: the archive's reader checks the results schema (results.read_seed)
         (folder / "results.json").write_text(__import__("json").dumps(
-            {"config": config, "history": history, "train_seconds": 60.0, "environment": {"cpu": "test CPU"}}))
+            {"name": name, "config": config, "history": history, "train_seconds": 60.0, "environment": {"cpu": "test CPU"},
+             "final": {"train_acc": val[-1], "val_acc": val[-1], "test_acc": val[-1]}, "data": {"checksum": "test"}}))
     torch.save({"model": {}, "config": config, "history": history}, folder / "checkpoint.pt")
 
 
