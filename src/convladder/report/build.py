@@ -37,7 +37,7 @@ from convladder.report.analyses import (
     stability_context,
 )
 import convladder.report.h as report_h
-from convladder.report.h import LAYER_PROFILE, TARGET_ACC, h_context
+from convladder.report.h import TARGET_ACC, h_context
 from convladder.report.ladder import (
     _ordered,
     conclusions_context,
@@ -83,13 +83,18 @@ def write_sources(layout: RunLayout, benchmark: Path | None = None, draft: bool 
         raise ReportError(f"no finished runs (results.json) under {layout.root}: train some models first")
     if all(seeds[0]["config"]["model"] == "H" for seeds in runs.values()):
         return write_h_note(layout, _ordered(runs), damaged, draft)
-    context = report_context(layout, runs, damaged, benchmark)
+    return write_tex(report_template(), report_context(layout, runs, damaged, benchmark), draft, layout.report_dir)
+
+
+def write_tex(template: Path, context: dict, draft: bool, report_dir: Path) -> Path:
+    """Render `template` with `context` into report_dir/report.tex; a claim that no longer holds (latex.claim) is a
+    ReportError naming it. Returns report_dir."""
     try:
-        text = render(report_template(), context, draft)
+        text = render(template, context, draft)
     except UnsupportedClaim as err:
         raise ReportError(str(err)) from None
-    atomic_write_text(text, layout.report_dir / "report.tex")
-    return layout.report_dir
+    atomic_write_text(text, report_dir / "report.tex")
+    return report_dir
 
 
 def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list[str],
@@ -138,7 +143,8 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         "parameters": parameters_context(ordered), "gradients": gradients,
         "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),
         "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(runs, figures),
-        "models": models_context(ordered, figures),
+        # the run reports' per-run appendix (the study paper's appendix has none: its figures are not drawn)
+        "models": models_context(ordered, figures) if profile_of(ordered) != "study" else [],
     }
     test_images = next(iter(ordered.values()))[0]["data"]["sizes"]["test"]
     context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
@@ -164,17 +170,10 @@ def write_h_note(layout: RunLayout, runs: dict[str, list[dict]], damaged: list[s
     ladder_root = report_h.ladder_layout().root
     ladder = {name: seeds for name, seeds in _ordered(collect_runs(ladder_root)).items()
               if seeds[0]["config"]["model"] != "H"} if ladder_root.exists() else {}
-    h = h_context({**runs, **ladder}, figures, code_version("H"), profile_file=layout.root / LAYER_PROFILE)
-    first = runs["H"][0] if "H" in runs else next(iter(runs.values()))[0]
+    h = h_context({**runs, **ladder}, figures, code_version("H"), profile_file=report_h.layer_profile_path(layout))
     context = dict(h=h, h_target_acc=TARGET_ACC, min_seeds=MIN_SEEDS, progressive_sides=list(PROGRESSIVE_SIDES),
-                   profile=profile_of(runs), sizes=first["data"]["sizes"], provenance=provenance_context(runs, damaged),
-                   frontier_ladder=list(ladder))
-    try:
-        text = render(h_note_template(), context, draft)
-    except UnsupportedClaim as err:
-        raise ReportError(str(err)) from None
-    atomic_write_text(text, report_dir / "report.tex")
-    return report_dir
+                   provenance=provenance_context(runs, damaged), frontier_ladder=list(ladder))
+    return write_tex(h_note_template(), context, draft, report_dir)
 
 
 def compile_pdf(report_dir: Path) -> Path:

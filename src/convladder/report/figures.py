@@ -59,12 +59,13 @@ def probabilities(run: dict, figures: Path) -> str | None:
 
 
 def questions(runs: dict[str, list[dict]], steps: list[dict], figures: Path) -> str:
-    """The questions' pairs of runs in one figure, a panel per step (conclusions_context's), in the steps' order."""
+    """The questions' pairs of runs in one figure, a panel per step (conclusions_context's, each with its panel letter),
+    in the steps' order."""
     name = "questions.pdf"
     names = list(dict.fromkeys(name for s in steps for name in (s["low"], s["high"])))
     colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
-    panels = [dict(low=s["low"], high=s["high"], at_epoch=None if s["same_epochs"] else s["at_epoch"], runs=runs,
-                   colors=colors) for s in steps]
+    panels = [dict(letter=s["panel"], low=s["low"], high=s["high"], at_epoch=None if s["same_epochs"] else s["at_epoch"],
+                   runs=runs, colors=colors) for s in steps]
     save(plot_questions(panels), figures / name)
     return name
 

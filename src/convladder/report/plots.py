@@ -174,8 +174,8 @@ def _zoom(ax, values: list[float], pad: float = 0.05) -> None:
 
 
 def plot_questions(panels: list[dict]) -> Figure:
-    """The study's questions side by side, one panel each (a, b, ...): validation accuracy per epoch of the two runs a
-    question compares (`low`, `high`: seeds), mean line and range band in each model's colour (`colors`: one per
+    """The study's questions side by side, one panel each (titled by its `letter`): validation accuracy per epoch of
+    the two runs a question compares (`low`, `high`: seeds), mean line and range band in each model's colour (`colors`: one per
     model, the same in every panel), the y axis zoomed to their range, and the epoch the verdict compares them at where
     it is not both runs' last (`at_epoch`, else None) as a dashed line."""
     rows = max(1, -(-len(panels) // PANEL_COLUMNS))
@@ -193,7 +193,7 @@ def plot_questions(panels: list[dict]) -> Figure:
         if panel["at_epoch"]:
             ax.axvline(panel["at_epoch"], color="black", lw=0.9, ls="--")
         _zoom(ax, values)
-        ax.set_title(f"({chr(ord('a') + i)}) {panel['low']} against {panel['high']}", fontsize=10)
+        ax.set_title(f"({panel['letter']}) {panel['low']} against {panel['high']}", fontsize=10)
         ax.set_xlabel("epoch", fontsize=9)
         if i % PANEL_COLUMNS == 0:
             ax.set_ylabel("validation accuracy", fontsize=9)
