@@ -110,6 +110,7 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
     if not ordered:
         raise ReportError(f"no ladder runs under {run_dir} (only double-softmax runs): train some models first")
     extra = {name: seeds for name, seeds in runs.items() if name not in ordered}
+    study = profile_of(ordered) == "study"  # the study paper: its archived experiments, and no per-run appendix
     diagnosis_path = layout.diagnosis_results
     diagnosis = read_json(diagnosis_path) if diagnosis_path.exists() else None
     everything = {**ordered, **extra}
@@ -144,18 +145,18 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),
         "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(runs, figures),
         # the run reports' per-run appendix (the study paper's appendix has none: its figures are not drawn)
-        "models": models_context(ordered, figures) if profile_of(ordered) != "study" else [],
+        "models": models_context(ordered, figures) if not study else [],
     }
     test_images = next(iter(ordered.values()))[0]["data"]["sizes"]["test"]
     context.update(other_sizes=other_sizes_context(layout, figures), errors=errors_context(layout, figures, test_images),
                    stability=stability_context(figures), recipe_search=recipe_search_context(figures),
                    # the study profile's C, D and E continued to 150 epochs (results/study-150): the study's runs only
-                   longer=longer_context(ordered, figures=figures) if profile_of(ordered) == "study" else None,
+                   longer=longer_context(ordered, figures=figures) if study else None,
                    # E's variants and C's and D's gradients under the study profile's recipe (results/study-diagnosis)
-                   ladder_diagnosis=ladder_diagnosis_context(ordered) if profile_of(ordered) == "study" else None,
+                   ladder_diagnosis=ladder_diagnosis_context(ordered) if study else None,
                    # the recipe, one change at a time (results/recipe-probes), and the questions under Adam (study-adam)
-                   probes=recipe_probes_context(ordered) if profile_of(ordered) == "study" else None,
-                   robustness=recipe_robustness_context(ordered) if profile_of(ordered) == "study" else None,
+                   probes=recipe_probes_context(ordered) if study else None,
+                   robustness=recipe_robustness_context(ordered) if study else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
     return context
 
