@@ -78,6 +78,8 @@ BREAKERS = {
     "conclusion-dropout-gap": lambda c: verdict(step(c, "FG")["gap"], "higher"),
     "conclusion-dropout": lambda c: verdict(step(c, "FG"), "higher", difference=0.06),
     "conclusion-gap-sizes": lambda c: c["conclusions"]["size"].update(drop=0.0),
+    "conclusion-g-train": lambda c: next(r for r in c["summary"] if r["name"] == "G")["train"].append(0.95),
+    "conclusion-gap-trains-higher": lambda c: next(r for r in c["summary"] if r["name"] == "GAP")["train"].append(0.5),
     "conclusion-init": lambda c: [p.update(take_off=140) for p in c["probes"]["closest_a"]],
     "answer-accuracies": lambda c: [r.update(within="no") for r in c["summary"]],
     "answer-take-offs": lambda c: next(r for r in c["study_epochs"] if r["name"] == "B")["curve"].update(within="yes"),

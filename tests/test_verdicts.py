@@ -168,3 +168,21 @@ def test_the_studys_accuracy_is_judged_with_both_splits_noise_and_its_rounding()
     assert wide == pytest.approx((mean - half, mean + half)) and wide[0] <= 0.83 <= wide[1]
     assert study_accuracy_interval([0.267, 0.26, 0.275], 8_000)[0] > 0.18  # A: the study's 0.18 stays outside
     assert study_accuracy_interval([0.8, 0.81], 8_000) is None  # fewer than 3 seeds
+
+
+def test_an_accuracy_below_what_a_model_that_learned_nothing_scores_is_not_compared():
+    """The study's E (0.01 for a model it says does not learn): no verdict against our seeds, which sit at chance."""
+    import math
+
+    from convladder.analysis.statistics import below_chance
+    from convladder.report.ladder import accuracy_within
+
+    margin = 1.959964 * math.sqrt(0.1 * 0.9 / 8_000)  # 95% binomial noise of chance accuracy on 8,000 images
+    assert below_chance(0.01, 8_000, 0.005)
+    assert below_chance(0.1 - margin - 0.006, 8_000, 0.005) and not below_chance(0.1 - margin - 0.004, 8_000, 0.005)
+    assert not below_chance(0.1, 8_000) and not below_chance(0.18, 8_000)
+    assert below_chance(0.09, 100_000) and not below_chance(0.09, 1_000)  # a smaller split allows more noise
+    assert accuracy_within([0.093, 0.096, 0.1], 0.01, 8_000)[0] == "n/c"
+    assert accuracy_within([0.093, 0.096, 0.1], 0.1, 8_000)[0] == "yes"
+    assert accuracy_within([0.267, 0.26, 0.275], 0.18, 8_000)[0] == "no"
+    assert accuracy_within([0.093, 0.096], 0.01, 8_000)[0] == "--"  # fewer than 3 seeds: no comparison at all

@@ -24,6 +24,7 @@ from convladder.results.records import summarize
 MIN_SEEDS = 3  # fewer seeds than this on either side: no verdict is drawn
 CONFIDENCE = 0.95
 TAKE_OFF_ACC = 0.15  # a run has left chance level (0.1) once its validation accuracy stays above this (take_off_epoch)
+CLASSES = 10  # CIFAR-10: chance level is 1 / CLASSES on its balanced splits
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,17 @@ def study_accuracy_interval(values: list[float], val_images: int, confidence: fl
     t = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1))
     half = t * math.sqrt(sd ** 2 * (1 + 1 / len(values)) + split_variance) + STUDY_ROUNDING
     return mean - half, mean + half
+
+
+def below_chance(accuracy: float, images: int, rounding: float = 0.0, confidence: float = CONFIDENCE) -> bool:
+    """Whether an accuracy measured on `images` images of a balanced split (rounded to `rounding`) lies below what a
+    model that learned nothing scores: such a model's predictions do not depend on the image, so its accuracy is
+    1/CLASSES up to the split's binomial noise; a number under the lower end of that interval needs a model that
+    avoids the right class, one that learned something, so it cannot be compared with runs as a failure to learn
+    (the study's E: 0.01 reported for a model it says "does not learn at all")."""
+    chance = 1 / CLASSES
+    margin = float(stats.norm.ppf(0.5 + confidence / 2)) * math.sqrt(chance * (1 - chance) / images)
+    return accuracy < chance - margin - rounding
 
 
 def single_run_verdict(values: list[float], single: float | None) -> str | None:

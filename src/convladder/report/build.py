@@ -139,11 +139,12 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         "recovered_recipe": any(recorded_recipe(seeds[0])["name"] == STUDY_RECOVERED for seeds in ladder_recipe.values()),
         "study_epochs": study_epochs_rows(ordered),
         "softmax": softmax, "softmax_figure": draw.double_softmax(runs, [row["name"] for row in softmax], figures),
-        "take_off_acc": f"{TAKE_OFF_ACC:g}", "study_curves": STUDY_CURVES, "study_results": STUDY_RESULTS,
+        "take_off_acc": TAKE_OFF_ACC, "study_curves": STUDY_CURVES, "study_results": STUDY_RESULTS,
         "conclusions": conclusions, "model_e": model_e, "loss_windows": LOSS_WINDOWS,
         "parameters": parameters_context(ordered), "gradients": gradients,
         "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),
-        "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(runs, figures),
+        "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(
+            runs, figures, {name: c["start"] for name, c in continued_starts(runs).items()}),
         # the run reports' per-run appendix (the study paper's appendix has none: its figures are not drawn)
         "models": models_context(ordered, figures) if not study else [],
     }

@@ -100,9 +100,10 @@ def gradient_norms(diagnosis: dict, figures: Path) -> str:
     return "gradient_norms.pdf"
 
 
-def accuracy_minutes(runs: dict[str, list[dict]], figures: Path) -> str:
-    """Every run's validation accuracy against its cumulative training minutes."""
-    save(plot_accuracy_minutes(runs), figures / "accuracy_minutes.pdf")
+def accuracy_minutes(runs: dict[str, list[dict]], figures: Path, starts: dict[str, int]) -> str:
+    """Every run's validation accuracy against its cumulative training minutes; a run in `starts` (one that
+    continues another, GAP+: name -> its own first epoch) from that epoch on."""
+    save(plot_accuracy_minutes(runs, starts=starts), figures / "accuracy_minutes.pdf")
     return "accuracy_minutes.pdf"
 
 

@@ -10,6 +10,7 @@ from convladder.analysis.statistics import (
     LADDER_STEPS,
     MIN_SEEDS,
     architecture,
+    below_chance,
     compare,
     dropout_verdict,
     final_values,
@@ -28,7 +29,14 @@ from convladder.core.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig, f
 from convladder.core.registry import model_names
 from convladder.plan.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, get_profile, profile_recipe
 from convladder.plan.recipes import LADDER, label, recorded_recipe
-from convladder.plan.study import STUDY_CURVES, STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA, STUDY_RESULTS
+from convladder.plan.study import (
+    STUDY_CURVES,
+    STUDY_PARAMS_A,
+    STUDY_PARAMS_A_FORMULA,
+    STUDY_RESULTS,
+    STUDY_ROUNDING,
+    STUDY_VAL_IMAGES,
+)
 from convladder.report.figures import file_stem
 from convladder.results.layout import RunLayout, run_name_of
 from convladder.results.records import summarize
@@ -151,10 +159,13 @@ def within_interval(values: list[float], reference: float | None) -> str:
 
 def accuracy_within(values: list[float], reference: float | None, val_images: int) -> tuple[str, tuple | None]:
     """Whether the study's validation accuracy lies in analysis.study_accuracy_interval (our seeds' prediction
-    interval widened by both splits' sampling noise and the study's rounding), and that interval."""
+    interval widened by both splits' sampling noise and the study's rounding), and that interval; "n/c" (not
+    compared) where the study's number lies below what a model that learned nothing scores (analysis.below_chance)."""
     interval = study_accuracy_interval(values, val_images)
     if reference is None or interval is None:
         return "--", interval
+    if below_chance(reference, STUDY_VAL_IMAGES, STUDY_ROUNDING):
+        return "n/c", interval
     return ("yes" if interval[0] <= reference <= interval[1] else "no"), interval
 
 

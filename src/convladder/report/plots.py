@@ -207,9 +207,11 @@ def plot_questions(panels: list[dict]) -> Figure:
     return fig
 
 
-def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "") -> Figure:
+def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "", starts: dict[str, int] | None = None) -> Figure:
     """Validation accuracy against cumulative training minutes for every run (mean over seeds of
-    the epoch times and accuracies): runs compared at equal time, not at their own budgets."""
+    the epoch times and accuracies): runs compared at equal time, not at their own budgets. A run in
+    `starts` (name -> its own first epoch) continues another whose epochs its history repeats: it is
+    drawn from that epoch on, at the minutes its history counts until then, so no curve is drawn twice."""
     from convladder.analysis.statistics import minutes_curve
 
     fig, ax = plt.subplots(figsize=(8, 3.8))
@@ -218,7 +220,8 @@ def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "") -> Figur
         curves = [minutes_curve(r["history"]) for r in seeds]
         minutes = torch.tensor([c[0][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
         acc = torch.tensor([c[1][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
-        ax.plot(minutes, acc, marker="." if length < 40 else None, label=name)
+        first = (starts or {}).get(name, 1) - 1
+        ax.plot(minutes[first:], acc[first:], marker="." if length - first < 40 else None, label=name)
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.set(title=title or "validation accuracy against training time", xlabel="training minutes (cumulative)",
            ylabel="validation accuracy", ylim=(0, 1), xscale="log")
