@@ -20,6 +20,7 @@ from scipy import stats
 
 from convladder.core.config import TrainConfig
 from convladder.results.records import summarize
+from convladder.results.schema import final_epoch
 
 MIN_SEEDS = 3  # fewer seeds than this on either side: no verdict is drawn
 CONFIDENCE = 0.95
@@ -228,7 +229,7 @@ def final_values(seeds: list[dict], key: str) -> list[float]:
 
 def last_epoch(seeds: list[dict]) -> int:
     """The last epoch every seed of a run reached (seeds of one run normally share it)."""
-    return min(r["history"]["epoch"][-1] for r in seeds)
+    return min(final_epoch(r) for r in seeds)
 
 
 def val_acc_after(seeds: list[dict], epoch: int) -> list[float] | None:

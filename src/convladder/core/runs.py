@@ -88,7 +88,7 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
             and finished["code_version"] == version
             and finished["data"]["checksum"] == data_checksum
             # results that name other weights than the checkpoint's (a swapped checkpoint): measured again
-            and finished.get("checkpoint_sha256") in (None, file_digest(checkpoint))
+            and finished["checkpoint_sha256"] in (None, file_digest(checkpoint))
             # a retrain that finished but was not yet installed (a crash in _install): _tidy installs it
             and not (staging_dir(run_dir) / RESULTS).exists()
         ):

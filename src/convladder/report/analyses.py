@@ -41,6 +41,7 @@ from convladder.report.plots import (
 from convladder.results.layout import RunLayout
 from convladder.results.records import summarize
 from convladder.tools.files import read_json
+from convladder.results.schema import final_epoch
 
 # The diagnosis variants of model E the model-E section words (convladder.experiments.diagnosis.E_VARIANTS).
 E_OURS, E_STUDY, E_HE = "E, logits + CE (ours)", "E, softmax + CE (the study's)", "E, softmax + CE, He init"
@@ -130,7 +131,7 @@ def model_e_context(diagnosis: dict | None, runs: dict[str, list[dict]], recipe:
     ladder_e = None
     if "E" in runs:
         e = runs["E"]
-        ladder_e = dict(val=final_values(e, "val_acc"), epochs=e[0]["history"]["epoch"][-1], seeds=len(e),
+        ladder_e = dict(val=final_values(e, "val_acc"), epochs=final_epoch(e[0]), seeds=len(e),
                         softmax=bool(e[0]["config"].get("study_softmax")),
                         learned=summarize(final_values(e, "val_acc"))[0] > diagnosis["learned_threshold"])
     return dict(
@@ -281,7 +282,7 @@ def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None =
     if not found:
         return None
     e_runs = runs.get("E", [])
-    baseline = [r["final"]["val_acc"] for r in e_runs if r["history"]["epoch"][-1] == EPOCHS]
+    baseline = [r["final"]["val_acc"] for r in e_runs if final_epoch(r) == EPOCHS]
     variants = variant_comparisons(found, baseline)
     ratios = {r[0]["model"]: r for r in gradient_ratios(found).values()}
     logs = {model: [math.log10(s["grad_ratio"]) for s in seeds] for model, seeds in ratios.items()}

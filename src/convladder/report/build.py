@@ -63,6 +63,7 @@ from convladder.report.setup import benchmark_context, benchmark_source, fast_co
 from convladder.results.layout import RunLayout, h_note_template, report_template
 from convladder.results.records import collect_runs
 from convladder.tools.files import atomic_write_text, claim, read_json, refuse_links_leaving
+from convladder.results.schema import final_epoch
 
 TEX_INSTALL_HINT = (
     "Install TeX Live to compile it, e.g. `sudo apt-get install latexmk texlive-latex-base "
@@ -134,7 +135,7 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         if ladder_recipe else None, "ladder_continued": continued,
         "questions_figure": draw.questions(ordered, conclusions["steps"], figures) if conclusions["steps"] else None,
         "ladder_log_epochs": log_epochs(curve_lengths(ladder_recipe)),
-        "ladder_epochs": sorted({seeds[0]["history"]["epoch"][-1] for seeds in ladder_recipe.values()}),
+        "ladder_epochs": sorted({final_epoch(seeds[0]) for seeds in ladder_recipe.values()}),
         "ladder_table": ladder_table(ordered), "recipes": recipes_context(everything),
         "recovered_recipe": any(recorded_recipe(seeds[0])["name"] == STUDY_RECOVERED for seeds in ladder_recipe.values()),
         "study_epochs": study_epochs_rows(ordered),

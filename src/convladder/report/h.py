@@ -21,6 +21,7 @@ from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import bf16_unit_name, cpu_names
+from convladder.results.schema import final_epoch
 
 # Issue 14's targets: mean test accuracy over at least MIN_SEEDS seeds, and minutes of training and
 # evaluation for the slowest seed, by the CPU's bfloat16 unit (hardware.bf16_unit); and the milestone.
@@ -54,8 +55,8 @@ def minutes(run: dict) -> float:
     """What the targets count for one seed, in minutes: its training (validation after each epoch
     included) and final evaluation, or the whole call that trained it (data loading and the whitening
     included) where that took longer; a run continued over several calls has only the first."""
-    counted = run["train_seconds"] + run.get("evaluation_seconds", 0.0)
-    return max(counted, run.get("wall_seconds", 0.0)) / 60
+    counted = run["train_seconds"] + (run["evaluation_seconds"] or 0.0)  # None: not measured (schema 1)
+    return max(counted, run["wall_seconds"] or 0.0) / 60
 
 
 def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float]) -> dict:
@@ -64,7 +65,7 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float])
     verdict: "undecided" (fewer than MIN_SEEDS seeds), "short" (accuracy not reached), "too_slow",
     "time_not_judged" (accuracy reached; the seeds ran on no CPU kind with a limit, or on several),
     or "met"; plain_met says whether the accuracy holds without test-time augmentation too."""
-    units = {run["environment"].get("cpu_bf16_unit") for run in seeds}
+    units = {run["environment"]["cpu_bf16_unit"] for run in seeds}
     unit = units.pop() if len(units) == 1 else None
     limit = limits.get(unit) if unit else None
     slowest = max(minutes(run) for run in seeds)
@@ -94,7 +95,7 @@ def ablation_rows(h_runs: dict[str, list[dict]]) -> list[dict]:
             continue
         run = runs[0]
         rows.append(dict(
-            name=f"H-{name}", words=words, test=run["final"]["test_acc"], tta=run["final"].get("test_acc_tta"),
+            name=f"H-{name}", words=words, test=run["final"]["test_acc"], tta=run["final"]["test_acc_tta"],
             difference=run["final"]["test_acc"] - mean, minutes=minutes(run),
             verdict=single_run_verdict(reference, run["final"]["test_acc"]),
         ))
@@ -147,7 +148,7 @@ def tuning_runs() -> list[dict]:
         for run in seeds:
             folder = RunLayout(root).seed(name, run["config"]["seed"])
             validation = read_json(folder / VALIDATION_FILE) if (folder / VALIDATION_FILE).exists() else {}
-            rows.append(dict(name=name, epochs=run["history"]["epoch"][-1], train=run["data"]["sizes"]["train"],
+            rows.append(dict(name=name, epochs=final_epoch(run), train=run["data"]["sizes"]["train"],
                              val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"),
                              minutes=run["train_seconds"] / 60, cpu=cpu_names([run["environment"]])[0]))
     return rows
@@ -218,13 +219,13 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     flip = [run["final"]["test_acc_flip"] for run in seeds if "test_acc_flip" in run["final"]]
     commits = commit_groups(h_runs)
     return dict(
-        seeds=seeds, config=first["config"], epochs=first["history"]["epoch"][-1], sizes=first["data"]["sizes"],
+        seeds=seeds, config=first["config"], epochs=final_epoch(first), sizes=first["data"]["sizes"],
         archive=archive, damaged=damaged, parameters=first["parameters"],
         mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
         cpus=cpu_names(run["environment"] for run in seeds),
         threads=sorted({run["environment"].get("torch_threads") for run in seeds} - {None}),
         commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits), tuning=tuning_runs(),
-        seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"].get("test_acc_tta"), minutes=minutes(run),
+        seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"]["test_acc_tta"], minutes=minutes(run),
                          difference=run["final"]["test_acc"] - summarize(test)[0])
                     for run in seeds if run["config"]["seed"] == 0), None),
         shift_gain=(summarize(tta)[0] - summarize(flip)[0] if tta and len(flip) == len(tta) == len(seeds) else None),

@@ -41,13 +41,14 @@ from convladder.report.figures import file_stem
 from convladder.results.layout import RunLayout, run_name_of
 from convladder.results.records import summarize
 from convladder.tools.files import read_json
+from convladder.results.schema import final_epoch
 
 RUN_ORDER = ("A", "B", "C", "D", "E", "F", "G", "GAP", "GAP+", "GAP-fast")
 
 
 def continued_name(run: dict) -> str | None:
     """The name of the run this run continues (its folder, or the folder above a seed folder)."""
-    return run_name_of(run["continued_from"]) if run.get("continued_from") else None
+    return run_name_of(run["continued_from"]) if run["continued_from"] else None
 
 
 def continued_starts(runs: dict[str, list[dict]]) -> dict[str, dict]:
@@ -56,7 +57,7 @@ def continued_starts(runs: dict[str, list[dict]]) -> dict[str, dict]:
     for name, seeds in runs.items():
         parent = continued_name(seeds[0])
         if parent in runs:
-            found[name] = dict(parent=parent, start=runs[parent][0]["history"]["epoch"][-1] + 1)
+            found[name] = dict(parent=parent, start=final_epoch(runs[parent][0]) + 1)
     return found
 
 
@@ -105,12 +106,12 @@ def model_context(seeds: list[dict], folder: Path, layers_in: str | None) -> dic
     eval_train = [r["final"]["train_acc_eval"] for r in seeds] if all("train_acc_eval" in r["final"] for r in seeds) else None
     return dict(
         name=first["name"], stem=file_stem(first["name"]), model=first["config"]["model"], parameters=first["parameters"],
-        epochs=first["history"]["epoch"][-1], seconds=summarize([r["train_seconds"] for r in seeds])[0],
+        epochs=final_epoch(first), seconds=summarize([r["train_seconds"] for r in seeds])[0],
         config=first["config"], ladder_recipe=is_ladder_recipe(first), continued=continued_name(first),
         seeds=[r["config"]["seed"] for r in seeds], train=final_values(seeds, "train_acc"), train_eval=eval_train,
         val=final_values(seeds, "val_acc"), test=final_values(seeds, "test_acc"),
         study=[(key, study[key]) for key in ("train_acc", "val_acc", "test_acc") if study.get(key) is not None],
-        study_epochs=study.get("epochs"), layers=None if layers_in else first.get("layers"), layers_in=layers_in,
+        study_epochs=study.get("epochs"), layers=None if layers_in else first["layers"], layers_in=layers_in,
         history=draw.history(seeds, folder), proba=draw.probabilities(first, folder), probe_seed=first["config"]["seed"],
     )
 
@@ -122,7 +123,7 @@ def models_context(runs: dict[str, list[dict]], folder: Path) -> list[dict]:
     models = []
     for name, seeds in runs.items():
         model = seeds[0]["config"]["model"]
-        own = model not in shown and not continued_name(seeds[0]) and "layers" in seeds[0]
+        own = model not in shown and not continued_name(seeds[0]) and seeds[0]["layers"] is not None
         models.append(model_context(seeds, folder, None if own else shown.get(model)))
         if own:
             shown[model] = name
@@ -137,7 +138,7 @@ def ladder_table(runs: dict[str, list[dict]]) -> list[dict]:
         model = seeds[0]["config"]["model"]
         if any(row["model"] == model for row in rows):
             continue
-        layers = seeds[0].get("layers")
+        layers = seeds[0]["layers"]
         if layers is None:
             rows.append(dict(model=model, run=name, recorded=False, parameters=seeds[0]["parameters"], changed=[]))
             continue
@@ -177,7 +178,7 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
         val = final_values(seeds, "val_acc")
         within, interval = accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"])
         rows.append(dict(
-            name=name, parameters=seeds[0]["parameters"], epochs=seeds[0]["history"]["epoch"][-1], seeds=len(seeds),
+            name=name, parameters=seeds[0]["parameters"], epochs=final_epoch(seeds[0]), seeds=len(seeds),
             train=final_values(seeds, "train_acc"), val=val, test=final_values(seeds, "test_acc"), study=study,
             difference=None if study["val_acc"] is None else summarize(val)[0] - study["val_acc"],
             within=within, interval=interval,
@@ -193,7 +194,7 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for name, seeds in runs.items():
         study = STUDY_RESULTS.get(name, {})
-        epochs = seeds[0]["history"]["epoch"][-1]
+        epochs = final_epoch(seeds[0])
         if not study.get("epochs") or epochs != study["epochs"] or not is_ladder_recipe(seeds[0]):
             continue
         val = final_values(seeds, "val_acc")
@@ -230,7 +231,7 @@ def softmax_rows(all_runs: dict[str, list[dict]]) -> list[dict]:
         plain, soft = all_runs[name], all_runs[name + SOFTMAX_SUFFIX]
         take_off_soft = [take_off_epoch(r["history"]["val_acc"]) for r in soft]
         rows.append(dict(
-            name=name, epochs=plain[0]["history"]["epoch"][-1], plain=final_values(plain, "val_acc"),
+            name=name, epochs=final_epoch(plain[0]), plain=final_values(plain, "val_acc"),
             soft=final_values(soft, "val_acc"),
             study_val=STUDY_RESULTS.get(name, {}).get("val_acc"), study_epochs=STUDY_RESULTS.get(name, {}).get("epochs"),
             take_off_plain=[_never(take_off_epoch(r["history"]["val_acc"])) for r in plain],

@@ -22,6 +22,7 @@ from convladder.results.layout import benchmark_json, results_archive
 from convladder.results.records import git_commit, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import bf16_unit_name, cpu_names
+from convladder.results.schema import final_epoch
 
 # What the fast recipe aims at on a 2-core CPU: this test accuracy within this many minutes of training.
 FAST_TARGET_ACC = 0.89
@@ -65,13 +66,13 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
                         for r in flat}),
         total_seconds=sum(own_seconds(run) for run in flat), damaged=damaged or [],
         machine_seconds=sum(own_seconds(run) * core_share(run["environment"]) for run in flat),
-        rows=[dict(name=name, seeds=len(seeds), epochs=seeds[0]["history"]["epoch"][-1],
+        rows=[dict(name=name, seeds=len(seeds), epochs=final_epoch(seeds[0]),
                    cpus=cpu_names(r["environment"] for r in seeds),
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
                    epoch_seconds=statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]]))
               for name, seeds in runs.items()],
         # every seed of every run, for the per-run table of the study paper's appendix
-        seed_rows=[dict(name=name, seed=r["config"]["seed"], epochs=r["history"]["epoch"][-1], val=r["final"]["val_acc"],
+        seed_rows=[dict(name=name, seed=r["config"]["seed"], epochs=final_epoch(r), val=r["final"]["val_acc"],
                         test=r["final"]["test_acc"], take_off=take_off_epoch(r["history"]["val_acc"]),
                         minutes=own_seconds(r) / 60, threads=r["environment"].get("torch_threads"),
                         cpu=cpu_names([r["environment"]])[0], commit=r["environment"]["git_commit"])
@@ -139,8 +140,8 @@ def fast_context(runs: dict[str, list[dict]]) -> dict | None:
     at_equal = [accuracy_at_minutes(r["history"], slow_minutes) for r in fast]
     optional = lambda key: [r["final"][key] for r in fast if key in r["final"]] or None  # noqa: E731
     return dict(
-        config=fast[0]["config"], epochs=fast[0]["history"]["epoch"][-1], seeds=len(fast), test=final_values(fast, "test_acc"),
-        seconds=summarize([r["train_seconds"] for r in fast])[0], slow_epochs=slow[0]["history"]["epoch"][-1],
+        config=fast[0]["config"], epochs=final_epoch(fast[0]), seeds=len(fast), test=final_values(fast, "test_acc"),
+        seconds=summarize([r["train_seconds"] for r in fast])[0], slow_epochs=final_epoch(slow[0]),
         slow_test=final_values(slow, "test_acc"), slow_val=final_values(slow, "val_acc"),
         slow_seconds=summarize([r["train_seconds"] for r in slow])[0], slow_minutes=slow_minutes,
         at_equal=None if any(a is None for a in at_equal) else at_equal,
@@ -159,7 +160,7 @@ def fp32_context(runs: dict[str, list[dict]]) -> dict | None:
     amp, plain = runs["G"], runs[fp32]
     epoch = lambda seeds: statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]])  # noqa: E731
     return dict(amp=final_values(amp, "test_acc"), plain=final_values(plain, "test_acc"), amp_epoch=epoch(amp),
-                plain_epoch=epoch(plain), epochs=amp[0]["history"]["epoch"][-1],
+                plain_epoch=epoch(plain), epochs=final_epoch(amp[0]),
                 c=compare(final_values(plain, "test_acc"), final_values(amp, "test_acc")))
 
 

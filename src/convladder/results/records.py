@@ -19,6 +19,7 @@ import torch
 from convladder.tools.hardware import bf16_unit, cpu_name
 from convladder.tools.files import DamagedFile, atomic_write_json, read_json
 from convladder.results.layout import RESULTS_FILE, is_seed_dir, seed_dirs
+from convladder.results.schema import NewerSchema, RunResults, migrate, results_problem, with_every_fact
 
 def git_commit() -> str:
     try:
@@ -53,8 +54,10 @@ def environment(device: torch.device) -> dict:
 
 
 def write_results(results: dict, run_dir: Path) -> Path:
+    """`results` as the run folder's results.json, at the current schema version (every optional fact present:
+    schema.with_every_fact, which completes `results` in place, so that the caller holds what the file holds)."""
     path = Path(run_dir) / RESULTS_FILE
-    atomic_write_json(results, path)
+    atomic_write_json(with_every_fact(results), path)
     return path
 
 
@@ -63,50 +66,10 @@ class DamagedResults(ValueError):
     """A results file that is not valid JSON or lacks what every results file holds."""
 
 
-# What every results file holds, with the type of each; a file without them is damaged.
-REQUIRED_KEYS = ("name", "config", "history", "final", "data")
-HISTORY_CURVES = ("epoch", "train_acc", "train_loss", "val_acc", "val_loss")
-FINAL_NUMBERS = ("train_acc", "val_acc", "test_acc")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def results_problem(results) -> str | None:
-    """What makes `results` no run's results (the first thing found), or None: the schema every reader
-    relies on (types included), so that a damaged but valid JSON file is caught in one place."""
-    if not isinstance(results, dict):
-        return "not a JSON object"
-    missing = [key for key in REQUIRED_KEYS if key not in results]
-    if missing:
-        return f"it lacks {', '.join(missing)}"
-    if not isinstance(results["name"], str) or not results["name"]:
-        return "name is not a run name"
-    config = results["config"]
-    if not isinstance(config, dict) or not isinstance(config.get("seed"), int) or not isinstance(config.get("model"), str) \
-            or not isinstance(config.get("epochs"), int):
-        return "config lacks a model, epochs or seed"
-    history = results["history"]
-    if not isinstance(history, dict) or any(not isinstance(history.get(k), list) for k in HISTORY_CURVES):
-        return f"history lacks one of {', '.join(HISTORY_CURVES)}"
-    lengths = {len(history[k]) for k in HISTORY_CURVES}
-    if len(lengths) != 1 or not lengths.pop() or not all(_is_number(v) for k in HISTORY_CURVES for v in history[k]):
-        return "its history's curves are empty, of different lengths or not numbers"
-    final = results["final"]
-    if not isinstance(final, dict) or not all(_is_number(final.get(k)) for k in FINAL_NUMBERS):
-        return f"final lacks a number for one of {', '.join(FINAL_NUMBERS)}"
-    data = results["data"]
-    if not isinstance(data, dict) or not isinstance(data.get("checksum"), str):
-        return "data lacks the checksum"
-    if not isinstance(results.get("code_version", ""), str) or not isinstance(results.get("environment", {}), dict):
-        return "code_version or environment has the wrong type"
-    return None
-
-
-def read_results(path: str | os.PathLike) -> dict:
-    """A results.json, checked (io.read_json's limits, then `results_problem`); DamagedResults naming the
-    file and what is wrong. FileNotFoundError when there is none."""
+def read_results(path: str | os.PathLike) -> RunResults:
+    """A results.json, checked (io.read_json's limits, then schema.results_problem) and migrated to the current
+    schema version (schema.migrate); DamagedResults naming the file and what is wrong. FileNotFoundError when there
+    is none."""
     path = Path(path)
     try:
         results = read_json(path)
@@ -115,7 +78,10 @@ def read_results(path: str | os.PathLike) -> dict:
     problem = results_problem(results)
     if problem:
         raise DamagedResults(f"{path} is damaged ({problem}); train the run again (convladder all does it by itself)")
-    return results
+    try:
+        return migrate(results)
+    except NewerSchema as err:
+        raise DamagedResults(f"{path} has {err}") from None
 
 
 def read_seed(folder: str | os.PathLike) -> tuple[dict, dict, dict | None] | None:
