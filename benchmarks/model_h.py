@@ -28,10 +28,11 @@ import torch
 from convladder.core.config import TTA_SHIFTS, TrainConfig
 from convladder.core.data import get_splits, load_cifar10
 from convladder.tools.hardware import peaks, training_flops_per_image
-from convladder.tools.files import atomic_write_json, load_checkpoint_file, read_json
+from convladder.tools.files import atomic_write_json, load_checkpoint_file
 from convladder.tools.layer_profile import profile_layers
 from convladder.core.models import create_model
 from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
+from convladder.results.records import read_results
 from convladder.plan.profiles import ladder
 from convladder.report.h import (
     MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, layer_profile_path, minutes, target_verdict,
@@ -58,7 +59,7 @@ def archived_results(seed_folder: Path, config: TrainConfig) -> dict | None:
     path = seed_folder / RESULTS_FILE
     if not path.exists():
         return None
-    results = read_json(path)
+    results = read_results(path)  # migrated to the current schema (results.schema)
     current = results["config"] == config.to_dict() and results["code_version"] == code_version(config.model)
     return results if current else None
 
@@ -82,12 +83,13 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None) -> None:
         seeds.append(results)
         rate = images_per_epoch(results) * results["config"]["epochs"] / results["train_seconds"]
         final = results["final"]
+        tta = final["test_acc_tta"] if final["test_acc_tta"] is not None else float("nan")
         print(f"{seed:>4}{results['train_seconds'] / 60:>11.1f}{minutes(results):>9.1f}{final['test_acc']:>8.4f}"
-              f"{final.get('test_acc_tta', float('nan')):>10.4f}{rate:>10.0f}{rate * flops / 1e9:>9.0f}"
+              f"{tta:>10.4f}{rate:>10.0f}{rate * flops / 1e9:>9.0f}"
               f"{rate * flops / 1e9 / peak['bf16']:>9.0%}  {results['environment']['cpu']}")
     if len(seeds) > 1:
         for key, label in (("test_acc", "test"), ("test_acc_tta", "test with TTA")):
-            values = [r["final"][key] for r in seeds if key in r["final"]]
+            values = [r["final"][key] for r in seeds if r["final"][key] is not None]
             if len(values) > 1:
                 print(f"mean {label}: {statistics.mean(values):.4f} +- {statistics.stdev(values):.4f} (s.d.)")
     for name, accuracy, limits in (("target", TARGET_ACC, TARGET_MINUTES), ("milestone", MILESTONE_ACC, MILESTONE_MINUTES)):
@@ -144,7 +146,7 @@ def validate(seed_folders: list[str], data_dir: str | None) -> None:
     each seed folder's validation.json, beside its results.json."""
     print(f"{'run':<40}{'epochs':>7}{'val':>8}{'val flip':>10}{'val TTA':>9}{'train min':>11}  cpu")
     for folder in seed_folders:
-        results = read_json(f"{folder}/{RESULTS_FILE}")
+        results = read_results(f"{folder}/{RESULTS_FILE}")
         config = TrainConfig.from_dict(results["config"])
         if config.train_split != "train":
             print(f"{folder}: trained on the validation images too (train_split {config.train_split}); skipped")

@@ -16,6 +16,7 @@ from convladder.core.registry import model_names, study_model_names
 from convladder.results import layout as paths
 from convladder.report import h as report_h
 from convladder.results.layout import RunLayout, report_template
+from convladder.results.schema import with_every_fact
 from convladder.plan.study import STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA
 from convladder.report.build import ReportError, write_sources
 from convladder.report.ladder import ladder_table, parameters_context
@@ -35,7 +36,7 @@ def hand_made(name: str, model: str, seed: int, val: float, epochs: int = 2, pro
                "train_acc": [val] * epochs, "train_loss": [2.0] * epochs, "val_acc": [val] * epochs,
                "val_loss": [2.0] * epochs}
     proba = [0.1] * 10
-    return {
+    return with_every_fact({
         "name": name, "code_version": "0123456789abcdef", "continued_from": f"/runs/GAP/seed{seed}" if name == "GAP+" else None,
         "config": {**vars(TrainConfig(model=model, epochs=epochs, seed=seed)), "profile": profile, **config},
         "data": {"checksum": "ab" * 32, "class_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
@@ -48,7 +49,7 @@ def hand_made(name: str, model: str, seed: int, val: float, epochs: int = 2, pro
         "history": history, "layers": layers, "parameters": sum(layer["parameters"] for layer in layers),
         "proba_before": proba, "proba_after": proba, "probe_index": 0, "probe_label": 8,
         "train_seconds": 1.5 * epochs, "wall_seconds": 2.0 * epochs,
-    }
+    })
 
 
 def write_runs(root, seeds: int) -> RunLayout:
@@ -161,7 +162,7 @@ def test_the_parameter_counts_come_from_the_runs():
     assert eval(STUDY_PARAMS_A_FORMULA, {"__builtins__": {}}) == STUDY_PARAMS_A  # the study's formula gives its count
     assert [r["model"] for r in context["rows"]] == list(study_model_names())
     assert all(r["recorded"] == r["from_shapes"] for r in context["rows"])
-    del runs["B"][0]["layers"]
+    runs["B"][0]["layers"] = None  # not recorded
     assert {r["model"]: r["from_shapes"] for r in parameters_context(runs)["rows"]}["B"] is None
 
 
@@ -210,12 +211,12 @@ def test_the_training_cost_section_states_whether_compilation_pays(tmp_path):
     assert ("G: 20.0\\,s per epoch compiled against 24.0\\,s, compilation 61\\,s, so it pays for its compilation "
             "after 15.2 epochs") in text
     assert "A: 1.6\\,s per epoch compiled against 1.5\\,s" in text and "never pays" in text
-    assert "median of 1 repeat" in text and "repeat(s)" not in text
+    assert "one measurement each" in text and "median of" not in text and "repeat(s)" not in text
     # each rate against its own peak: G's fp32 run (30 s) at 140 GFLOP/s is 84% of the fp32 peak, its autocast run
     # (24 s) at 175 GFLOP/s 53% of the bf16 peak (the file's own fraction_of_fp32_peak, 0.6, is not used)
     g = next(r for r in context["benchmark"]["rows"] if r["name"] == "G")
     assert (g["gflops_fp32"], g["fp32_peak"], g["gflops"], g["bf16_peak"]) == pytest.approx((140, 84.13, 175, 52.58), abs=0.01)
-    assert "G & 40.0 & 30.0 & 24.0" in text and "140 & 84\\% & 175 & 53\\%" in text
+    assert "G & 40.00 & 30.00 & 24.00" in text and "140 & 84\\% & 175 & 53\\%" in text
     assert "was not run" in render_section("training_cost", **{**context, "benchmark": None})
     assert benchmark_context(tmp_path / "missing.json") is None
 
@@ -369,6 +370,7 @@ def test_the_h_targets_are_one_named_verdict(tmp_path):
 def test_minutes_count_the_whole_call_where_it_took_longer():
     run = {"train_seconds": 600, "evaluation_seconds": 60, "wall_seconds": 700}
     assert report_h.minutes(run) == pytest.approx(700 / 60)
+    assert report_h.minutes({**run, "evaluation_seconds": None, "wall_seconds": None}) == 10  # schema 1: not measured
     assert report_h.minutes({**run, "wall_seconds": 100}) == pytest.approx(11)  # continued: the calls' sum is larger
 
 

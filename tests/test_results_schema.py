@@ -60,8 +60,10 @@ def test_a_migrated_file_keeps_what_it_recorded():
 
 def test_written_results_carry_the_version_and_every_fact(tmp_path):
     results = version_1()
-    del results["final"]["test_loss"]
-    results["final"]["test_loss"] = 2.0
+    with pytest.raises(ValueError, match="config lacks drop_last"):  # a version-1 config is never written as version 2
+        write_results(results, tmp_path)
+    assert not (tmp_path / "results.json").exists()
+    results["config"] = TrainConfig(model="A", epochs=2).to_dict()
     write_results(results, tmp_path)
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["schema_version"] == SCHEMA_VERSION and on_disk["final"]["test_acc_tta"] is None
@@ -98,3 +100,19 @@ def test_every_archived_run_reads_at_the_current_version_with_its_config_as_trai
         assert results["schema_version"] == SCHEMA_VERSION, path
         assert results["config"] == TrainConfig.completed(raw["config"]), path
         assert results["history"] == raw["history"] and results["final"]["val_acc"] == raw["final"]["val_acc"], path
+
+
+def test_training_refuses_to_replace_a_newer_convladders_run_and_changes_nothing(tiny_cifar, tmp_path):
+    from convladder.core.runs import train_run
+    from convladder.results.records import NewerResults
+
+    config = TrainConfig(model="A", epochs=1, batch_size=32)
+    train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False)
+    path = tmp_path / "A" / "results.json"
+    newer = {**json.loads(path.read_text()), "schema_version": SCHEMA_VERSION + 1}
+    path.write_text(json.dumps(newer))
+    before = sorted(p.name for p in (tmp_path / "A").iterdir())
+    for restart in (False, True):
+        with pytest.raises(NewerResults, match="update convladder"):
+            train_run(config, tmp_path / "A", data_dir=tiny_cifar, progress=False, restart=restart)
+    assert json.loads(path.read_text()) == newer and sorted(p.name for p in (tmp_path / "A").iterdir()) == before

@@ -79,7 +79,7 @@ BREAKERS = {
     "conclusion-dropout": lambda c: verdict(step(c, "FG"), "higher", difference=0.06),
     "conclusion-gap-sizes": lambda c: c["conclusions"]["size"].update(drop=0.0),
     "conclusion-g-train": lambda c: next(r for r in c["summary"] if r["name"] == "G")["train"].append(0.95),
-    "conclusion-gap-trains-higher": lambda c: next(r for r in c["summary"] if r["name"] == "GAP")["train"].append(0.5),
+    "conclusion-g-rising": lambda c: next(r for r in c["summary"] if r["name"] == "G")["train_rise"].append(-0.001),
     "conclusion-init": lambda c: [p.update(take_off=140) for p in c["probes"]["closest_a"]],
     "answer-accuracies": lambda c: [r.update(within="no") for r in c["summary"]],
     "answer-take-offs": lambda c: next(r for r in c["study_epochs"] if r["name"] == "B")["curve"].update(within="yes"),

@@ -11,6 +11,7 @@ from convladder.core.models import create_model
 from convladder.results.layout import seed_dir
 from convladder.results.records import collect_runs, load_results
 from convladder.core.runs import RunLocked, run_lock, train_run
+from convladder.results.schema import SCHEMA_VERSION
 from convladder.core.training import (
     CHECKPOINT, Trainer, TrainingDiverged, make_optimizer, make_scheduler, parameter_groups, piecewise_linear,
 )
@@ -96,7 +97,9 @@ def test_train_run_writes_results_and_continues_gap(tiny_cifar, tmp_path):
     config = TrainConfig(model="GAP", epochs=1, batch_size=32)
     first = train_run(config, tmp_path / "GAP", data_dir=tiny_cifar, progress=False)
     assert first["name"] == "GAP" and first["parameters"] == 461_150
-    assert set(first["final"]) == {"train_acc", "train_acc_eval", "train_loss", "val_acc", "val_loss", "test_acc", "test_loss"}
+    assert {k for k, v in first["final"].items() if v is not None} == {"train_acc", "train_acc_eval", "train_loss", "val_acc",
+                                                                        "val_loss", "test_acc", "test_loss"}
+    assert first["schema_version"] == SCHEMA_VERSION and first["final"]["test_acc_tta"] is None  # only H measures it
     assert len(first["proba_before"]) == 10 and abs(sum(first["proba_after"]) - 1) < 1e-5
     assert first["data"]["sizes"] == {"train": 84, "val": 16, "test": 20}
     assert first["environment"]["device"] == "cpu" and first["data"]["checksum"]

@@ -12,7 +12,7 @@ def _run(name, val, epochs=3, train_eval=None, **config):
     """Hand-made results of one run: one entry per seed, its validation accuracy rising in equal steps to `val`."""
     return [{"name": name, "config": {"model": name, "epochs": epochs, **config},
              "history": {"epoch": list(range(1, epochs + 1)), "val_acc": [v * e / epochs for e in range(1, epochs + 1)]},
-             "final": {"val_acc": v, **({} if train_eval is None else {"train_acc_eval": train_eval[i]})}}
+             "final": {"val_acc": v, "train_acc_eval": None if train_eval is None else train_eval[i]}}
             for i, v in enumerate(val)]
 
 

@@ -122,14 +122,25 @@ def study_accuracy_interval(values: list[float], val_images: int, confidence: fl
 
 
 def below_chance(accuracy: float, images: int, rounding: float = 0.0, confidence: float = CONFIDENCE) -> bool:
-    """Whether an accuracy measured on `images` images of a balanced split (rounded to `rounding`) lies below what a
-    model that learned nothing scores: such a model's predictions do not depend on the image, so its accuracy is
-    1/CLASSES up to the split's binomial noise; a number under the lower end of that interval needs a model that
+    """Whether an accuracy measured on `images` images of a random split of CIFAR-10 (rounded to `rounding`) lies
+    below what a model that learned nothing scores: such a model's predictions do not depend on the image, so its
+    accuracy is a mix of the split's class shares, 1/CLASSES up to the split's binomial noise; a number under the
+    lower end of the two-sided `confidence` interval (one-sided: 97.5% at 95%), less the rounding, needs a model that
     avoids the right class, one that learned something, so it cannot be compared with runs as a failure to learn
     (the study's E: 0.01 reported for a model it says "does not learn at all")."""
     chance = 1 / CLASSES
     margin = float(stats.norm.ppf(0.5 + confidence / 2)) * math.sqrt(chance * (1 - chance) / images)
     return accuracy < chance - margin - rounding
+
+
+RISE_EPOCHS = 5  # "still rising": the training accuracy's change over a run's last RISE_EPOCHS epochs
+
+
+def late_rise(history: dict, key: str = "train_acc", epochs: int = RISE_EPOCHS) -> float | None:
+    """How much `key` changed over the run's last `epochs` epochs (after its last epoch against after the epoch
+    `epochs` before it); None for a run of no more epochs than that."""
+    values = history[key]
+    return values[-1] - values[-1 - epochs] if len(values) > epochs else None
 
 
 def single_run_verdict(values: list[float], single: float | None) -> str | None:
@@ -271,7 +282,7 @@ def ladder_verdicts(runs: dict[str, list[dict]]) -> list[StepVerdict]:
 def generalisation_gaps(seeds: list[dict]) -> list[float] | None:
     """Train minus validation accuracy per seed, both measured in evaluation mode (dropout off); None
     for results that recorded only the training-mode train accuracy."""
-    if not all("train_acc_eval" in r["final"] for r in seeds):
+    if not all(r["final"]["train_acc_eval"] is not None for r in seeds):
         return None
     return [r["final"]["train_acc_eval"] - r["final"]["val_acc"] for r in seeds]
 

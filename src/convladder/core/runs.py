@@ -25,7 +25,7 @@ from convladder.tools.files import (
     CheckpointError, LinkError, atomic_write_text, claim, first_line, load_checkpoint_file, refuse_links_leaving,
 )
 from convladder.results.layout import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
-from convladder.results.records import environment, read_results, write_results
+from convladder.results.records import NewerResults, environment, read_results, write_results
 from convladder.core.training import CHECKPOINT, Trainer
 from convladder.core.versions import code_version
 
@@ -161,6 +161,19 @@ def _own_temporaries(folder: Path) -> list[Path]:
     return [tmp for name in SEED_FILES for tmp in folder.glob(f".{name}.*.tmp") if tmp.is_file() and not tmp.is_symlink()]
 
 
+def refuse_newer_results(run_dir: Path) -> None:
+    """A newer convladder's finished run is neither continued, nor retrained, nor moved aside: NewerResults, saying
+    to update convladder or train into another folder."""
+    path = run_dir / RESULTS
+    if path.is_file() and not path.is_symlink():
+        try:
+            read_results(path)
+        except NewerResults as err:
+            raise NewerResults(f"{first_line(err)}; nothing was changed (or train into another run folder)") from None
+        except (OSError, ValueError):
+            pass  # damaged or missing: the retrain's own checks deal with it
+
+
 def foreign_files(run_dir: Path) -> dict[Path, str]:
     """The seed files in `run_dir` that convladder cannot recognise as its own, each with why: a results.json
     that is not a run's results, a checkpoint.pt that does not load as a convladder checkpoint, or a link in
@@ -272,6 +285,7 @@ def train_run(
     refuse_links_leaving(run_dir)
     with run_lock(run_dir):
         _tidy(run_dir)
+        refuse_newer_results(run_dir)
         wall_start = time.perf_counter()
         dataset = load_cifar10(data_dir)
         state = run_state(run_dir, config, dataset.checksum)

@@ -69,10 +69,10 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float])
     unit = units.pop() if len(units) == 1 else None
     limit = limits.get(unit) if unit else None
     slowest = max(minutes(run) for run in seeds)
-    mean = lambda key: summarize([run["final"][key] for run in seeds if key in run["final"]])[0]  # noqa: E731
+    mean = lambda key: summarize([run["final"][key] for run in seeds if run["final"][key] is not None])[0]  # noqa: E731
     if len(seeds) < MIN_SEEDS:
         verdict = "undecided"
-    elif not all("test_acc_tta" in run["final"] for run in seeds) or mean("test_acc_tta") < accuracy:
+    elif not all(run["final"]["test_acc_tta"] is not None for run in seeds) or mean("test_acc_tta") < accuracy:
         verdict = "short"
     elif limit is None:
         verdict = "time_not_judged"
@@ -215,8 +215,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     profile_file = profile_file or (layer_profile_path() if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
     test = [run["final"]["test_acc"] for run in seeds]
-    tta = [run["final"]["test_acc_tta"] for run in seeds if "test_acc_tta" in run["final"]]
-    flip = [run["final"]["test_acc_flip"] for run in seeds if "test_acc_flip" in run["final"]]
+    tta = [run["final"]["test_acc_tta"] for run in seeds if run["final"]["test_acc_tta"] is not None]
+    flip = [run["final"]["test_acc_flip"] for run in seeds if run["final"]["test_acc_flip"] is not None]
     commits = commit_groups(h_runs)
     return dict(
         seeds=seeds, config=first["config"], epochs=final_epoch(first), sizes=first["data"]["sizes"],

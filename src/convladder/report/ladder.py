@@ -17,6 +17,7 @@ from convladder.analysis.statistics import (
     generalisation_gaps,
     gradient_ratio,
     holm,
+    late_rise,
     ladder_verdicts,
     layer_formula,
     prediction_interval,
@@ -103,7 +104,8 @@ def model_context(seeds: list[dict], folder: Path, layers_in: str | None) -> dic
     and its figures. `layers_in`: the run whose layer table this run shares (None: its own)."""
     first = seeds[0]
     study = STUDY_RESULTS.get(first["name"], {})
-    eval_train = [r["final"]["train_acc_eval"] for r in seeds] if all("train_acc_eval" in r["final"] for r in seeds) else None
+    measured = generalisation_gaps(seeds) is not None  # the training split also evaluated in evaluation mode
+    eval_train = [r["final"]["train_acc_eval"] for r in seeds] if measured else None
     return dict(
         name=first["name"], stem=file_stem(first["name"]), model=first["config"]["model"], parameters=first["parameters"],
         epochs=final_epoch(first), seconds=summarize([r["train_seconds"] for r in seeds])[0],
@@ -180,8 +182,8 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
         rows.append(dict(
             name=name, parameters=seeds[0]["parameters"], epochs=final_epoch(seeds[0]), seeds=len(seeds),
             train=final_values(seeds, "train_acc"), val=val, test=final_values(seeds, "test_acc"), study=study,
-            difference=None if study["val_acc"] is None else summarize(val)[0] - study["val_acc"],
-            within=within, interval=interval,
+            difference=None if study["val_acc"] is None or within == "n/c" else summarize(val)[0] - study["val_acc"],
+            within=within, interval=interval, train_rise=[late_rise(r["history"]) for r in seeds],
         ))
     return rows
 

@@ -138,7 +138,7 @@ def fast_context(runs: dict[str, list[dict]]) -> dict | None:
     fast, slow = runs["GAP-fast"], runs["GAP+"]
     slow_minutes = summarize([r["train_seconds"] for r in slow])[0] / 60
     at_equal = [accuracy_at_minutes(r["history"], slow_minutes) for r in fast]
-    optional = lambda key: [r["final"][key] for r in fast if key in r["final"]] or None  # noqa: E731
+    optional = lambda key: [r["final"][key] for r in fast if r["final"][key] is not None] or None  # noqa: E731
     return dict(
         config=fast[0]["config"], epochs=final_epoch(fast[0]), seeds=len(fast), test=final_values(fast, "test_acc"),
         seconds=summarize([r["train_seconds"] for r in fast])[0], slow_epochs=final_epoch(slow[0]),
@@ -169,7 +169,7 @@ def fast_target(fast: list[dict]) -> dict:
     FAST_TARGET_MINUTES of training (every seed): "met", "met_with_flip", "met_with_tta" (test-time
     augmentation needed), "too_slow" or "short"; and the minutes of the slowest seed."""
     minutes = max(r["train_seconds"] for r in fast) / 60
-    lowest = lambda key: min(r["final"].get(key, 0.0) for r in fast)  # noqa: E731
+    lowest = lambda key: min(r["final"][key] or 0.0 for r in fast)  # noqa: E731  (None: not measured)
     if minutes > FAST_TARGET_MINUTES:
         verdict = "too_slow"
     elif lowest("test_acc") >= FAST_TARGET_ACC:

@@ -19,7 +19,7 @@ import torch
 from convladder.tools.hardware import bf16_unit, cpu_name
 from convladder.tools.files import DamagedFile, atomic_write_json, read_json
 from convladder.results.layout import RESULTS_FILE, is_seed_dir, seed_dirs
-from convladder.results.schema import NewerSchema, RunResults, migrate, results_problem, with_every_fact
+from convladder.results.schema import NewerSchema, RunResults, migrate, results_problem, with_every_fact, write_problem
 
 def git_commit() -> str:
     try:
@@ -56,6 +56,9 @@ def environment(device: torch.device) -> dict:
 def write_results(results: dict, run_dir: Path) -> Path:
     """`results` as the run folder's results.json, at the current schema version (every optional fact present:
     schema.with_every_fact, which completes `results` in place, so that the caller holds what the file holds)."""
+    problem = write_problem(results)
+    if problem:
+        raise ValueError(f"results of run {results.get('name')!r} not written: {problem} (a bug in the code that made them)")
     path = Path(run_dir) / RESULTS_FILE
     atomic_write_json(with_every_fact(results), path)
     return path
@@ -64,6 +67,11 @@ def write_results(results: dict, run_dir: Path) -> Path:
 
 class DamagedResults(ValueError):
     """A results file that is not valid JSON or lacks what every results file holds."""
+
+
+class NewerResults(DamagedResults):
+    """A results file of a later schema version than this code knows: a newer convladder's run, not damage. Readers
+    skip it as they skip a damaged file; training refuses to replace it (core.runs.train_run)."""
 
 
 def read_results(path: str | os.PathLike) -> RunResults:
@@ -81,7 +89,7 @@ def read_results(path: str | os.PathLike) -> RunResults:
     try:
         return migrate(results)
     except NewerSchema as err:
-        raise DamagedResults(f"{path} has {err}") from None
+        raise NewerResults(f"{path} has {err}") from None
 
 
 def read_seed(folder: str | os.PathLike) -> tuple[dict, dict, dict | None] | None:

@@ -49,8 +49,8 @@ class Final(TypedDict):
     test_acc_flip: float | None
 
 
-class Environment(TypedDict):
-    """Where the run trained."""
+class Environment(TypedDict, total=False):
+    """Where the run trained, as far as the code that wrote the file recorded it (records.environment)."""
 
     cpu: str
     cpu_count: int | None
@@ -61,6 +61,7 @@ class Environment(TypedDict):
     python: str
     torch: str
     torch_threads: int | None
+    gpu: str  # the GPU's name, where the run trained on one
 
 
 class RunResults(TypedDict):
@@ -85,6 +86,8 @@ class RunResults(TypedDict):
     proba_after: NotRequired[list]
     probe_index: NotRequired[int]
     probe_label: NotRequired[str]
+    recipe: NotRequired[dict]  # the named recipe and what the run changed on it (plan.recipes.record)
+    run_dir: NotRequired[str]  # added by records.load_results: the folder it was read from
 
 
 # What every results file holds, with the type of each; a file without them is damaged.
@@ -158,6 +161,14 @@ def migrate(results: dict) -> RunResults:
         migrated.setdefault("environment", {})
         migrated["config"] = {**ADDED_SETTINGS, **migrated["config"]}
     return with_every_fact(migrated)
+
+
+def write_problem(results: dict) -> str | None:
+    """What keeps `results` from being written at SCHEMA_VERSION (a bug of the writer, not the user's), or None:
+    what every file holds (results_problem), and a config with every setting a version-1 file may lack."""
+    missing = sorted(ADDED_SETTINGS.keys() - results["config"].keys()) if isinstance(results, dict) and \
+        isinstance(results.get("config"), dict) else []
+    return results_problem(results) or (f"its config lacks {', '.join(missing)}" if missing else None)
 
 
 def with_every_fact(results: dict) -> RunResults:
