@@ -309,7 +309,8 @@ def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
         curve = size_means(study)
         worst, drop = size_verdict(study)
         size = dict(count=len(curve), smallest=min(study["sizes"], key=_area), largest=max(study["sizes"], key=_area),
-                    at32=curve["32x32"], worst=worst, at_worst=curve[worst], drop=drop, limit=SIZE_LOSS)
+                    at32=curve["32x32"], worst=worst, at_worst=curve[worst], drop=drop, limit=SIZE_LOSS,
+                    images=study["curve_images"])
     missing = [dict(question=step.question, low=step.low, high=step.high, changes=step.changes,
                     absent=[n for n in (step.low, step.high) if n not in runs])
                for step in LADDER_STEPS if not (step.low in runs and step.high in runs)]
