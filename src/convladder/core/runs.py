@@ -162,16 +162,15 @@ def _own_temporaries(folder: Path) -> list[Path]:
 
 
 def refuse_newer_results(run_dir: Path) -> None:
-    """A newer convladder's finished run is neither continued, nor retrained, nor moved aside: NewerResults, saying
-    to update convladder or train into another folder."""
-    path = run_dir / RESULTS
-    if path.is_file() and not path.is_symlink():
-        try:
-            read_results(path)
-        except NewerResults as err:
-            raise NewerResults(f"{first_line(err)}; nothing was changed (or train into another run folder)") from None
-        except (OSError, ValueError):
-            pass  # damaged or missing: the retrain's own checks deal with it
+    """A newer convladder's finished run is neither continued, retrained nor moved aside: NewerResults (damaged or
+    missing results are left to the run's own checks)."""
+    try:
+        if (run_dir / RESULTS).is_file() and not (run_dir / RESULTS).is_symlink():
+            read_results(run_dir / RESULTS)
+    except NewerResults as err:
+        raise NewerResults(f"{first_line(err)}; nothing was changed (or train into another run folder)") from None
+    except (OSError, ValueError):
+        pass
 
 
 def foreign_files(run_dir: Path) -> dict[Path, str]:
@@ -395,8 +394,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
         "proba_after": predict_proba(trainer.model, probe)[0].tolist(),
         "continued_from": str(resume_from) if resume_from is not None else None,
         "code_version": version,
-        # training seconds over all epochs, also those of an earlier call this run continues
-        "train_seconds": sum(history["epoch_seconds"]),
+        "train_seconds": sum(history["epoch_seconds"]),  # every epoch's, also an earlier call's that this run continues
         # the final evaluation: test (plain, flipped, test-time augmented) and training-split accuracy
         "evaluation_seconds": evaluation_seconds,
     }
