@@ -167,6 +167,8 @@ def test_he_initialisation_makes_e_logits_larger(tiny_cifar):
 def test_spread_helpers():
     assert fmt_ms([0.5]) == "0.500"
     assert "\\pm" in fmt_ms([0.5, 0.7])
+    assert fmt_ms([0.968, 0.9683, 0.9681]).endswith("$\\pm{<}\\,$0.001}")  # seeds that differ never read as +-0.000
+    assert fmt_ms([0.1, 0.1, 0.1]).endswith("$\\pm$0.000}")
     assert within_interval([0.80, 0.82, 0.81], 0.83) == "yes"
     assert within_interval([0.80, 0.801, 0.802], 0.83) == "no"
     assert within_interval([0.8, 0.82], 0.81) == "--" and within_interval([0.8, 0.9, 0.85], None) == "--"

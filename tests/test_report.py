@@ -619,6 +619,18 @@ def test_curves_of_very_different_lengths_share_a_logarithmic_epoch_axis(lengths
         matplotlib.pyplot.close(figure)
 
 
+def test_a_continued_run_is_drawn_from_its_own_first_epoch_against_minutes():
+    """GAP+ repeats GAP's epochs in its history: drawn from its own first epoch, at the minutes counted until then."""
+    from convladder.report.plots import plot_accuracy_minutes
+
+    runs = {"GAP": [hand_made("GAP", "GAP", 0, 0.5, epochs=2)], "GAP+": [hand_made("GAP+", "GAP", 0, 0.6, epochs=4)]}
+    figure = plot_accuracy_minutes(runs, starts={"GAP+": 3})
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    assert list(lines["GAP"].get_xdata()) == pytest.approx([1.5 / 60, 3.0 / 60])
+    assert list(lines["GAP+"].get_xdata()) == pytest.approx([4.5 / 60, 6.0 / 60])  # epochs 3 and 4, after 3 minutes' worth
+    matplotlib.pyplot.close(figure)
+
+
 INJECTION = r"\input{/etc/hostname}"
 STRUCTURAL = {"model", "optimizer", "schedule", "train_split", "without", "name"}  # checked where they are read
 

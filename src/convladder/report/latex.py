@@ -74,10 +74,13 @@ def fmt_acc(value: float | None) -> str:
 
 
 def fmt_ms(values: list[float], digits: int = 3) -> Markup:
-    """Mean $\\pm$ standard deviation over seeds; the single value for one seed."""
+    """Mean $\\pm$ standard deviation over seeds; the single value for one seed. A spread that rounds to zero but is
+    not zero reads "<0.001", so that seeds that differ do not look identical."""
     mean, std = summarize(values)
     if len(values) == 1:
         return Markup(f"{mean:.{digits}f}")
+    if 1e-12 < std < 0.5 * 10 ** -digits:
+        return Markup(f"{mean:.{digits}f}\\,{{\\scriptsize$\\pm{{<}}\\,${10 ** -digits:.{digits}f}}}")
     return Markup(f"{mean:.{digits}f}\\,{{\\scriptsize$\\pm${std:.{digits}f}}}")
 
 
