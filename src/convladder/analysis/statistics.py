@@ -133,6 +133,14 @@ def below_chance(accuracy: float, images: int, rounding: float = 0.0, confidence
     return accuracy < chance - margin - rounding
 
 
+def study_below_chance(accuracy: float) -> bool:
+    """below_chance for one of the study's numbers (its validation split's size, its two-decimal rounding): the rule that
+    keeps such a number out of every comparison with our runs (the summary table's n/c, the ladder figure's bars)."""
+    from convladder.plan.study import STUDY_ROUNDING, STUDY_VAL_IMAGES
+
+    return below_chance(accuracy, STUDY_VAL_IMAGES, STUDY_ROUNDING)
+
+
 RISE_EPOCHS = 5  # "still rising": the training accuracy's change over a run's last RISE_EPOCHS epochs
 
 

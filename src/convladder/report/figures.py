@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convladder.analysis.statistics import below_chance
+from convladder.analysis.statistics import study_below_chance
 from convladder.plan.profiles import SOFTMAX_SUFFIX
-from convladder.plan.study import STUDY_RESULTS, STUDY_ROUNDING, STUDY_VAL_IMAGES
+from convladder.plan.study import STUDY_RESULTS
 from convladder.report.archive_plots import plot_frontier
 from convladder.report.plots import (
     plot_accuracy_minutes,
@@ -37,7 +37,7 @@ def ladder(runs: dict[str, list[dict]], figures: Path, starts: dict[str, int] | 
     accuracies beside the study's (but for a study number below what a model that learned nothing scores, which
     the summary table does not compare either: analysis.below_chance)."""
     compared = {name: numbers for name, numbers in STUDY_RESULTS.items()
-                if numbers.get("val_acc") is None or not below_chance(numbers["val_acc"], STUDY_VAL_IMAGES, STUDY_ROUNDING)}
+                if numbers.get("val_acc") is None or not study_below_chance(numbers["val_acc"])}
     save(plot_ladder(runs, compared, starts), figures / "ladder.pdf")
     return "ladder.pdf"
 

@@ -10,7 +10,6 @@ from convladder.analysis.statistics import (
     LADDER_STEPS,
     MIN_SEEDS,
     architecture,
-    below_chance,
     compare,
     dropout_verdict,
     final_values,
@@ -21,6 +20,7 @@ from convladder.analysis.statistics import (
     ladder_verdicts,
     layer_formula,
     prediction_interval,
+    study_below_chance,
     study_within,
     study_accuracy_interval,
     take_off_epoch,
@@ -35,8 +35,6 @@ from convladder.plan.study import (
     STUDY_PARAMS_A,
     STUDY_PARAMS_A_FORMULA,
     STUDY_RESULTS,
-    STUDY_ROUNDING,
-    STUDY_VAL_IMAGES,
 )
 from convladder.report.figures import file_stem
 from convladder.results.layout import RunLayout, run_name_of
@@ -167,7 +165,7 @@ def accuracy_within(values: list[float], reference: float | None, val_images: in
     interval = study_accuracy_interval(values, val_images)
     if reference is None or interval is None:
         return "--", interval
-    if below_chance(reference, STUDY_VAL_IMAGES, STUDY_ROUNDING):
+    if study_below_chance(reference):
         return "n/c", interval
     return ("yes" if interval[0] <= reference <= interval[1] else "no"), interval
 
