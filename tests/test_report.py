@@ -88,7 +88,7 @@ def no_h_archive(tmp_path, monkeypatch):
 @pytest.fixture(params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
 def report_tex(request, tmp_path):
     layout = write_runs(tmp_path / "runs", request.param)
-    report_dir = write_sources(layout, benchmark=tmp_path / "no-benchmark.json")
+    report_dir = write_sources(layout, benchmark=tmp_path / "no-benchmark.json", paper=True)
     return request.param, report_dir, (report_dir / "report.tex").read_text()
 
 
@@ -122,7 +122,14 @@ def test_the_epochs_shorter_than_the_study_and_those_we_chose_are_named(report_t
 
 
 def test_every_table_and_figure_has_a_caption_with_profile_and_epochs(report_tex):
-    _, _, tex = report_tex
+    assert_captions(report_tex[2])
+
+
+def test_every_table_and_figure_of_the_run_report_has_a_caption_with_profile_and_epochs(run_tex):
+    assert_captions(run_tex[1])
+
+
+def assert_captions(tex: str) -> None:
     floats = re.findall(r"\\begin\{(table|figure|longtable)\}(.*?)\\end\{\1\}", tex, re.S)
     assert len(floats) > 10
     for kind, body in floats:
@@ -146,6 +153,50 @@ def test_the_ladder_table_is_read_from_the_recorded_layers(report_tex, tmp_path)
     assert rows["G"]["dropout"] == [0.1, 0.2, 0.3, 0.4] and rows["GAP"]["global_pool"] and rows["GAP"]["features"] == 160
     runs["A"][0]["layers"] = runs["A"][0]["layers"][:1]  # what the run recorded wins over today's code
     assert ladder_table(runs)[0]["convs"] == [5]
+
+
+def undefined_references(tex: str) -> set[str]:
+    """The labels a LaTeX source refers to (\\ref) without defining them (\\label), and the citations without a bibitem."""
+    refs = set(re.findall(r"\\ref\{([^}]*)\}", tex)) - set(re.findall(r"\\label\{([^}]*)\}", tex))
+    cites = {key for keys in re.findall(r"\\cite\{([^}]*)\}", tex) for key in keys.split(",")}
+    return refs | (cites - set(re.findall(r"\\bibitem\{([^}]*)\}", tex)))
+
+
+@pytest.fixture(params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
+def run_tex(request, tmp_path):
+    """The run report a short profile gets by default (no `paper`)."""
+    layout = write_runs(tmp_path / "run-report", request.param)
+    return request.param, (write_sources(layout, benchmark=tmp_path / "no-benchmark.json") / "report.tex").read_text()
+
+
+def test_a_short_profile_gets_the_run_report_with_the_papers_tables_and_no_prose_sections(run_tex):
+    seeds, tex = run_tex
+    sections = re.findall(r"\\section\{([^}]*)\}", tex)
+    assert sections[:6] == ["What was trained", "Accuracy", "The study's questions", "Diagnoses", "Beyond the study",
+                            "How to reproduce this report"]
+    assert "\\begin{abstract}" not in tex and "Conclusions" not in sections and "Limitations" not in sections
+    first = tex[tex.index("\\maketitle"):tex.index("\\section{")]
+    assert "report/study.pdf" in first  # the reproduction is the study paper's
+    for label in ("tab:ladder", "tab:run-recipes", "tab:summary", "tab:verdicts", "fig:questions", "tab:time"):
+        assert f"\\label{{{label}}}" in tex, label
+    verdicts = tex[tex.index("\\label{sec:questions}"):tex.index("\\label{tab:verdicts}")]
+    rows = re.findall(r"^(.*) & ([A-Z]+), ([A-Z]+) & .* \\\\$", verdicts, re.M)
+    assert [(low, high) for _, low, high in rows] == [("A", "B"), ("C", "D"), ("D", "E"), ("E", "F"), ("F", "G"), ("G", "GAP")]
+    inconclusive = verdicts.count("& inconclusive \\\\")
+    assert (inconclusive == len(rows)) == (seeds < MIN_SEEDS)
+    assert ("every verdict below is inconclusive" in " ".join(first.split())) == (seeds < MIN_SEEDS)
+    assert not undefined_references(tex)
+
+
+def test_the_run_report_is_shorter_than_the_paper_of_the_same_runs_and_both_resolve_every_reference(tmp_path):
+    layout = write_runs(tmp_path / "runs", MIN_SEEDS)
+    run = (write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    paper = (write_sources(layout, benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
+    assert "\\begin{abstract}" in paper and "\\begin{abstract}" not in run
+    prose = lambda tex: len(re.sub(r"\\begin\{(table|figure|longtable)\}.*?\\end\{\1\}", "", tex, flags=re.S))  # noqa: E731
+    assert prose(run) < 0.6 * prose(paper)
+    assert not undefined_references(run) and not undefined_references(paper)
 
 
 @pytest.mark.parametrize("name", model_names())
@@ -225,7 +276,8 @@ def test_a_report_of_one_model_says_no_question_is_answered_yet(tmp_path):
     folder = tmp_path / "runs" / "F" / "seed0"
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps(hand_made("F", "F", 0, 0.78)))
-    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(RunLayout(tmp_path / "runs"), benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
     abstract = " ".join(tex[tex.index("\\begin{abstract}"):tex.index("\\end{abstract}")].split())
     assert "The best model of the ladder, F, reaches 0.780 test accuracy after 2 epochs (the study: 0.750, after epochs it" \
            " does not state)." in abstract
@@ -398,7 +450,8 @@ def test_model_hs_archive_builds_its_note_and_a_ladder_report_cites_it(tmp_path,
     assert "the study profile's ladder (\\texttt{results/study}: A, B, C, D, E, F, G, GAP" in note
     assert "\\label{sec:limitations}" in note and "each ablation is one seed" in " ".join(note.lower().split())
     monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
-    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(write_runs(tmp_path / "runs", 1), benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
     section = " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:errors}")].split())
     assert "a technical note of its own~\\cite{hnote}" in section and "\\bibitem{hnote}" in tex
     assert "Over 3 seeds, each trained on 50,000 images" in section and "it reaches 0.937" in section
@@ -491,7 +544,8 @@ def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_
 def test_the_abstract_and_conclusions_count_the_questions_answered_yes_and_no(tmp_path):
     vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.40, 0.41, 0.42], "F": [0.39, 0.42, 0.41]}
     layout = write_results(tmp_path / "runs", accuracies(vals))
-    tex = (write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(layout, benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
     text = " ".join(tex.split())
     assert "The ladder can answer 3 questions this way: 2 are decided at 95\\% confidence (C against D, D against E) and" \
            " the other is inconclusive." in text
@@ -504,7 +558,8 @@ def test_a_model_with_too_few_seeds_leaves_only_its_own_questions_undecided(tmp_
     # a profile part-way: E has 2 seeds, so D against E and E against F cannot be decided; C against D can
     vals = {"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.70, 0.71], "F": [0.80, 0.81, 0.82]}
     layout = write_results(tmp_path / "runs", accuracies(vals))
-    text = " ".join((write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text().split())
+    text = " ".join((write_sources(layout, benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text().split())
     assert "no question can be decided here" not in text and "so every comparison in it is inconclusive" not in text
     assert "each model has at least 3 seeds; E has fewer here, so the questions that involve it are inconclusive" in text
     assert "has between 2 and 3 seeds" in text and "E has fewer than the 3 from which this report draws a verdict" in text
@@ -530,14 +585,16 @@ def test_the_diagnosis_names_its_recipe_and_whether_the_ladder_used_it():
 ])
 def test_the_abstract_counts_the_questions_decided_in_words(tmp_path, models, wording):
     layout = write_results(tmp_path / "runs", accuracies(models))
-    tex = (write_sources(layout, benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(layout, benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
     assert wording in " ".join(tex.split())
 
 
 def test_a_longer_run_with_a_schedule_is_compared_after_its_own_last_epoch_and_the_report_says_why(tmp_path):
     runs = {"F": [hand_made("F", "F", s, 0.70 + 0.01 * s, epochs=4, schedule="onecycle") for s in range(3)],
             "G": [hand_made("G", "G", s, 0.60 + 0.01 * s) for s in range(3)]}
-    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
     question = " ".join(tex[tex.index("\\label{sec:q-F-G}"):tex.index("\\label{sec:q-G-GAP}")].split())
     assert "F's plan depends on its length (onecycle schedule), so its history cannot stand for a shorter run" in question
     assert "Each after its own last epoch, G is behind F: the answer is no." in question
@@ -547,7 +604,8 @@ def test_runs_trained_on_two_cpus_name_both_and_the_time_table_says_which(tmp_pa
     runs = accuracies({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]})
     for run in runs["D"]:
         run["environment"].update(cpu="Intel Xeon", cpu_bf16_unit="amx_bf16")
-    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
     text = " ".join(tex.split())
     assert "The runs were trained on Intel Xeon with AMX-BF16 and test cpu (2 cores each, PyTorch using 1 thread per run;" \
            " device cpu; Appendix~\\ref{app:time} says which run trained on which)" in text
@@ -578,7 +636,8 @@ def test_runs_of_one_thread_on_two_cores_count_half_their_time_as_the_machines(t
     runs = accuracies({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]})
     for run in runs["D"]:
         run["environment"]["torch_threads"] = 2
-    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json",
+                         paper=True) / "report.tex").read_text()
     # 6 seeds of 3 s each; C's 3 (one thread of two cores) count half for the machine: 13.5 s
     text = " ".join(tex.split())
     assert "training took 18\\,s over all runs and seeds" in text
@@ -654,7 +713,7 @@ def test_no_string_from_a_file_reaches_the_latex_unescaped(tmp_path):
     layout.data_facts.parent.mkdir(parents=True, exist_ok=True)
     facts = json.loads((paths.results_archive("study") / "data.json").read_text())
     layout.data_facts.write_text(json.dumps(injected(facts)))
-    tex = (write_sources(layout, benchmark=tmp_path / "no-benchmark.json") / "report.tex").read_text()
+    tex = (write_sources(layout, benchmark=tmp_path / "no-benchmark.json", paper=True) / "report.tex").read_text()
     assert INJECTION not in tex and "\\input" not in tex
     assert tex.count(r"\textbackslash{}input\{/etc/hostname\}") >= 5
 

@@ -81,7 +81,7 @@ def cmd_report(args) -> int:
     try:
         if args.draft and args.export:
             raise CommandError("a draft is not exported: build it without --export, or export without --draft")
-        pdf = build_report(layout, draft=args.draft)
+        pdf = build_report(layout, draft=args.draft, paper=args.paper)
     except ReportError as err:
         raise CommandError(str(err)) from None
     if args.export:
@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", action="store_true", help="also copy it to report/<profile>.pdf and figures/<profile>/")
     p.add_argument("--draft", action="store_true",
                    help="mark an authored sentence whose claim the runs no longer support instead of stopping (not exported)")
+    p.add_argument("--paper", action="store_true",
+                   help="the long-form paper instead of the run report for a profile other than study (its prose is "
+                        "written for the study profile's runs)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("verify", help="measure each finished seed's test accuracy again from its checkpoint")

@@ -91,7 +91,9 @@ def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
         means = size_means(study)
         worst, drop = size_verdict(study)
         runs.append(dict(
-            name=name, seeds=len(study["curve"]), images=images, curve_images=study["curve_images"], curve=curve,
+            # the single images are classified by the run's first seed, the first of the curve's
+            name=name, seeds=len(study["curve"]), images=images, image_seed=study["curve"][0]["seed"],
+            curve_images=study["curve_images"], curve=curve,
             at32=curve["32x32"], best=max(means, key=means.get), worst=worst, drop=drop, narrow=drop > SIZE_LOSS,
             near=[size for size in sorted(means, key=means.get, reverse=True)
                   if size != "32x32" and means[size] >= means["32x32"] - SIZE_NEAR],
@@ -199,7 +201,7 @@ def recipe_search_context(figures: Path) -> dict | None:
     return dict(rows=rows, study=STUDY_CURVES, models=models, cpus=cpus,
                 closest={model: closest_candidate(candidates, model) for model in models},
                 unfinished=[c for c in candidates if not c["finished"]], seeds=sorted({c["seed"] for c in candidates}),
-                shifts=take_off_shifts({c["name"]: c["curve"] for c in candidates}))
+                shifts=take_off_shifts({i: c["curve"] for i, c in enumerate(rows)}))  # by row: the template words it
 
 
 def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict | None:
@@ -291,7 +293,8 @@ def ladder_diagnosis_context(runs: dict[str, list[dict]], out_dir: Path | None =
                 ratios=ratios, gradient_epochs=max((len(s["val_acc"]) for seeds in ratios.values() for s in seeds),
                                                    default=0),
                 c_vs_d=compare(logs["C"], logs["D"]) if {"C", "D"} <= logs.keys() else None,
-                shifts=take_off_shifts({f"{name} seed {r['config']['seed']}": r["history"]["val_acc"]
+                # by (variant, seed): the template words the variant
+                shifts=take_off_shifts({(name, r["config"]["seed"]): r["history"]["val_acc"]
                                         for name, seeds in [("E", e_runs)] + [(v, found.get(v, [])) for v in E_VARIANTS]
                                         for r in seeds}))
 
@@ -317,8 +320,8 @@ def recipe_probes_context(runs: dict[str, list[dict]], out_dir: Path | None = No
     return dict(rows=probes, epochs=EPOCHS, study=STUDY_CURVES, precision=precision_comparisons(probes, runs),
                 unfinished=[p for p in probes if not p["finished"]], closest=closest, closest_a=closest_a,
                 closest_b=closest_b,
-                shifts=take_off_shifts({f"{p['model']} seed {p['seed']} of probe {p['probe']}": p["curve"]
-                                        for p in probes if p["finished"]}))
+                # labelled by the row's index: the template words the change (change_words)
+                shifts=take_off_shifts({i: p["curve"] for i, p in enumerate(probes) if p["finished"]}))
 
 
 def recipe_robustness_context(runs: dict[str, list[dict]], out_dir: Path | None = None) -> dict | None:

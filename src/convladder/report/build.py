@@ -2,8 +2,9 @@
 
 `build_report(layout)` reads every `results.json` of a profile's runs (plus what the analyses
 wrote beside them, where `RunLayout` says), has `convladder.report.figures` write the figures into the
-profile's `figures/` folder, renders the template `report/report.tex.j2` (and the sections it
-includes from `report/sections/`) into `report/report.tex` with the context built here, and
+profile's `figures/` folder, renders a template into `report/report.tex` with the context built here (the
+study paper `report/report.tex.j2` for the study profile, the run report `report/run.tex.j2` for every other, each
+with what it includes from `report/sections/`, `report/study/` and `report/floats/`), and
 compiles `report.pdf`. The context holds numbers, verdicts (from `convladder.analysis.statistics`) and
 recorded strings only; every sentence and every table's markup is in the template. No number
 in the report is typed by hand.
@@ -60,7 +61,7 @@ from convladder.report.plots import (
     log_epochs,
 )
 from convladder.report.setup import benchmark_context, benchmark_source, fast_context, fp32_context, provenance_context
-from convladder.results.layout import RunLayout, h_note_template, report_template
+from convladder.results.layout import RunLayout, h_note_template, report_template, run_report_template
 from convladder.results.records import collect_runs
 from convladder.tools.files import atomic_write_text, claim, read_json, refuse_links_leaving
 from convladder.results.schema import final_epoch
@@ -75,16 +76,19 @@ class ReportError(RuntimeError):
     """The report could not be compiled; the LaTeX sources are kept."""
 
 
-def write_sources(layout: RunLayout, benchmark: Path | None = None, draft: bool = False) -> Path:
-    """Write the figures and render the template into report.tex (model H's note where the runs are H's alone);
-    returns the report folder holding it."""
+def write_sources(layout: RunLayout, benchmark: Path | None = None, draft: bool = False, paper: bool = False) -> Path:
+    """Write the figures and render the template into report.tex: model H's note where the runs are H's alone, the
+    paper for the study profile's runs (or any profile's with `paper`: its prose is written for the study), else the
+    run report. Returns the report folder holding it."""
     damaged: list[str] = []
     runs = collect_runs(layout.root, damaged)
     if not runs:
         raise ReportError(f"no finished runs (results.json) under {layout.root}: train some models first")
     if all(seeds[0]["config"]["model"] == "H" for seeds in runs.values()):
         return write_h_note(layout, _ordered(runs), damaged, draft)
-    return write_tex(report_template(), report_context(layout, runs, damaged, benchmark), draft, layout.report_dir)
+    context = report_context(layout, runs, damaged, benchmark)
+    template = report_template() if paper or context["profile"] == "study" else run_report_template()
+    return write_tex(template, context, draft, layout.report_dir)
 
 
 def write_tex(template: Path, context: dict, draft: bool, report_dir: Path) -> Path:
@@ -193,11 +197,12 @@ def compile_pdf(report_dir: Path) -> Path:
     return report_dir / "report.pdf"
 
 
-def build_report(layout: RunLayout, benchmark=None, draft: bool = False) -> Path:
+def build_report(layout: RunLayout, benchmark=None, draft: bool = False, paper: bool = False) -> Path:
     """Write the report's sources from a profile's runs and compile its PDF (`layout.pdf`).
 
     `benchmark`: the JSON of benchmarks/epoch_time.py (default: `benchmark_source`'s choice). `draft`: an authored
-    sentence whose claim no longer holds is marked in the PDF instead of stopping the build (latex.claim).
+    sentence whose claim no longer holds is marked in the PDF instead of stopping the build (latex.claim). `paper`:
+    the long-form paper instead of the run report for a profile other than the study's (write_sources).
     """
     from filelock import FileLock
 
@@ -210,6 +215,6 @@ def build_report(layout: RunLayout, benchmark=None, draft: bool = False) -> Path
         print(f"waiting for another report of {layout.root} to finish", file=sys.stderr, flush=True)
         lock.acquire()
     try:
-        return compile_pdf(write_sources(layout, benchmark, draft))
+        return compile_pdf(write_sources(layout, benchmark, draft, paper))
     finally:
         lock.release()

@@ -1,7 +1,7 @@
 """The report's LaTeX: a Jinja2 environment with LaTeX-safe delimiters, and the filters the
-template words numbers with. The template (`report/report.tex.j2`, with the sections it includes
-from `report/sections/` and the macros of `report/macros.tex.j2`) holds every sentence and every
-table's markup; Python (convladder.report.build) hands it numbers, verdicts and recorded strings.
+template words numbers with. The templates (`report/report.tex.j2`, `report/run.tex.j2`, `report/h.tex.j2`, with
+what they include from `report/sections/`, `report/floats/` and the macros of `report/macros.tex.j2`) hold every
+sentence and every table's markup; Python (convladder.report.build) hands them numbers, verdicts and recorded strings.
 
 Delimiters: `\\VAR{x}` prints a value, `\\BLOCK{for ...}` / `\\BLOCK{endfor}` are statements, and
 `\\#{...}` a comment, so that LaTeX's own braces and percent signs stay untouched.

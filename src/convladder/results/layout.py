@@ -40,8 +40,13 @@ def notebooks_dir() -> Path:
 
 
 def report_template() -> Path:
-    """The report's Jinja2 template; rendered into a profile's report folder as report.tex."""
+    """The paper's Jinja2 template (the study profile's report); rendered into a profile's report folder as report.tex."""
     return project_root() / "report" / "report.tex.j2"
+
+
+def run_report_template() -> Path:
+    """The run report's template: every profile's report but the study's (tables, figures, verdicts, little prose)."""
+    return project_root() / "report" / "run.tex.j2"
 
 
 def h_note_template() -> Path:
