@@ -11,9 +11,9 @@ validation accuracy (plain, flipped, test-time augmented) of tuning runs.
 
 A seed that is already trained (current in its run folder, or archived as results.json alone for this
 config and code) is read, not trained again; an unfinished one continues from its checkpoint. Minutes
-per seed: what report_h.minutes counts (training with its per-epoch validation, and the final
+per seed: what analysis.h_targets.minutes counts (training with its per-epoch validation, and the final
 evaluation, or the whole call where that took longer). The targets
-and their verdicts are report_h's (issue 14): mean test accuracy >= 0.940 over 3 seeds, each seed
+and their verdicts are analysis.h_targets's (issue 14): mean test accuracy >= 0.940 over 3 seeds, each seed
 within 15 minutes on an Intel Xeon with AMX, 30 on an AMD Zen 4.
 """
 
@@ -34,8 +34,8 @@ from convladder.core.models import create_model
 from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
 from convladder.results.records import read_results
 from convladder.plan.profiles import ladder
-from convladder.report.h import (
-    MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, layer_profile_path, minutes, target_verdict,
+from convladder.analysis.h_targets import (
+    MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, minutes, target_verdict,
 )
 from convladder.tools.hardware import cpu_name
 from convladder.core.runs import code_version, train_run
@@ -101,7 +101,7 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None) -> None:
 
 def layers_table(profile: str, layout: RunLayout, data_dir: str | None, steps: int) -> None:
     """Profile training steps of H at the profile's batch size on real training images, print the
-    table and keep it beside the profile's runs (report_h.layer_profile_path)."""
+    table and keep it beside the profile's runs (RunLayout.layer_profile)."""
     run = next(r for r in ladder(profile, ["H"]) if r.name == "H")
     config: TrainConfig = run.config(profile)
     splits = get_splits(load_cifar10(data_dir))
@@ -121,7 +121,7 @@ def layers_table(profile: str, layout: RunLayout, data_dir: str | None, steps: i
     total = result["step_seconds"]
     result.update(cpu=cpu_name(), threads=torch.get_num_threads(), batch_size=config.batch_size, steps=steps,
                   amp=trainer.amp_dtype is not None, peaks=peak, torch=torch.__version__)
-    atomic_write_json(result, layer_profile_path(layout))
+    atomic_write_json(result, layout.layer_profile)
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, batch {config.batch_size}, {precision}, mean of {steps} "
           f"steps: {total:.3f} s per step ({config.batch_size / total:.0f} images/s); {precision} peak "
           f"{peak[precision]:.0f} GFLOP/s")
@@ -137,7 +137,7 @@ def layers_table(profile: str, layout: RunLayout, data_dir: str | None, steps: i
           f"(loss, optimizer, between layers, the first layer's backward)")
     print(f"{'step':<38}{1e3 * total:>16.1f}{1:>7.0%}{flops / 1e9:>8.1f}{flops / total / 1e9:>9.0f}"
           f"{flops / total / 1e9 / peak[precision]:>9.0%}")
-    print(f"-> {layer_profile_path(layout)}")
+    print(f"-> {layout.layer_profile}")
 
 
 def validate(seed_folders: list[str], data_dir: str | None) -> None:

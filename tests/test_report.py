@@ -8,6 +8,7 @@ import re
 import matplotlib
 import pytest
 
+from convladder.analysis import h_targets
 from convladder.analysis.statistics import MIN_SEEDS, architecture, layer_formula
 from convladder.core.config import TrainConfig
 from convladder.report.latex import environment
@@ -331,7 +332,7 @@ def h_note(tmp_path, monkeypatch, h_layout) -> str:
 def h_section(tmp_path, monkeypatch, seeds, ablations, profile=None) -> str:
     h_layout = write_h_archive(tmp_path / "h", seeds, ablations)
     if profile:
-        (h_layout.root / report_h.LAYER_PROFILE).write_text(json.dumps(profile))
+        h_layout.layer_profile.write_text(json.dumps(profile))
     monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)  # for h_context read as another profile's report would
     tex = h_note(tmp_path, monkeypatch, h_layout)
     return " ".join(tex[tex.index("\\label{sec:h}"):tex.index("\\label{sec:limitations}")].split())
@@ -407,9 +408,9 @@ def test_with_too_few_seeds_of_h_nothing_is_judged_but_everything_renders(tmp_pa
 
 
 def test_the_h_targets_are_one_named_verdict(tmp_path):
-    def verdict(name, seeds, test, unit="avx512_bf16", accuracy=report_h.TARGET_ACC):
+    def verdict(name, seeds, test, unit="avx512_bf16", accuracy=h_targets.TARGET_ACC):
         runs = report_h.collect_runs(write_h_archive(tmp_path / name, seeds, {}, test=test, unit=unit).root)["H"]
-        return report_h.target_verdict(runs, accuracy, report_h.TARGET_MINUTES)
+        return h_targets.target_verdict(runs, accuracy, h_targets.TARGET_MINUTES)
     assert verdict("few", 2, 0.95)["verdict"] == "undecided"
     assert verdict("short", 3, 0.93)["verdict"] == "short"
     intel = verdict("intel", 3, 0.936, unit="amx_bf16")
@@ -421,9 +422,9 @@ def test_the_h_targets_are_one_named_verdict(tmp_path):
 
 def test_minutes_count_the_whole_call_where_it_took_longer():
     run = {"train_seconds": 600, "evaluation_seconds": 60, "wall_seconds": 700}
-    assert report_h.minutes(run) == pytest.approx(700 / 60)
-    assert report_h.minutes({**run, "evaluation_seconds": None, "wall_seconds": None}) == 10  # schema 1: not measured
-    assert report_h.minutes({**run, "wall_seconds": 100}) == pytest.approx(11)  # continued: the calls' sum is larger
+    assert h_targets.minutes(run) == pytest.approx(700 / 60)
+    assert h_targets.minutes({**run, "evaluation_seconds": None, "wall_seconds": None}) == 10  # schema 1: not measured
+    assert h_targets.minutes({**run, "wall_seconds": 100}) == pytest.approx(11)  # continued: the calls' sum is larger
 
 
 def test_a_profile_that_trains_h_shows_its_own_runs(tmp_path, monkeypatch):

@@ -246,6 +246,12 @@ def final_values(seeds: list[dict], key: str) -> list[float]:
     return [r["final"][key] for r in seeds]
 
 
+def measured(seeds: list[dict], key: str) -> list[float] | None:
+    """The final values of `key` of the seeds that measured it (a fact a results.json of schema 1 lacks is None), or
+    None where none did."""
+    return [r["final"][key] for r in seeds if r["final"][key] is not None] or None
+
+
 def last_epoch(seeds: list[dict]) -> int:
     """The last epoch every seed of a run reached (seeds of one run normally share it)."""
     return min(final_epoch(r) for r in seeds)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import convladder.report.figures as draw
+from convladder.analysis.h_targets import MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, minutes, target_verdict
 from convladder.analysis.statistics import MIN_SEEDS, prediction_interval, single_run_verdict
 from convladder.core import h_design
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
@@ -20,16 +21,9 @@ from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
 from convladder.tools.files import read_json
-from convladder.tools.hardware import bf16_unit_name, cpu_names
+from convladder.tools.hardware import cpu_names
 from convladder.results.schema import final_epoch
 
-# Issue 14's targets: mean test accuracy over at least MIN_SEEDS seeds, and minutes of training and
-# evaluation for the slowest seed, by the CPU's bfloat16 unit (hardware.bf16_unit); and the milestone.
-TARGET_ACC = 0.94
-TARGET_MINUTES = {"amx_bf16": 15, "avx512_bf16": 30}
-MILESTONE_ACC = 0.93
-MILESTONE_MINUTES = {"amx_bf16": 10, "avx512_bf16": 20}
-LAYER_PROFILE = "layer_profile.json"  # beside H's runs
 H_TUNING = "h-tuning"  # results/h-tuning: runs of H on the 42,000 / 8,000 split that chose its epochs
 VALIDATION_FILE = "validation.json"  # beside a tuning run: `benchmarks/h_design.py --validate` (with TTA)
 # A convolution taking more than LARGE_SHARE of the step runs "at the peak" from AT_PEAK of the peak on (of
@@ -48,38 +42,7 @@ def ladder_layout() -> RunLayout:
 
 
 def layer_profile_path(layout: RunLayout | None = None) -> Path:
-    return (layout or h_layout()).root / LAYER_PROFILE
-
-
-def minutes(run: dict) -> float:
-    """What the targets count for one seed, in minutes: its training (validation after each epoch
-    included) and final evaluation, or the whole call that trained it (data loading and the whitening
-    included) where that took longer; a run continued over several calls has only the first."""
-    counted = run["train_seconds"] + (run["evaluation_seconds"] or 0.0)  # None: not measured (schema 1)
-    return max(counted, run["wall_seconds"] or 0.0) / 60
-
-
-def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float]) -> dict:
-    """One rule for H's targets: the seeds' mean test accuracy with test-time augmentation against
-    `accuracy`, and the slowest seed's minutes against the limit of the CPU kind they all ran on.
-    verdict: "undecided" (fewer than MIN_SEEDS seeds), "short" (accuracy not reached), "too_slow",
-    "time_not_judged" (accuracy reached; the seeds ran on no CPU kind with a limit, or on several),
-    or "met"; plain_met says whether the accuracy holds without test-time augmentation too."""
-    units = {run["environment"]["cpu_bf16_unit"] for run in seeds}
-    unit = units.pop() if len(units) == 1 else None
-    limit = limits.get(unit) if unit else None
-    slowest = max(minutes(run) for run in seeds)
-    mean = lambda key: summarize([run["final"][key] for run in seeds if run["final"][key] is not None])[0]  # noqa: E731
-    if len(seeds) < MIN_SEEDS:
-        verdict = "undecided"
-    elif not all(run["final"]["test_acc_tta"] is not None for run in seeds) or mean("test_acc_tta") < accuracy:
-        verdict = "short"
-    elif limit is None:
-        verdict = "time_not_judged"
-    else:
-        verdict = "met" if slowest <= limit else "too_slow"
-    return dict(verdict=verdict, accuracy=accuracy, limit=limit, limits=limits, unit=bf16_unit_name(unit),
-                slowest=slowest, plain_met=len(seeds) >= MIN_SEEDS and mean("test_acc") >= accuracy)
+    return (layout or h_layout()).layer_profile
 
 
 def ablation_rows(h_runs: dict[str, list[dict]]) -> list[dict]:

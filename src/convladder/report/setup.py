@@ -11,6 +11,7 @@ from convladder.analysis.statistics import (
     accuracy_at_minutes,
     compare,
     final_values,
+    measured,
     take_off_epoch,
 )
 from convladder.core.versions import code_version
@@ -138,7 +139,6 @@ def fast_context(runs: dict[str, list[dict]]) -> dict | None:
     fast, slow = runs["GAP-fast"], runs["GAP+"]
     slow_minutes = summarize([r["train_seconds"] for r in slow])[0] / 60
     at_equal = [accuracy_at_minutes(r["history"], slow_minutes) for r in fast]
-    optional = lambda key: [r["final"][key] for r in fast if r["final"][key] is not None] or None  # noqa: E731
     return dict(
         config=fast[0]["config"], epochs=final_epoch(fast[0]), seeds=len(fast), test=final_values(fast, "test_acc"),
         seconds=summarize([r["train_seconds"] for r in fast])[0], slow_epochs=final_epoch(slow[0]),
@@ -146,7 +146,7 @@ def fast_context(runs: dict[str, list[dict]]) -> dict | None:
         slow_seconds=summarize([r["train_seconds"] for r in slow])[0], slow_minutes=slow_minutes,
         at_equal=None if any(a is None for a in at_equal) else at_equal,
         study_test=STUDY_RESULTS["GAP+"]["test_acc"], study_epochs=STUDY_RESULTS["GAP+"]["epochs"],
-        flip=optional("test_acc_flip"), tta=optional("test_acc_tta"), tta_views=TTA_VIEWS,
+        flip=measured(fast, "test_acc_flip"), tta=measured(fast, "test_acc_tta"), tta_views=TTA_VIEWS,
         target=fast_target(fast), target_acc=FAST_TARGET_ACC, target_minutes=FAST_TARGET_MINUTES,
         stem=file_stem("GAP-fast"),
     )

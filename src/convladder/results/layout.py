@@ -25,6 +25,7 @@ ERRORS_FILE = "errors.json"
 MISTAKES_FILE = "mistakes.pt"  # the images behind errors.json's most confident mistakes
 DIAGNOSIS_FILE = "diagnosis.json"
 STABILITY_FILE = "stability.json"  # one GAP-fast stability run (experiments/stability.py)
+LAYER_PROFILE_FILE = "layer_profile.json"  # model H's per-layer profile, beside its runs (benchmarks/model_h.py)
 
 
 def project_root() -> Path:
@@ -150,6 +151,10 @@ class RunLayout:
         return self.root / f"{stem}.ipynb"
 
     # what the analyses write
+    @property
+    def layer_profile(self) -> Path:
+        return self.root / LAYER_PROFILE_FILE
+
     @property
     def data_facts(self) -> Path:
         return self.root / "data.json"

@@ -1,0 +1,46 @@
+"""Model H's targets (issue 14): mean test accuracy over at least MIN_SEEDS seeds, with and without test-time
+augmentation, and the minutes of the slowest seed by the CPU's bfloat16 unit; one rule that the report's note and
+`benchmarks/model_h.py` both judge by."""
+
+from __future__ import annotations
+
+from convladder.analysis.statistics import MIN_SEEDS, measured
+from convladder.results.records import summarize
+from convladder.tools.hardware import bf16_unit_name
+
+# The target and the milestone: test accuracy, and minutes by the CPU's bfloat16 unit (hardware.bf16_unit).
+TARGET_ACC = 0.94
+TARGET_MINUTES = {"amx_bf16": 15, "avx512_bf16": 30}
+MILESTONE_ACC = 0.93
+MILESTONE_MINUTES = {"amx_bf16": 10, "avx512_bf16": 20}
+
+
+def minutes(run: dict) -> float:
+    """What the targets count for one seed, in minutes: its training (validation after each epoch
+    included) and final evaluation, or the whole call that trained it (data loading and the whitening
+    included) where that took longer; a run continued over several calls has only the first."""
+    counted = run["train_seconds"] + (run["evaluation_seconds"] or 0.0)  # None: not measured (schema 1)
+    return max(counted, run["wall_seconds"] or 0.0) / 60
+
+
+def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float]) -> dict:
+    """One rule for H's targets: the seeds' mean test accuracy with test-time augmentation against
+    `accuracy`, and the slowest seed's minutes against the limit of the CPU kind they all ran on.
+    verdict: "undecided" (fewer than MIN_SEEDS seeds), "short" (accuracy not reached), "too_slow",
+    "time_not_judged" (accuracy reached; the seeds ran on no CPU kind with a limit, or on several),
+    or "met"; plain_met says whether the accuracy holds without test-time augmentation too."""
+    units = {run["environment"]["cpu_bf16_unit"] for run in seeds}
+    unit = units.pop() if len(units) == 1 else None
+    limit = limits.get(unit) if unit else None
+    slowest = max(minutes(run) for run in seeds)
+    mean = lambda key: summarize(measured(seeds, key))[0]  # noqa: E731  (asked only where every seed measured it)
+    if len(seeds) < MIN_SEEDS:
+        verdict = "undecided"
+    elif not all(run["final"]["test_acc_tta"] is not None for run in seeds) or mean("test_acc_tta") < accuracy:
+        verdict = "short"
+    elif limit is None:
+        verdict = "time_not_judged"
+    else:
+        verdict = "met" if slowest <= limit else "too_slow"
+    return dict(verdict=verdict, accuracy=accuracy, limit=limit, limits=limits, unit=bf16_unit_name(unit),
+                slowest=slowest, plain_met=len(seeds) >= MIN_SEEDS and mean("test_acc") >= accuracy)
