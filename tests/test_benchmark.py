@@ -13,6 +13,7 @@ from convladder.report.setup import benchmark_context
 from convladder.core.runs import train_run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "epoch_time.py"
+STUDY_RECIPE_SCRIPT = SCRIPT.with_name("study_recipe_time.py")
 DRIVER = """
 import runpy, sys
 import convladder.core.data
@@ -99,3 +100,31 @@ def test_two_workers_take_the_longest_jobs_first():
     two_workers = runpy.run_path(str(SCRIPT.parent / "profile_time.py"))["two_workers"]
     assert two_workers([60, 30, 30]) == 60
     assert two_workers([10, 10, 10]) == 20
+
+
+def test_the_study_recipe_benchmark_times_the_profiles_path_alone_and_side_by_side(tiny_cifar, tmp_path):
+    out = tmp_path / "study_recipe_time.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(STUDY_RECIPE_SCRIPT), "--models", "A", "--images", "64",
+         "--data-dir", str(tiny_cifar), "--out", str(out)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )
+    assert "ours x2 s" in proc.stdout
+    bench = json.loads(out.read_text())
+    row = bench["models"]["A"]
+    assert bench["images_timed"] <= 64 and row["batch_size"] == 32  # the study profile's config
+    assert len(row["ours_x2_each"]) == 2 and all(s > 0 for s in row["ours_x2_each"])
+    assert row["ours_s"] > row["val_s"] > 0 and row["study_style_s"] > 0 and 0 < row["share_of_core_peak"]
+    assert "projected_hours" not in bench  # only with every model of the profile timed
+
+
+def test_the_projection_counts_every_planned_epoch_of_the_study_profile_once():
+    sys.path.insert(0, str(STUDY_RECIPE_SCRIPT.parent))
+    try:
+        from study_recipe_time import projected_hours
+    finally:
+        sys.path.pop(0)
+    # 3 seeds of A and B x 150, of C, D and E x 16, of F and G x 30, of GAP x 120; GAP+ 1 seed x its own 120
+    epochs = 3 * 150 * 2 + 3 * 16 * 3 + 3 * 30 * 2 + 3 * 120 + 120
+    assert projected_hours({m: 3600.0 for m in "ABCDEFG"} | {"GAP": 3600.0}) == pytest.approx(epochs)
+    assert projected_hours({m: 0.0 for m in "ABCDEF"} | {"G": 3600.0, "GAP": 0.0}) == pytest.approx(90)
