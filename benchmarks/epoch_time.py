@@ -62,10 +62,14 @@ class StudyStyleDataset(Dataset):
         return image, target
 
 
-def study_style_epoch(model_name: str, split, batch_size: int) -> float:
+def study_style_epoch(model_name: str, split, batch_size: int, sgd_momentum: float | None = None, lr: float = 1e-3,
+                      softmax: bool = False) -> float:
+    """Seconds of one pass of the study-style pipeline over `split`: Adam, or SGD with `sgd_momentum`; the model's
+    logits, or with `softmax` its softmax, into the cross-entropy (the study's recipe)."""
     torch.manual_seed(0)
-    model = create_model(model_name)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model = nn.Sequential(create_model(model_name), nn.Softmax(dim=1)) if softmax else create_model(model_name)
+    optimizer = (torch.optim.Adam(model.parameters(), lr=lr) if sgd_momentum is None
+                 else torch.optim.SGD(model.parameters(), lr=lr, momentum=sgd_momentum))
     loss_fn = nn.CrossEntropyLoss()
     dataset = StudyStyleDataset(split.images, split.labels)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)

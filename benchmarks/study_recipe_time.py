@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
 
 from convladder.core.config import TRAIN_SIZE
 from convladder.core.data import get_splits, load_cifar10
@@ -46,31 +44,9 @@ from convladder.tools.files import atomic_write_json
 from convladder.tools.hardware import cpu_name, peaks, training_flops_per_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark, run as a script or through runpy
-from epoch_time import StudyStyleDataset  # noqa: E402  (the study's per-image work, as the batch-128 benchmark does it)
+from epoch_time import study_style_epoch  # noqa: E402  (the study's per-image work, as the batch-128 benchmark does it)
 
 PROFILE = "study"
-
-
-def study_style_seconds(model_name: str, split, batch_size: int, lr: float, momentum: float) -> float:
-    """Seconds of one pass of the study-style pipeline over `split`, at the study recipe's settings."""
-    torch.manual_seed(0)
-    model = nn.Sequential(create_model(model_name), nn.Softmax(dim=1))
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    loss_fn = nn.CrossEntropyLoss()
-    dataset = StudyStyleDataset(split.images, split.labels)
-    model.train()
-
-    def step(images, targets):
-        loss = loss_fn(model(images), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step(*next(iter(DataLoader(dataset, batch_size=batch_size))))  # warm-up, not timed
-    start = time.perf_counter()
-    for images, targets in DataLoader(dataset, batch_size=batch_size, shuffle=True):
-        step(images, targets)
-    return time.perf_counter() - start
 
 
 def our_seconds(run_name: str, splits) -> tuple[float, float]:
@@ -153,7 +129,8 @@ def main() -> None:
     rows = {}
     for name in args.models:
         config = next(r for r in study_runs if r.name == name).config(PROFILE)
-        study = study_style_seconds(name, splits["train"], config.batch_size, config.lr, config.momentum) * scale
+        study = study_style_epoch(name, splits["train"], config.batch_size, sgd_momentum=config.momentum, lr=config.lr,
+                                  softmax=config.study_softmax) * scale
         train, val = our_seconds(name, splits)
         ours = train * scale + val
         pair = side_by_side(name, splits)
