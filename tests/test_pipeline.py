@@ -73,11 +73,17 @@ def test_exporting_one_profile_leaves_another_profiles_pdf(tmp_path, monkeypatch
     layout.pdf.write_bytes(b"the smoke report")
     layout.figures_dir.mkdir()
     (layout.figures_dir / "ladder.pdf").write_bytes(b"smoke figure")
+    (layout.figures_dir / "samples.png").write_bytes(b"smoke samples")
+    (layout.figures_dir / "history_old.pdf").write_bytes(b"left by an earlier build")
+    (layout.report_dir / "report.tex").write_text("\\includegraphics[width=\\textwidth]{ladder.pdf}\n"
+                                                  "\\includegraphics{samples}\n\\includegraphics{missing.pdf}\n")
     assert export_report("smoke", layout) == tmp_path / "report" / "smoke.pdf"
     assert (tmp_path / "report" / "smoke.pdf").read_bytes() == b"the smoke report"
     assert (tmp_path / "report" / "quick.pdf").read_bytes() == b"the quick report"
     assert (tmp_path / "figures" / "quick" / "ladder.pdf").read_bytes() == b"quick figure"
     assert (tmp_path / "figures" / "smoke" / "ladder.pdf").read_bytes() == b"smoke figure"
+    # only what the PDF includes: not a figure an earlier build left in the folder
+    assert sorted(f.name for f in (tmp_path / "figures" / "smoke").iterdir()) == ["ladder.pdf", "samples.png"]
 
 
 def test_the_code_version_is_declared_per_family_and_is_what_the_archive_recorded():

@@ -308,9 +308,25 @@ def export_html(notebook: Path, target: Path) -> None:
     atomic_write_text(body, target)
 
 
+def included_figures(report_tex: Path, figures_dir: Path) -> list[Path]:
+    """The files of `figures_dir` that the LaTeX source includes (\\includegraphics; a name without an extension
+    is looked up as .pdf and .png, as pdflatex does), in the order they appear, each once."""
+    import re
+
+    found: list[Path] = []
+    for name in re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]*)\}", report_tex.read_text()):
+        path = figures_dir / name
+        for candidate in [path] if path.suffix else [path.with_suffix(".pdf"), path.with_suffix(".png")]:
+            if candidate.is_file() and candidate not in found:
+                found.append(candidate)
+                break
+    return found
+
+
 def export_report(profile: str, layout: RunLayout) -> Path:
-    """Copy the profile's PDF and figures to `report/<profile>.pdf` and `figures/<profile>/` of the
-    repository: each profile has its own files, so no profile's export replaces another's."""
+    """Copy the profile's PDF to `report/<profile>.pdf` and the figures it includes (not whatever else an earlier
+    build left in the figures folder) to `figures/<profile>/` of the repository: each profile has its own files, so
+    no profile's export replaces another's."""
     import shutil
 
     target = exported_pdf(profile)
@@ -321,7 +337,9 @@ def export_report(profile: str, layout: RunLayout) -> Path:
         figures.unlink()  # the link, never what it points to
     elif figures.exists():
         shutil.rmtree(figures)
-    shutil.copytree(layout.figures_dir, figures)
+    figures.mkdir(parents=True)
+    for figure in included_figures(layout.report_dir / "report.tex", layout.figures_dir):
+        shutil.copyfile(figure, figures / figure.name)
     return target
 
 
