@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from convladder.core.config import TRAIN_SIZE
+from convladder.core.config import TRAIN_SIZE, TrainConfig
 from convladder.core.data import get_splits, load_cifar10
 from convladder.core.models import create_model
 from convladder.core.training import Trainer
@@ -49,13 +49,11 @@ from epoch_time import study_style_epoch  # noqa: E402  (the study's per-image w
 PROFILE = "study"
 
 
-def our_seconds(run_name: str, splits) -> tuple[float, float]:
-    """Seconds of our training pass over splits["train"] and of the per-epoch validation, with the study
-    profile's config for the run."""
-    run = next(r for r in ladder(PROFILE) if r.name == run_name)
-    config = run.config(PROFILE)
+def our_seconds(config: TrainConfig, splits) -> tuple[float, float]:
+    """Seconds of our training pass over splits["train"] and of the per-epoch validation, with `config` (the study
+    profile's for the run)."""
     torch.manual_seed(0)
-    trainer = Trainer(create_model(run.model), splits["train"], splits["val"], config, device="cpu")
+    trainer = Trainer(create_model(config.model), splits["train"], splits["val"], config, device="cpu")
     x, y = splits["train"].images[: config.batch_size], splits["train"].labels[: config.batch_size]
     trainer.train_step(x, y)  # warm-up: first-call allocations, oneDNN kernel selection
     start = time.perf_counter()
@@ -66,17 +64,17 @@ def our_seconds(run_name: str, splits) -> tuple[float, float]:
     return train, time.perf_counter() - start
 
 
-def _side_by_side_worker(run_name: str, splits, barrier, queue) -> None:
+def _side_by_side_worker(config: TrainConfig, splits, barrier, queue) -> None:
     torch.set_num_threads(1)
     barrier.wait()  # both start their timed work together
-    queue.put(our_seconds(run_name, splits))
+    queue.put(our_seconds(config, splits))
 
 
-def side_by_side(run_name: str, splits) -> list[tuple[float, float]]:
+def side_by_side(config: TrainConfig, splits) -> list[tuple[float, float]]:
     """Our seconds in two one-thread processes trained at once (each process's own train and validation)."""
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(2), ctx.Queue()
-    workers = [ctx.Process(target=_side_by_side_worker, args=(run_name, splits, barrier, queue))
+    workers = [ctx.Process(target=_side_by_side_worker, args=(config, splits, barrier, queue))
                for _ in range(2)]
     for w in workers:
         w.start()
@@ -129,11 +127,11 @@ def main() -> None:
     rows = {}
     for name in args.models:
         config = next(r for r in study_runs if r.name == name).config(PROFILE)
-        study = study_style_epoch(name, splits["train"], config.batch_size, sgd_momentum=config.momentum, lr=config.lr,
-                                  softmax=config.study_softmax) * scale
-        train, val = our_seconds(name, splits)
+        study = study_style_epoch(config.model, splits["train"], config.batch_size, sgd_momentum=config.momentum,
+                                  lr=config.lr, softmax=config.study_softmax) * scale
+        train, val = our_seconds(config, splits)
         ours = train * scale + val
-        pair = side_by_side(name, splits)
+        pair = side_by_side(config, splits)
         ours_x2 = statistics.mean(t * scale + v for t, v in pair)
         flops = training_flops_per_image(create_model(config.model))
         rate = TRAIN_SIZE / (train * scale)

@@ -316,10 +316,10 @@ def included_figures(report_tex: Path, figures_dir: Path) -> list[Path]:
     found: list[Path] = []
     for name in re.findall(r"\\includegraphics(?:\[[^\]]*\])?\{([^}]*)\}", report_tex.read_text()):
         path = figures_dir / name
-        for candidate in [path] if path.suffix else [path.with_suffix(".pdf"), path.with_suffix(".png")]:
-            if candidate.is_file() and candidate not in found:
-                found.append(candidate)
-                break
+        candidates = [path] if path.suffix else [path.with_suffix(".pdf"), path.with_suffix(".png")]
+        file = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if file is not None and file not in found:
+            found.append(file)
     return found
 
 

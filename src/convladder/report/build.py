@@ -38,7 +38,8 @@ from convladder.report.analyses import (
     stability_context,
 )
 import convladder.report.h as report_h
-from convladder.report.h import TARGET_ACC, h_context
+from convladder.analysis.h_targets import TARGET_ACC
+from convladder.report.h import h_context
 from convladder.report.ladder import (
     _ordered,
     conclusions_context,
@@ -177,7 +178,7 @@ def write_h_note(layout: RunLayout, runs: dict[str, list[dict]], damaged: list[s
     ladder_root = report_h.ladder_layout().root
     ladder = {name: seeds for name, seeds in _ordered(collect_runs(ladder_root)).items()
               if seeds[0]["config"]["model"] != "H"} if ladder_root.exists() else {}
-    h = h_context({**runs, **ladder}, figures, code_version("H"), profile_file=report_h.layer_profile_path(layout))
+    h = h_context({**runs, **ladder}, figures, code_version("H"), profile_file=layout.layer_profile)
     context = dict(h=h, h_target_acc=TARGET_ACC, min_seeds=MIN_SEEDS, progressive_sides=list(PROGRESSIVE_SIDES),
                    provenance=provenance_context(runs, damaged), frontier_ladder=list(ladder))
     return write_tex(h_note_template(), context, draft, report_dir)

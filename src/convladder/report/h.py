@@ -41,10 +41,6 @@ def ladder_layout() -> RunLayout:
     return RunLayout.of("study")
 
 
-def layer_profile_path(layout: RunLayout | None = None) -> Path:
-    return (layout or h_layout()).layer_profile
-
-
 def ablation_rows(h_runs: dict[str, list[dict]]) -> list[dict]:
     """Each ablation's single run against H's seeds on plain test accuracy (every run has it; an
     ablation without augmentation has no test-time augmentation): the difference from H's mean, and
@@ -175,7 +171,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     if not seeds:
         return None
     first = seeds[0]
-    profile_file = profile_file or (layer_profile_path() if archive else None)
+    profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
     test = [run["final"]["test_acc"] for run in seeds]
     tta = [run["final"]["test_acc_tta"] for run in seeds if run["final"]["test_acc_tta"] is not None]
