@@ -20,11 +20,17 @@ of one core's peak (cores' peak / cores, in bf16 where autocast runs) are per ru
 
     python benchmarks/study_recipe_time.py                  # every model of the ladder, 4,200 images
     python benchmarks/study_recipe_time.py --images 1000 --models A G
+    python benchmarks/study_recipe_time.py --floor results/benchmark/study_recipe_time.json
+
+The floor: the projected hours if every training step ran at the core's bf16 peak (the models' training FLOPs per
+image x 42,000 / the peak, plus the measured validation pass), one thread and two cores; no code that keeps the
+study's arithmetic (batch, precision, model) trains the profile faster on that CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import statistics
 import sys
@@ -105,6 +111,23 @@ def projected_hours(per_epoch: dict[str, float]) -> float:
     return total / 3600
 
 
+def floor_hours(bench: dict) -> dict:
+    """The study profile's projected hours at the core's peak (see the docstring) from a written benchmark."""
+    rows = {row["model"]: row for row in bench["models"].values()}
+    seconds = {m: row["flops_per_image"] * bench["train_images"] / 1e9
+               / bench["peak_per_core"]["bf16" if row["amp"] else "fp32"] + row["val_s"] for m, row in rows.items()}
+    one = projected_hours(seconds)
+    return dict(at_peak_one_thread=one, at_peak_two_cores=one / 2)
+
+
+def print_floor(path: Path) -> None:
+    bench = json.loads(path.read_text())
+    floor, measured = floor_hours(bench), bench["projected_hours"]
+    print(f"{bench['environment']['cpu']}: the study profile's training at the core's peak would take "
+          f"{floor['at_peak_one_thread']:.1f} h on one thread, {floor['at_peak_two_cores']:.1f} h on two cores; "
+          f"measured {measured['ours_one_thread']:.1f} h and {measured['ours_two_workers']:.1f} h")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     study_runs = [r for r in ladder(PROFILE) if not r.continues]
@@ -113,7 +136,10 @@ def main() -> None:
                         help="training images timed per epoch (at most the split's)")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default=str(benchmark_json().with_name("study_recipe_time.json")))
+    parser.add_argument("--floor", type=Path, metavar="JSON", help="print the floor of a written benchmark, and stop")
     args = parser.parse_args()
+    if args.floor:
+        return print_floor(args.floor)
     torch.set_num_threads(1)
     splits = _splits(args.data_dir, args.images)
     args.images = len(splits["train"])
@@ -150,6 +176,7 @@ def main() -> None:
         pair = projected_hours({m: row["ours_x2_s"] for m, row in by_model.items()}) / 2
         study = projected_hours({m: row["study_style_s"] for m, row in by_model.items()})
         result["projected_hours"] = dict(ours_one_thread=alone, ours_two_workers=pair, study_style_one_thread=study)
+        result["projected_hours"].update(floor_hours(result))
         print(f"\nthe study profile's training, projected: ours {alone:.1f} h on one thread, {pair:.1f} h with two "
               f"workers side by side; the study-style pipeline {study:.1f} h on one thread")
     atomic_write_json(result, Path(args.out))

@@ -128,3 +128,35 @@ def test_the_projection_counts_every_planned_epoch_of_the_study_profile_once():
     epochs = 3 * 150 * 2 + 3 * 16 * 3 + 3 * 30 * 2 + 3 * 120 + 120
     assert projected_hours({m: 3600.0 for m in "ABCDEFG"} | {"GAP": 3600.0}) == pytest.approx(epochs)
     assert projected_hours({m: 0.0 for m in "ABCDEF"} | {"G": 3600.0, "GAP": 0.0}) == pytest.approx(90)
+
+
+def test_seeds_trained_together_compute_what_each_seed_computes_alone(tmp_path):
+    """The grouped network of the seeds-together benchmark: its forward pass and one training step (dropout on)
+    equal each seed's own, to fp32 rounding; the script writes both timings."""
+    out = tmp_path / "seeds_together.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("seeds_together.py")), "--models", "A", "G", "GAP", "--seeds", "2",
+         "--steps", "1", "--out", str(out)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )
+    assert "together ms" in proc.stdout
+    bench = json.loads(out.read_text())
+    for name, row in bench["models"].items():
+        assert row["forward_max_abs_diff"] < 1e-5 and row["step_max_abs_weight_diff"] < 1e-5, name
+        assert row["one_by_one_s"] > 0 and row["together_s"] > 0 and row["batch_size"] == 32
+
+
+def test_the_floor_is_the_profiles_arithmetic_at_the_cores_peak_plus_validation():
+    sys.path.insert(0, str(STUDY_RECIPE_SCRIPT.parent))
+    try:
+        from study_recipe_time import floor_hours, projected_hours
+    finally:
+        sys.path.pop(0)
+    # 36e12 FLOPs per image x 100 images at 1,000 GFLOP/s: 3,600 s per epoch, plus no validation
+    rows = {m: dict(model=m, flops_per_image=36e12, amp=True, val_s=0.0) for m in "ABCDEFG"} | {
+        "GAP": dict(model="GAP", flops_per_image=36e12, amp=False, val_s=0.0)}
+    bench = dict(models=rows, train_images=100, peak_per_core={"bf16": 1000.0, "fp32": 500.0})
+    floor = floor_hours(bench)
+    expected = projected_hours({m: 3600.0 for m in "ABCDEFG"} | {"GAP": 7200.0})
+    assert floor["at_peak_one_thread"] == pytest.approx(expected)
+    assert floor["at_peak_two_cores"] == pytest.approx(expected / 2)
