@@ -1,3 +1,4 @@
+import subprocess
 import pytest
 import torch
 
@@ -32,3 +33,29 @@ def test_checkpoint_write_that_fails_keeps_the_previous_checkpoint(tmp_path, mon
     monkeypatch.undo()
     assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_a_checkout_whose_only_changes_are_exported_reports_still_names_its_commit_clean(tmp_path):
+    from convladder.results.records import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    for name in ("src/code.py", "report/study.pdf", "report/report.tex.j2", "figures/study/a.pdf"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("one")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    where = tmp_path / "src"  # asked from a subfolder, as the package asks
+    clean = git_commit(where)
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "report/study.pdf").write_text("exported again")
+    (tmp_path / "figures/study/a.pdf").write_text("exported again")
+    assert git_commit(where) == clean
+    (tmp_path / "report/report.tex.j2").write_text("a source changed")
+    assert git_commit(where) == clean + "-dirty"
+    git("checkout", "--", "report/report.tex.j2")
+    (tmp_path / "src/code.py").write_text("changed")
+    assert git_commit(where) == clean + "-dirty"

@@ -55,6 +55,11 @@ def h_note_template() -> Path:
     return project_root() / "report" / "h.tex.j2"
 
 
+# What an export writes into the repository (git pathspecs from its root): tracked products, not sources, so
+# a checkout whose only changes are these still names its commit clean (records.git_commit).
+EXPORTED_PATHS = ("report/*.pdf", "figures/")
+
+
 def exported_pdf(profile: str) -> Path:
     """The exported report of a profile, kept in the repository (`report/<profile>.pdf`)."""
     return project_root() / "report" / f"{profile}.pdf"

@@ -18,18 +18,22 @@ import torch
 
 from convladder.tools.hardware import bf16_unit, cpu_name
 from convladder.tools.files import DamagedFile, atomic_write_json, read_json
-from convladder.results.layout import RESULTS_FILE, is_seed_dir, seed_dirs
+from convladder.results.layout import EXPORTED_PATHS, RESULTS_FILE, is_seed_dir, seed_dirs
 from convladder.results.schema import NewerSchema, RunResults, migrate, results_problem, with_every_fact, write_problem
 
-def git_commit() -> str:
+def git_commit(where: Path | None = None) -> str:
+    """The short commit of the checkout holding `where` (default: this package), with "-dirty" when a tracked
+    file differs from it; the exported PDFs and figures (layout.EXPORTED_PATHS) do not count: an export
+    changes them, and a second export from the same checkout is still built from that commit."""
+    where = where or Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=where,
         )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-            cwd=Path(__file__).resolve().parent,
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+             *(f":(top,exclude){path}" for path in EXPORTED_PATHS)],
+            capture_output=True, text=True, cwd=where,
         ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
