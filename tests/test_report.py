@@ -510,9 +510,9 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     # no logits runs beside the study recipe's: the recipe search (archived) stands in
     assert "The ladder's runs here all use the softmax output;" in text
     assert "the recipe search (Section~\\ref{sec:recipe}) trains model A both ways" in text
-    assert "With Adam, the shorter profiles' assumption for the ladder, A leaves chance within a few epochs" \
+    assert "With Adam, our shorter runs' assumption for the ladder, A leaves chance within a few epochs" \
            " (Table~\\ref{tab:recipes})" in text
-    assert "varies from seed to seed; this profile's runs with the recipe show it (Section~\\ref{sec:study-epochs}): over 3" \
+    assert "varies from seed to seed; the ladder's runs with the recipe show it (Section~\\ref{sec:study-epochs}): over 3" \
            " seeds, A left chance at epochs 120, 135, 150; over 2 seeds, B left chance at epoch 50 (1 of its seeds never" \
            " did). So this is the candidate" in text
     assert "band: range; epochs on a logarithmic axis, so that the short runs are not squeezed" in text  # 16 to 240 epochs
