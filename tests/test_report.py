@@ -737,3 +737,25 @@ def test_a_draft_is_not_exported(capsys):
 
     assert main(["report", "--profile", "smoke", "--draft", "--export"]) != 0
     assert "a draft is not exported" in capsys.readouterr().err
+
+
+def test_a_question_panel_zooms_into_a_difference_too_small_to_see_and_only_then():
+    from convladder.report.plots import plot_questions
+
+    def seeds(end: float, offset: float = 0.0):
+        return [{"history": {"epoch": list(range(1, 31)),
+                             "val_acc": [0.4 + (end - 0.4) * e / 30 + offset + 0.001 * s for e in range(1, 31)]}}
+                for s in range(3)]
+
+    runs = {"F": seeds(0.78), "G": seeds(0.80), "E": [{"history": {"epoch": list(range(1, 31)), "val_acc": [0.1] * 30}}]}
+    colors = {"E": "C0", "F": "C1", "G": "C2"}
+    panels = [dict(letter="a", low="F", high="G", at_epoch=None, runs=runs, colors=colors),
+              dict(letter="b", low="E", high="F", at_epoch=None, runs=runs, colors=colors)]
+    fig = plot_questions(panels)
+    close, apart = fig.axes[:2]
+    assert len(close.child_axes) == 1 and not apart.child_axes
+    inset = close.child_axes[0]
+    assert inset.get_xlim() == (23, 30)  # the last quarter of 30 epochs
+    low, high = inset.get_ylim()
+    # zoomed to the window's values (F at epoch 23: 0.691 to G's third seed at 30: 0.802), not the panel's 0.4-0.8
+    assert 0.67 < low < 0.691 and 0.802 < high < 0.82

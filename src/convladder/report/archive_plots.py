@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from convladder.analysis.statistics import take_off_epoch
 from convladder.report.plots import LINE_STYLES, _epoch_axis
 
 
@@ -38,17 +39,24 @@ def plot_stability(result: dict) -> Figure:
 
 def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure:
     """Validation accuracy per epoch of every recipe candidate, one panel per model, with the study's take-off epoch
-    (dotted) and its accuracy after 150 epochs (star); each candidate one colour and line style in both panels, and
-    one legend below them, large enough to read at the page's width."""
+    (dotted) and its accuracy after 150 epochs (star); each candidate that left chance one colour and line style in
+    both panels, those that never did (take_off_epoch None) thin grey lines under one legend entry, since their
+    curves lie on each other at 0.1; one legend below the panels, large enough to read at the page's width."""
     models = sorted({c["model"] for c in candidates})
     label = lambda c: f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")  # noqa: E731
-    labels = list(dict.fromkeys(label(c) for c in candidates))
+    never = [c for c in candidates if take_off_epoch(c["curve"]) is None]
+    labels = list(dict.fromkeys(label(c) for c in candidates if c not in never))
     styles = {name: dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)]) for i, name in enumerate(labels)}
+    chance = dict(color="0.6", ls="-", lw=0.7)
     fig, axes = plt.subplots(1, len(models), figsize=(8, 4.6), squeeze=False,
                              gridspec_kw={"width_ratios": [2 if m == "A" else 1 for m in models]})
     for ax, model in zip(axes[0], models):
         for c in (c for c in candidates if c["model"] == model):
-            ax.plot(range(1, c["epochs"] + 1), c["curve"], lw=1.2, label=label(c), **styles[label(c)])
+            epochs = range(1, c["epochs"] + 1)
+            if c in never:
+                ax.plot(epochs, c["curve"], zorder=1, **chance)
+            else:
+                ax.plot(epochs, c["curve"], lw=1.2, label=label(c), zorder=2, **styles[label(c)])
         ax.axvline(study[model]["take_off"], color="grey", ls=":", lw=1)
         ax.plot([150], [study[model]["val_acc"]], "k*", ms=10)
         ax.set(title=f"model {model}", xlabel="epoch", ylim=(0, 0.6))
@@ -56,10 +64,14 @@ def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation accuracy")
     handles = [plt.Line2D([], [], lw=1.2, **styles[name]) for name in labels]
+    names = list(labels)
+    if never:
+        handles.append(plt.Line2D([], [], **chance))
+        names.append(f"never left chance ({len(never)} candidates)")
     handles += [plt.Line2D([], [], color="grey", ls=":", lw=1), plt.Line2D([], [], color="k", marker="*", ls="", ms=10)]
-    fig.legend(handles, labels + ["the study's take-off", "the study after 150 epochs"], loc="lower center", ncol=2,
-               fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(labels) + 3) // 2), 1, 1))
+    names += ["the study's take-off", "the study after 150 epochs"]
+    fig.legend(handles, names, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(names) + 1) // 2), 1, 1))
     return fig
 
 

@@ -173,6 +173,34 @@ def _zoom(ax, values: list[float], pad: float = 0.05) -> None:
     ax.set_ylim(max(0.0, min(values) - pad), min(1.0, max(values) + pad))
 
 
+INSET_BELOW = 0.1  # a question's panel gets a zoomed inset where its two means differ by less than this share of its axis
+
+
+def _inset_at_end(ax, curves: list[tuple], end: int) -> None:
+    """A zoomed inset in the panel's lower right: the last quarter (at least 3) of the epochs up to `end` of each
+    (epochs, seeds' series, color) curve, mean line and range band, its vertical axis spanning only those values."""
+    first = max(1, end - max(3, end // 4))
+    inset = ax.inset_axes([0.5, 0.1, 0.46, 0.42])
+    values = []
+    for epochs, series, color in curves:
+        keep = [i for i, e in enumerate(epochs) if first <= e <= end]
+        window = [[row[i] for i in keep] for row in series]
+        _band(inset, [epochs[i] for i in keep], window, "", color=color)
+        values += [v for row in window for v in row]
+    span = max(values) - min(values)
+    inset.set_ylim(min(values) - 0.1 * span - 1e-3, max(values) + 0.1 * span + 1e-3)
+    inset.set_xlim(first, end)
+    inset.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
+    inset.yaxis.set_major_locator(MaxNLocator(nbins=3))
+    inset.tick_params(labelsize=7)
+    inset.grid(alpha=0.3)
+
+
+def _mean_at(epochs: list[int], series: list[list[float]], epoch: int) -> float:
+    i = max(j for j, e in enumerate(epochs) if e <= epoch)
+    return sum(row[i] for row in series) / len(series)
+
+
 def plot_questions(panels: list[dict]) -> Figure:
     """The study's questions side by side, one panel each (titled by its `letter`): validation accuracy per epoch of
     the two runs a question compares (`low`, `high`: seeds), mean line and range band in each model's colour (`colors`: one per
@@ -183,16 +211,24 @@ def plot_questions(panels: list[dict]) -> Figure:
     for i, (ax, panel) in enumerate(zip(axes.flat, panels)):
         runs = {panel["low"]: panel["runs"][panel["low"]], panel["high"]: panel["runs"][panel["high"]]}
         lengths = curve_lengths(runs)
-        values = []
+        values, curves = [], []
         for (label, seeds), length in zip(runs.items(), lengths):
             color = panel["colors"][label]
             series = [r["history"]["val_acc"][:length] for r in seeds]
-            _band(ax, seeds[0]["history"]["epoch"][:length], series, label, color=color)
+            epochs = seeds[0]["history"]["epoch"][:length]
+            _band(ax, epochs, series, label, color=color)
             values += [v for row in series for v in row]
+            curves.append((epochs, series, color))
         ax.axhline(0.1, color="grey", lw=0.8, ls=":")
         if panel["at_epoch"]:
             ax.axvline(panel["at_epoch"], color="black", lw=0.9, ls="--")
         _zoom(ax, values)
+        end = panel["at_epoch"] or min(lengths)
+        low, high = ax.get_ylim()
+        means = [_mean_at(epochs, series, end) for epochs, series, _ in curves]
+        inset = abs(means[0] - means[1]) < INSET_BELOW * (high - low)
+        if inset:
+            _inset_at_end(ax, curves, end)
         ax.set_title(f"({panel['letter']}) {panel['low']} against {panel['high']}", fontsize=10)
         ax.set_xlabel("epoch", fontsize=9)
         if i % PANEL_COLUMNS == 0:
@@ -200,7 +236,7 @@ def plot_questions(panels: list[dict]) -> Figure:
         ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
         _epoch_axis(ax, lengths)
-        ax.legend(loc="best", fontsize=9)
+        ax.legend(loc="upper left" if inset else "best", fontsize=9)  # "best" does not see the inset
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()
