@@ -100,7 +100,7 @@ def test_the_report_is_rendered_from_the_template_alone(report_tex):
     for heading in ("Introduction", "Setup", "Results: the study's questions", "Diagnoses of the study's anomalies",
                     "Beyond the study", "Conclusions", "Limitations", "How to reproduce this report"):
         assert f"\\section{{{heading}}}" in tex, heading
-    assert tex.index("\\appendix") < tex.index("\\begin{longtable}")  # layer tables only in the appendix
+    assert tex.index("\\appendix") < tex.index("\\label{tab:layers-")  # layer tables only in the appendix
     assert "make report PROFILE=tiny" in tex and "abc1234" in tex
 
 
@@ -759,3 +759,12 @@ def test_a_question_panel_zooms_into_a_difference_too_small_to_see_and_only_then
     low, high = inset.get_ylim()
     # zoomed to the window's values (F at epoch 23: 0.691 to G's third seed at 30: 0.802), not the panel's 0.4-0.8
     assert 0.67 < low < 0.691 and 0.802 < high < 0.82
+
+
+def test_near_certain_mistakes_keep_distinct_probability_labels():
+    from convladder.report.plots import probability_label
+
+    assert probability_label(0.871) == "0.87"
+    labels = [probability_label(p) for p in (0.99991, 0.999999, 0.9962)]
+    assert len(set(labels)) == 3 and not any(label == "1.00" for label in labels)
+    assert labels[0] == "1-9e-05"

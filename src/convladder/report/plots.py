@@ -346,13 +346,19 @@ def plot_per_class(errors: dict) -> Figure:
     return fig
 
 
+def probability_label(p: float) -> str:
+    """A probability in a few characters that still tells near-certain ones apart: 0.87, or 1-3e-05 where two
+    decimals would round it to 1.00."""
+    return f"{p:.2f}" if p < 0.995 else f"1-{1 - p:.0e}"
+
+
 def plot_mistakes(images: torch.Tensor, mistakes: list[dict], class_names, cols: int = 8) -> Figure:
     """The most confident mistakes: each image with its true class and the prediction's probability."""
     rows = max(1, -(-len(mistakes) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.35, rows * 1.7), squeeze=False)
     for ax, image, m in zip(axes.flat, images, mistakes):
         ax.imshow(image.permute(1, 2, 0))
-        ax.set_title(f"{class_names[m['true']]}\n-> {class_names[m['predicted']]} {m['confidence']:.2f}", fontsize=7)
+        ax.set_title(f"{class_names[m['true']]}\n-> {class_names[m['predicted']]} {probability_label(m['confidence'])}", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
