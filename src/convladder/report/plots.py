@@ -358,7 +358,8 @@ def plot_mistakes(images: torch.Tensor, mistakes: list[dict], class_names, cols:
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.35, rows * 1.7), squeeze=False)
     for ax, image, m in zip(axes.flat, images, mistakes):
         ax.imshow(image.permute(1, 2, 0))
-        ax.set_title(f"{class_names[m['true']]}\n-> {class_names[m['predicted']]} {probability_label(m['confidence'])}", fontsize=7)
+        predicted = f"{class_names[m['predicted']]} {probability_label(m['confidence'])}"
+        ax.set_title(f"{class_names[m['true']]}\n-> {predicted}", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
