@@ -31,7 +31,7 @@ images: Optional[int] = None  # test images to use; None: every test image the r
 import matplotlib.pyplot as plt
 from convladder.experiments.error_analysis import error_analysis
 from convladder.results.layout import RunLayout
-from convladder.report.plots import plot_confusion, plot_per_class
+from convladder.report.error_plots import plot_confusion, plot_per_class
 
 layout = RunLayout.of(profile, run_dir)
 errors = error_analysis(layout.root, tuple(run_names), data_dir=data_dir, images=images, out_dir=layout.errors_dir)

@@ -762,7 +762,7 @@ def test_a_question_panel_zooms_into_a_difference_too_small_to_see_and_only_then
 
 
 def test_near_certain_mistakes_keep_distinct_probability_labels():
-    from convladder.report.plots import probability_label
+    from convladder.report.error_plots import probability_label
 
     assert probability_label(0.871) == "0.87"
     labels = [probability_label(p) for p in (0.99991, 0.999999, 0.9962)]

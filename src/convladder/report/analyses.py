@@ -31,13 +31,8 @@ from convladder.report.ladder import (
     size_verdict,
 )
 from convladder.report.archive_plots import plot_longer, plot_recipe_search, plot_stability
-from convladder.report.plots import (
-    plot_confusion,
-    plot_mistakes,
-    plot_per_class,
-    plot_size_curve,
-    save,
-)
+from convladder.report.error_plots import plot_confusion, plot_mistakes, plot_per_class
+from convladder.report.plots import plot_size_curve, save
 from convladder.results.layout import RunLayout
 from convladder.results.records import summarize
 from convladder.tools.files import read_json
