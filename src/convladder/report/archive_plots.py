@@ -8,7 +8,6 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from convladder.analysis.statistics import take_off_epoch
 from convladder.report.plots import LINE_STYLES, _epoch_axis
 
 
@@ -40,11 +39,11 @@ def plot_stability(result: dict) -> Figure:
 def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure:
     """Validation accuracy per epoch of every recipe candidate, one panel per model, with the study's take-off epoch
     (dotted) and its accuracy after 150 epochs (star); each candidate that left chance one colour and line style in
-    both panels, those that never did (take_off_epoch None) thin grey lines under one legend entry, since their
+    both panels, those that never did (take_off None) thin grey lines under one legend entry, since their
     curves lie on each other at 0.1; one legend below the panels, large enough to read at the page's width."""
     models = sorted({c["model"] for c in candidates})
     label = lambda c: f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")  # noqa: E731
-    never = [c for c in candidates if take_off_epoch(c["curve"]) is None]
+    never = [c for c in candidates if c["take_off"] is None]
     labels = list(dict.fromkeys(label(c) for c in candidates if c not in never))
     styles = {name: dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)]) for i, name in enumerate(labels)}
     chance = dict(color="0.6", ls="-", lw=0.7)

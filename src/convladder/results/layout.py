@@ -55,18 +55,20 @@ def h_note_template() -> Path:
     return project_root() / "report" / "h.tex.j2"
 
 
-# What an export writes into the repository (git pathspecs from its root): tracked products, not sources, so
-# a checkout whose only changes are these still names its commit clean (records.git_commit).
-EXPORTED_PATHS = ("report/*.pdf", "figures/")
+# Where an export writes into the repository: report/<profile>.pdf and figures/<profile>/. As git pathspecs from
+# its root: tracked products, not sources, so a checkout whose only changes are these still names its commit clean
+# (records.git_commit).
+EXPORTED_PDF_DIR, EXPORTED_FIGURES_DIR = "report", "figures"
+EXPORTED_PATHS = (f"{EXPORTED_PDF_DIR}/*.pdf", f"{EXPORTED_FIGURES_DIR}/")
 
 
 def exported_pdf(profile: str) -> Path:
     """The exported report of a profile, kept in the repository (`report/<profile>.pdf`)."""
-    return project_root() / "report" / f"{profile}.pdf"
+    return project_root() / EXPORTED_PDF_DIR / f"{profile}.pdf"
 
 
 def exported_figures(profile: str) -> Path:
-    return project_root() / "figures" / profile
+    return project_root() / EXPORTED_FIGURES_DIR / profile
 
 
 def benchmark_json() -> Path:
