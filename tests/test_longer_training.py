@@ -13,6 +13,16 @@ def test_holm_adjusts_in_step_down_order_and_keeps_the_order():
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
+def test_a_family_counts_only_the_comparisons_with_enough_seeds_for_a_verdict():
+    from convladder.analysis.statistics import compare, holm_family
+
+    three = compare([0.10, 0.11, 0.12], [0.40, 0.41, 0.43])
+    two = compare([0.10, 0.12], [0.40, 0.43])  # a p-value, but fewer than 3 seeds a side: no verdict
+    assert two.p_value is not None and two.verdict == "inconclusive"
+    assert holm_family([three, two, None]) == pytest.approx([three.p_value, None, None])
+    assert holm_family([three, three]) == pytest.approx([2 * three.p_value] * 2)
+
+
 def test_a_seed_is_continued_from_its_archived_run_and_summarised(tiny_cifar, tmp_path, monkeypatch, capsys):
     source, out = tmp_path / "study", tmp_path / "study-150"
     archived = {}

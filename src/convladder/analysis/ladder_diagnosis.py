@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from convladder.analysis.statistics import compare, holm, take_off_epoch
+from convladder.analysis.statistics import compare, holm_family, take_off_epoch
 from convladder.results.layout import RESULTS_FILE, results_archive, seed_dirs
 
 PROFILE = "study"  # the experiments train with the study profile's recipe
@@ -52,7 +52,7 @@ def variant_comparisons(found: dict[str, list[dict]], baseline: list[float]) -> 
                                  softmax=E_VARIANTS[name][1], init=E_VARIANTS[name][2],
                                  c=compare(baseline, [r["final"]["val_acc"] for r in seeds]) if baseline else None))
     compared = [v for v in variants if v["c"] is not None]
-    for v, p_holm in zip(compared, holm([v["c"].p_value for v in compared])):
+    for v, p_holm in zip(compared, holm_family([v["c"] for v in compared])):
         v["p_holm"] = p_holm
     return variants
 

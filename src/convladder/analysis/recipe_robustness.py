@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from convladder.analysis.statistics import LADDER_STEPS, MIN_SEEDS, StepVerdict, holm, ladder_verdicts
+from convladder.analysis.statistics import LADDER_STEPS, MIN_SEEDS, StepVerdict, holm_family, ladder_verdicts
 from convladder.results.layout import results_archive, seed_dirs
 
 ARCHIVE = "study-adam"
@@ -50,7 +50,7 @@ def robustness_rows(sgd_runs: dict[str, list[dict]], adam_runs: dict[str, list[d
     families = []
     for runs in (sgd_runs, adam_runs):
         verdicts = {(v.step.low, v.step.high): v for v in ladder_verdicts(runs)}
-        adjusted = holm([v.comparison.p_value for v in verdicts.values()])
+        adjusted = holm_family([v.comparison for v in verdicts.values()])
         families.append((verdicts, dict(zip(verdicts, adjusted))))
     (sgd, sgd_holm), (adam, adam_holm) = families
     return [RobustnessRow(step.question, step.low, step.high, sgd.get(key), adam.get(key), sgd_holm.get(key),

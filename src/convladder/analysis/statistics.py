@@ -95,6 +95,13 @@ def holm(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
+def holm_family(comparisons: list[Comparison | None]) -> list[float | None]:
+    """Holm-adjusted p-values over the comparisons that can give a verdict (at least MIN_SEEDS seeds a side, a
+    p-value); None for the others, which are not counted in the family: a comparison that calls nothing by the rule
+    must not make the others' correction stricter."""
+    return holm([c.p_value if c is not None and min(c.n_low, c.n_high) >= MIN_SEEDS else None for c in comparisons])
+
+
 def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """Where one more run (one more seed) would fall with this confidence: mean +- t * s * sqrt(1 + 1/n)."""
     if len(values) < 2:

@@ -45,7 +45,7 @@ def continued_config(model: str, seed: int, epochs: int = EPOCHS):
 
 def summary(out_dir=None, ladder_dir=None) -> str:
     """The archive so far as text: each seed's take-off and accuracies, then the verdicts at each budget."""
-    from convladder.analysis.statistics import holm
+    from convladder.analysis.statistics import holm_family
     from convladder.results.records import collect_runs
 
     continued = archived_seeds(out_dir)
@@ -58,7 +58,7 @@ def summary(out_dir=None, ladder_dir=None) -> str:
     lines.append("(* unfinished: its checkpoint so far)")
     ladder = collect_runs(Path(ladder_dir) if ladder_dir else results_archive(PROFILE))
     verdicts = budget_verdicts(continued, ladder)
-    adjusted = holm([v["comparison"].p_value for v in verdicts])
+    adjusted = holm_family([v["comparison"] for v in verdicts])
     lines.append(f"Welch, 95% interval of the difference; Holm's adjustment over these {len(verdicts)} comparisons")
     for v, p_holm in zip(verdicts, adjusted):
         c = v["comparison"]

@@ -16,6 +16,9 @@ from convladder.plan.recipes import GAP_FAST, LADDER, STUDY_RECOVERED, get_recip
 # the report says so: `STUDY_EPOCHS_STATED` lists the models whose count is the study's.
 STUDY_EPOCHS = {"A": 150, "B": 150, "C": 16, "D": 16, "E": 16, "F": 30, "G": 30, "GAP": 120}
 STUDY_EPOCHS_STATED = {"A", "B", "C", "GAP"}
+# Of those, the counts the study implies rather than states, and where it implies them (the report says so).
+STUDY_EPOCHS_INFERRED = {"A": "the study trains B, model A with 20 filters, for 150 epochs, and says A began to "
+                              "improve around epoch 140"}
 # GAP was trained for 120 epochs, then continued for 120 more ("GAP+" is the continuation).
 STUDY_CONTINUATION_EPOCHS = 120
 

@@ -81,7 +81,9 @@ def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
             file = f"other_{file_stem(name)}_{item['file']}"
             shutil.copyfile(layout.other_sizes_results(name).parent / item["file"], figures / file)
             images.append(dict(title=item["title"], true=item["true"], predicted=names[top], p_top=proba[top],
-                               p_true=proba[names.index(item["true"])], file=file))
+                               p_true=proba[names.index(item["true"])], file=file,
+                               correct=names[top] == item["true"],
+                               photo=not item["file"].startswith("test")))  # the cat photo, not a CIFAR test image
         curve = {size: [seed["accuracy"][size] for seed in study["curve"]] for size in study["sizes"]}
         means = size_means(study)
         worst, drop = size_verdict(study)
@@ -241,7 +243,7 @@ def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None, fig
     depth and batch-norm questions at every budget (Welch, Holm over all of them). None without the archive.
     `runs`: the study profile's runs (F's for the batch-norm question)."""
     from convladder.analysis.longer_training import BUDGETS, archived_seeds, budget_verdicts, first_epoch_at
-    from convladder.analysis.statistics import holm
+    from convladder.analysis.statistics import holm_family
     from convladder.plan.study import STUDY_RESULTS
 
     continued = archived_seeds(out_dir)
@@ -249,7 +251,7 @@ def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None, fig
         return None
     verdicts = budget_verdicts(continued, runs)
     first: dict[tuple[str, str], tuple[int, str]] = {}  # each pair's first budget and its verdict there
-    for v, p_holm in zip(verdicts, holm([v["comparison"].p_value for v in verdicts])):  # in budget order
+    for v, p_holm in zip(verdicts, holm_family([v["comparison"] for v in verdicts])):  # in budget order
         v.update(c=v.pop("comparison"), p_holm=p_holm)
         budget, verdict = first.setdefault((v["low"], v["high"]), (v["budget"], v["c"].verdict))
         v.update(first_budget=budget, first_verdict=verdict, changed=v["c"].verdict != verdict)

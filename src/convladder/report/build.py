@@ -55,11 +55,13 @@ from convladder.report.ladder import (
     study_epochs_rows,
     summary_rows,
 )
+from convladder.report.family import paper_family
 from convladder.report.latex import UnsupportedClaim, render
 from convladder.report.plots import (
     LOSS_WINDOWS,
     curve_lengths,
     log_epochs,
+    panel_end,
 )
 from convladder.report.setup import benchmark_context, benchmark_source, fast_context, fp32_context, provenance_context
 from convladder.results.layout import RunLayout, h_note_template, report_template, run_report_template
@@ -124,7 +126,9 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
     conclusions = conclusions_context(runs, layout, diagnosis)
     for letter, step in zip("abcdefghij", conclusions["steps"]):
         step["panel"] = letter
-        step["log_epochs"] = log_epochs(curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]}))
+        lengths = curve_lengths({step["low"]: ordered[step["low"]], step["high"]: ordered[step["high"]]})
+        step["shown_to"] = panel_end(lengths, None if step["same_epochs"] else step["at_epoch"])
+        step["log_epochs"] = log_epochs([min(length, step["shown_to"] or length) for length in lengths])
     ladder_recipe = {name: seeds for name, seeds in ordered.items() if is_ladder_recipe(seeds[0])}
     continued = continued_starts(ladder_recipe)
     softmax = softmax_rows(runs)
@@ -165,6 +169,7 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
                    probes=recipe_probes_context(ordered) if study else None,
                    robustness=recipe_robustness_context(ordered) if study else None,
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
+    context["paper_family"] = paper_family(context) if study else None
     return context
 
 

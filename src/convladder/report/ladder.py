@@ -15,7 +15,7 @@ from convladder.analysis.statistics import (
     final_values,
     generalisation_gaps,
     gradient_ratio,
-    holm,
+    holm_family,
     late_rise,
     ladder_verdicts,
     layer_formula,
@@ -28,7 +28,14 @@ from convladder.analysis.statistics import (
 )
 from convladder.core.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig, fixed_plan
 from convladder.core.registry import model_names
-from convladder.plan.profiles import FP32_SUFFIX, SOFTMAX_SUFFIX, STUDY_EPOCHS_STATED, get_profile, profile_recipe
+from convladder.plan.profiles import (
+    FP32_SUFFIX,
+    SOFTMAX_SUFFIX,
+    STUDY_EPOCHS_INFERRED,
+    STUDY_EPOCHS_STATED,
+    get_profile,
+    profile_recipe,
+)
 from convladder.plan.recipes import LADDER, label, recorded_recipe
 from convladder.plan.study import (
     STUDY_CURVES,
@@ -314,7 +321,7 @@ def conclusions_context(runs: dict[str, list[dict]], layout: RunLayout, diagnosi
                for step in LADDER_STEPS if not (step.low in runs and step.high in runs)]
     order = {(step.low, step.high): i for i, step in enumerate(LADDER_STEPS)}
     questions = sorted(steps + missing, key=lambda q: order[q["low"], q["high"]])
-    for entry, p_holm in zip(steps, holm([entry["c"].p_value for entry in steps])):  # over the questions answered
+    for entry, p_holm in zip(steps, holm_family([entry["c"] for entry in steps])):  # over the questions answered
         entry["p_holm"] = p_holm
     return dict(steps=steps, missing=missing, questions=questions,
                 depth_pair=any((s["low"], s["high"]) == ("D", "E") for s in steps), size=size)
@@ -339,7 +346,8 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
     best = max(ladder or summary, key=lambda row: summarize(row["test"])[0])
     return dict(
         profile=profile, profile_description=description, study_params_A=STUDY_PARAMS_A,
-        study_params_A_formula=STUDY_PARAMS_A_FORMULA, epochs_stated=sorted(STUDY_EPOCHS_STATED),
+        study_params_A_formula=STUDY_PARAMS_A_FORMULA, epochs_stated=sorted(STUDY_EPOCHS_STATED - STUDY_EPOCHS_INFERRED.keys()),
+        epochs_inferred=STUDY_EPOCHS_INFERRED,
         seed_count=max(seeds), min_seeds=MIN_SEEDS, sizes=first["data"]["sizes"],
         # the fewest and most seeds of a model the verdicts compare (GAP+ and the runs beyond the ladder are in none),
         # and the models with too few for a verdict

@@ -9,6 +9,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from convladder.analysis.statistics import TAKE_OFF_ACC, minutes_curve
+from convladder.results.records import summarize
+
 # Curves of runs whose lengths differ by this factor or more share a logarithmic epoch axis: on a linear one a
 # run of 16 epochs beside one of 240 is squeezed into the first fifteenth of the width.
 LOG_EPOCHS_RATIO = 8
@@ -22,6 +25,24 @@ def log_epochs(lengths: list[int]) -> bool:
 def curve_lengths(runs: dict[str, list[dict]]) -> list[int]:
     """The epochs each run's curve shows: those all its seeds reached."""
     return [min(len(r["history"]["epoch"]) for r in seeds) for seeds in runs.values()]
+
+
+SHOWN_BEYOND_COMPARISON = 2  # beyond this many times the compared epoch, a panel's shorter curve would be squeezed
+
+
+def panel_end(lengths: list[int], at_epoch: int | None) -> int | None:
+    """The last epoch a question's panel shows when it cuts the longer run short (None: every epoch is shown)."""
+    return SHOWN_BEYOND_COMPARISON * at_epoch if at_epoch and max(lengths) > SHOWN_BEYOND_COMPARISON * at_epoch else None
+
+
+def stagger_markers(curves: dict[str, list[float]]) -> dict[str, tuple[int, int]]:
+    """Marker positions (matplotlib's markevery: first index, period) for curves of mean accuracies (name -> values):
+    about six markers a curve; the curves that never take off lie on one another at chance, so they share a period of
+    at least their number and start one index apart, each one's markers showing between the others'."""
+    step = {name: max(1, len(values) // 6) if len(values) > 12 else 1 for name, values in curves.items()}
+    at_chance = [name for name, values in curves.items() if values and max(values) < TAKE_OFF_ACC]
+    period = max([len(at_chance)] + [step[name] for name in at_chance])
+    return {name: (at_chance.index(name), period) if name in at_chance else (0, step[name]) for name in curves}
 
 
 def _epoch_axis(ax, lengths: list[int] | None = None) -> None:
@@ -39,6 +60,10 @@ def _epoch_axis(ax, lengths: list[int] | None = None) -> None:
 def _legend_outside(ax, **kwargs) -> None:
     """The legend to the right of the axes, where it covers no curve."""
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=9, **kwargs)
+
+
+def _mean(series: list[list[float]]) -> list[float]:
+    return torch.tensor(series, dtype=torch.float64).mean(0).tolist()
 
 
 def _band(ax, x, series: list[list[float]], label: str, **style) -> None:
@@ -116,18 +141,18 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict, starts: dict[str, int]
     so that curves lying on one another (at chance) stay apart; a run that continues another (`starts`: its name ->
     the first epoch of its own) is drawn from that epoch on. Beside them, final accuracies (mean, error bar: standard
     deviation over seeds) beside the study's."""
-    from convladder.results.records import summarize
-
     starts = starts or {}
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [3, 2]})
     lengths = curve_lengths(runs)
+    shown = {name: [r["history"]["val_acc"][starts.get(name, 1) - 1:length] for r in seeds]
+             for (name, seeds), length in zip(runs.items(), lengths)}
+    markers = stagger_markers({name: _mean(series) for name, series in shown.items()})
     for i, ((name, seeds), length) in enumerate(zip(runs.items(), lengths)):
         first = starts.get(name, 1) - 1
         epochs = seeds[0]["history"]["epoch"][first:length]
         style = dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)])
-        _band(curves, epochs, [r["history"]["val_acc"][first:length] for r in seeds], name, **style)
-        curves.lines[-1].set(marker=MARKERS[i % len(MARKERS)], markersize=4,
-                             markevery=max(1, len(epochs) // 6) if len(epochs) > 12 else 1)
+        _band(curves, epochs, shown[name], name, **style)
+        curves.lines[-1].set(marker=MARKERS[i % len(MARKERS)], markersize=4, markevery=markers[name])
     curves.axhline(0.1, color="grey", lw=0.8, ls=":")
     curves.set(title="validation accuracy (mean over seeds)", xlabel="epoch", ylim=(0, 1))
     curves.grid(alpha=0.3)
@@ -212,10 +237,13 @@ def plot_questions(panels: list[dict]) -> Figure:
         runs = {panel["low"]: panel["runs"][panel["low"]], panel["high"]: panel["runs"][panel["high"]]}
         lengths = curve_lengths(runs)
         values, curves = [], []
+        cut = panel_end(lengths, panel["at_epoch"])
         for (label, seeds), length in zip(runs.items(), lengths):
             color = panel["colors"][label]
-            series = [r["history"]["val_acc"][:length] for r in seeds]
             epochs = seeds[0]["history"]["epoch"][:length]
+            keep = len([e for e in epochs if cut is None or e <= cut])
+            series = [r["history"]["val_acc"][:keep] for r in seeds]
+            epochs = epochs[:keep]
             _band(ax, epochs, series, label, color=color)
             values += [v for row in series for v in row]
             curves.append((epochs, series, color))
@@ -235,7 +263,7 @@ def plot_questions(panels: list[dict]) -> Figure:
             ax.set_ylabel("validation accuracy", fontsize=9)
         ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
-        _epoch_axis(ax, lengths)
+        _epoch_axis(ax, [min(length, cut or length) for length in lengths])
         ax.legend(loc="upper left" if inset else "best", fontsize=9)  # "best" does not see the inset
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
@@ -248,16 +276,17 @@ def plot_accuracy_minutes(runs: dict[str, list[dict]], title: str = "", starts: 
     the epoch times and accuracies): runs compared at equal time, not at their own budgets. A run in
     `starts` (name -> its own first epoch) continues another whose epochs its history repeats: it is
     drawn from that epoch on, at the minutes its history counts until then, so no curve is drawn twice."""
-    from convladder.analysis.statistics import minutes_curve
-
     fig, ax = plt.subplots(figsize=(8, 3.8))
+    drawn = {}
     for name, seeds in runs.items():
         length = min(len(r["history"]["epoch"]) for r in seeds)
         curves = [minutes_curve(r["history"]) for r in seeds]
-        minutes = torch.tensor([c[0][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
-        acc = torch.tensor([c[1][:length] for c in curves], dtype=torch.float64).mean(0).tolist()
         first = (starts or {}).get(name, 1) - 1
-        ax.plot(minutes[first:], acc[first:], marker="." if length - first < 40 else None, label=name)
+        drawn[name] = (_mean([c[0][first:length] for c in curves]), _mean([c[1][first:length] for c in curves]))
+    markers = stagger_markers({name: acc for name, (_, acc) in drawn.items()})
+    for i, (name, (minutes, acc)) in enumerate(drawn.items()):
+        ax.plot(minutes, acc, color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)], marker=MARKERS[i % len(MARKERS)],
+                markersize=4, markevery=markers[name], label=name)
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.set(title=title or "validation accuracy against training time", xlabel="training minutes (cumulative)",
            ylabel="validation accuracy", ylim=(0, 1), xscale="log")
