@@ -115,3 +115,9 @@ def test_the_section_names_the_flip_and_groups_the_answers_both_recipes_agree_on
     assert "The other 2 agree: D against C and F against E higher under both." in text
     assert "(batch normalisation: +0.607 under SGD, +0.100 under Adam)" in text
     assert "so far" not in text and "$n<3$" not in text  # every model has 3 seeds: no caveat left over
+    adam["D"] = adam["D"][:2]
+    rows = robustness_rows(sgd, adam)
+    context.update(rows=rows, seeds={**context["seeds"], "D": 2}, answered=[r for r in rows if r.answered],
+                   flips=[r for r in rows if r.flips])
+    text = " ".join(template.render(robustness=context, min_seeds=3).split())
+    assert "seeds so far: C 3, D 2" in text and "$n<3$: a side has fewer than 3 seeds" in text

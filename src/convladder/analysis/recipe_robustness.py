@@ -37,6 +37,11 @@ class RobustnessRow:
         return all(v is not None and min(v.comparison.n_low, v.comparison.n_high) >= MIN_SEEDS for v in (self.sgd, self.adam))
 
     @property
+    def few_seeds(self) -> bool:
+        """A recipe has both models of the pair, but fewer than MIN_SEEDS seeds of one: a difference, no verdict."""
+        return any(v is not None and min(v.comparison.n_low, v.comparison.n_high) < MIN_SEEDS for v in (self.sgd, self.adam))
+
+    @property
     def flips(self) -> bool | None:
         """Whether the two recipes answer differently; None unless both answer (`answered`)."""
         if not self.answered:
