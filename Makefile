@@ -10,11 +10,12 @@ TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fon
 
 venv: $(VENV)/.installed
 
-# The exact torch versions are in requirements/torch.txt (the `torch` extra), nowhere else.
-$(VENV)/.installed: pyproject.toml requirements/torch.txt requirements/dev.txt
+# The exact torch versions are in requirements/torch.txt (the `torch` extra), nowhere else; Ray (the `cluster`
+# extra) too, so that `make test` runs the cluster tests (tests/test_cluster.py) on a fresh machine.
+$(VENV)/.installed: pyproject.toml requirements/torch.txt requirements/dev.txt requirements/cluster.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[torch,dev]'
+	$(PY) -m pip install -q -e '.[torch,dev,cluster]'
 	touch $@
 
 # TeX Live from Debian's packages, installed only when latexmk, pdflatex or pdftotext is missing.

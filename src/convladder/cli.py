@@ -63,13 +63,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_all(args) -> int:
+    from convladder.cluster_files import ClusterError  # no Ray in it: Ray is imported only with --cluster
     from convladder.pipeline import StepFailed, run_pipeline
 
     try:
         run_pipeline(args.profile, data_dir=args.data_dir, run_dir=args.run_dir, models=args.models, force=args.force,
                      export=args.export, html=not args.no_html, retrain_stale=args.retrain_stale,
-                     workers=args.workers)
-    except StepFailed as err:
+                     workers=args.workers, cluster=args.cluster)
+    except (StepFailed, ClusterError) as err:
         raise CommandError(str(err)) from None
     return 0
 
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_whole_number(1), default=1,
                    help="train this many runs side by side, the cores shared among them (default 1; the study "
                         "profile on a 2-core CPU: 2)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="train the runs on a Ray cluster instead: auto (the cluster in RAY_ADDRESS), <head>:6379 or "
+                        "ray://<head>:10001; needs pip install -e '.[cluster]' (README: Running on a Ray cluster)")
     _data_args(p)
     p.set_defaults(func=cmd_all)
 

@@ -353,26 +353,33 @@ def run_pipeline(
     html: bool = True,
     retrain_stale: bool = False,
     workers: int = 1,
+    cluster: str | None = None,
 ) -> PipelineResult:
     """Everything a profile makes, ending in its PDF (`runs/<profile>/report/report.pdf`);
     `export` also copies it to `report/<profile>.pdf` of the repository. `workers` above 1 trains that
-    many runs side by side (execute_side_by_side)."""
+    many runs side by side (execute_side_by_side); `cluster` (a Ray address, or "auto": RAY_ADDRESS) trains
+    every run on that Ray cluster instead (cluster.execute_on_cluster)."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if cluster:  # Ray, the address and the cluster checked before any work; Ray is imported on this path only
+        from convladder.cluster import execute_on_cluster, resolve
+
+        cluster = resolve(cluster)
     layout = RunLayout.of(profile, Path(run_dir).resolve() if run_dir else None)
     refuse_links_leaving(layout.root)  # every write below stays in the run folder
     data_dir = str(Path(data_dir).resolve()) if data_dir else None
     start = time.perf_counter()
     steps = plan(profile, layout, data_dir, models, force, retrain_stale)
     training = [step for step in steps if step.notebook == "10_train"]
-    side_by_side = workers > 1 and len(training) > 1
+    side_by_side = bool(cluster) or (workers > 1 and len(training) > 1)
     seconds: dict[str, float] = {}
     for number, step in enumerate(steps, start=1):
         if side_by_side and step.notebook == "10_train":
             if step is training[0]:
-                print(f"[{number}-{number + len(training) - 1}/{len(steps)}] training, {workers} runs at a time",
-                      flush=True)
-                seconds.update(execute_side_by_side(training, layout, workers, html))
+                how = f"on the Ray cluster at {cluster}" if cluster else f"{workers} runs at a time"
+                print(f"[{number}-{number + len(training) - 1}/{len(steps)}] training, {how}", flush=True)
+                seconds.update(execute_on_cluster(training, layout, cluster, data_dir, html) if cluster
+                               else execute_side_by_side(training, layout, workers, html))
             continue
         print(f"[{number}/{len(steps)}] {step.label} -> {step.output}", flush=True)
         seconds[step.label] = execute(step, layout, html)

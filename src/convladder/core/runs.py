@@ -176,7 +176,7 @@ def refuse_newer_results(run_dir: Path) -> None:
 def foreign_files(run_dir: Path) -> dict[Path, str]:
     """The seed files in `run_dir` that convladder cannot recognise as its own, each with why: a results.json
     that is not a run's results, a checkpoint.pt that does not load as a convladder checkpoint, or a link in
-    place of either. A retrain would replace them: it moves them aside instead (`_move_aside`)."""
+    place of either. A retrain would replace them: it moves them aside instead (`move_aside`)."""
     found = {}
     for name in SEED_FILES:
         path = run_dir / name
@@ -193,7 +193,7 @@ def foreign_files(run_dir: Path) -> dict[Path, str]:
     return found
 
 
-def _move_aside(path: Path, why: str) -> Path:
+def move_aside(path: Path, why: str) -> Path:
     """Rename `path` (a file, or a link: never what it points to) to a free `<name>.unrecognised[.k]` beside it."""
     target, k = path.with_name(path.name + ".unrecognised"), 1
     while target.exists() or target.is_symlink():
@@ -209,7 +209,7 @@ def _install(staging: Path, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for path, why in foreign_files(run_dir).items():  # what appeared there while the retrain trained
         if (staging / path.name).exists():
-            _move_aside(path, why)
+            move_aside(path, why)
     for name in SEED_FILES:
         if (staging / name).exists():
             os.replace(staging / name, run_dir / name)
@@ -301,11 +301,11 @@ def train_run(
                 raise LinkError(f"{staging}, where a retrain of {run_dir} trains, is not a folder: move it "
                                 f"elsewhere and run again; nothing was changed")
             for path, why in foreign_files(run_dir).items():  # a retrain replaces only what it recognises
-                _move_aside(path, why)
+                move_aside(path, why)
             if state.kind != "new":
                 target = staging
                 for path, why in foreign_files(target).items():
-                    _move_aside(path, why)
+                    move_aside(path, why)
                 # a retrain that a crash interrupted (or finished but did not swap in) is continued
                 if run_state(target, config, dataset.checksum).kind == "stale":
                     _clear_staging(target)
@@ -331,7 +331,7 @@ def train_run(
             results["recipe"] = recipe
         unrecognised = foreign_files(target).get(target / RESULTS)  # e.g. a results.json edited out of shape
         if unrecognised:
-            _move_aside(target / RESULTS, unrecognised)
+            move_aside(target / RESULTS, unrecognised)
         write_results(results, target)
         if target != run_dir:
             _install(target, run_dir)

@@ -1,0 +1,257 @@
+"""Training on a Ray cluster (convladder.cluster): a real two-node cluster on this machine, on 127.0.0.1 only, one CPU
+a node, started once for this module and shut down at its end (also when a test fails)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import ray
+import torch
+
+from convladder.cli import main
+from convladder.pipeline import Step, StepFailed, _execute_chain, execute_side_by_side, plan
+from convladder.results.layout import RunLayout, run_name_of
+
+LOOPBACK = "127.0.0.1"
+# What legitimately differs between two runs of the same config: the clock and where it ran.
+TIMINGS = ("wall_seconds", "train_seconds", "evaluation_seconds", "checkpoint_sha256")  # the checkpoint holds timings
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """Two Ray nodes of one CPU each. Ray's addresses stay on the loopback interface (its switch for that is named
+    for Windows and macOS, where it is the default), so nothing listens on a network address."""
+    from ray._private import ray_constants
+    from ray.cluster_utils import Cluster
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the raylets and workers this starts read it
+    patch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)  # this process read it at import
+    cluster = None
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": LOOPBACK,
+                                                                "include_dashboard": False})
+        cluster.add_node(num_cpus=1, node_ip_address=LOOPBACK)
+        yield cluster
+    finally:
+        ray.shutdown()
+        if cluster is not None:
+            cluster.shutdown()
+        patch.undo()
+
+
+def training_steps(layout: RunLayout, data: Path, models: list[str], **changes) -> list[Step]:
+    """The smoke profile's training steps of `models` (their continuations too), the config changed by `changes`."""
+    steps = [s for s in plan("smoke", layout, str(data), models=models) if s.notebook == "10_train"
+             and s.parameters["name"] in {*models, "GAP+"}]
+    for step in steps:
+        step.parameters["planned"]["config"].update(changes)
+    return steps
+
+
+def results_without_timings(path: Path) -> dict:
+    results = json.loads(path.read_text())
+    for key in TIMINGS:
+        results.pop(key)
+    results["history"].pop("epoch_seconds")
+    results["continued_from"] = results["continued_from"] and run_name_of(results["continued_from"])
+    return results
+
+
+def assert_same_checkpoint(a: Path, b: Path) -> None:
+    """The same weights, optimizer, scheduler and random state bit for bit, and the same history but for its clock."""
+    first, second = (torch.load(path, weights_only=True) for path in (a, b))
+    assert first.keys() == second.keys()
+    for one in (first, second):
+        one["history"].pop("epoch_seconds")
+    flat_a, spec_a = torch.utils._pytree.tree_flatten(first)
+    flat_b, spec_b = torch.utils._pytree.tree_flatten(second)
+    assert spec_a == spec_b
+    for x, y in zip(flat_a, flat_b):
+        assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y
+
+
+def task_folders() -> list[Path]:
+    """The temporary folders tasks train in on this machine's nodes (cluster_files.task_folder)."""
+    import tempfile
+
+    return [p for p in (Path(tempfile.gettempdir()) / "convladder-tasks").glob("*") if p.is_dir()]
+
+
+@pytest.mark.slow
+def test_a_cluster_run_writes_the_archive_a_local_run_writes(ray_cluster, full_size_cifar, tmp_path):
+    from convladder.cluster import execute_on_cluster
+
+    local, remote = RunLayout(tmp_path / "local"), RunLayout(tmp_path / "cluster")
+    # GAP -> GAP+: one chain, GAP+ continuing GAP's checkpoint on the node; one thread a run, as on the cluster
+    execute_side_by_side(training_steps(local, full_size_cifar, ["GAP"]), local, workers=os.cpu_count() or 1, html=False)
+    lines = []
+    steps = training_steps(remote, full_size_cifar, ["GAP"])
+    seconds = execute_on_cluster(steps, remote, ray_cluster.address, str(full_size_cifar), say=lines.append)
+    assert set(seconds) == {step.label for step in steps} == {"train GAP (1 epoch, seed 0)", "train GAP+ (2 epochs, seed 0)"}
+    text = "\n".join(lines)
+    assert text.count("started: ") == 2 and text.count("written back: ") == 1 and text.count("done: ") == 1, text
+    assert "train GAP+ (2 epochs, seed 0), seed 0: epoch 2/2 (val_acc " in text and f"on {LOOPBACK}" in text, text
+    for name in ("GAP", "GAP+"):
+        assert results_without_timings(remote.results(name, 0)) == results_without_timings(local.results(name, 0))
+        assert_same_checkpoint(remote.checkpoint(name, 0), local.checkpoint(name, 0))
+        last = f"epoch {json.loads(remote.results(name, 0).read_text())['config']['epochs']}"
+        assert last in (remote.run(name) / "train.log").read_text()  # the progress bar, in the log, as locally
+        assert json.loads(remote.train_notebook(name).read_text())["metadata"]["papermill"]["exception"] is None
+        assert (remote.html_dir / f"10_train_{name}.html").is_file()
+    assert sorted(p.name for p in remote.seed("GAP+", 0).iterdir()) == ["checkpoint.pt", "results.json"]
+    assert not task_folders()  # each task removed its temporary folder
+
+
+def kernels_of(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_retried_from_its_last_shipped_epoch_to_the_same_weights(ray_cluster, full_size_cifar,
+                                                                                     tmp_path):
+    from convladder.cluster import execute_on_cluster
+
+    long = {"epochs": 4, "train_size": 4096}  # epochs of seconds: the kill lands mid-run
+    remote, local = RunLayout(tmp_path / "cluster"), RunLayout(tmp_path / "local")
+    lines, killed = [], {}
+
+    def kill_after_the_first_shipped_epoch(line: str) -> None:
+        lines.append(line)
+        if not killed and re.search(r": epoch \d+/4 ", line):
+            pid = int(re.search(r"worker pid (\d+)", "\n".join(lines)).group(1))
+            killed["kernels"] = kernels_of(pid)
+            killed["epoch"] = int(re.search(r": epoch (\d+)/4 ", line).group(1))
+            os.kill(pid, signal.SIGKILL)
+
+    execute_on_cluster(training_steps(remote, full_size_cifar, ["A"], **long), remote, ray_cluster.address,
+                       str(full_size_cifar), html=False, say=kill_after_the_first_shipped_epoch)
+    text = "\n".join(lines)
+    assert killed and text.count("started: ") == 2, text
+    resumed = int(re.search(r"resuming A/seed0/checkpoint.pt from shipped epoch (\d+)", text).group(1))
+    assert 1 <= killed["epoch"] <= resumed < 4  # not from epoch 0, not after the end
+    gone, alive = psutil.wait_procs(killed["kernels"], timeout=30)
+    assert killed["kernels"] and not alive  # the killed worker's notebook kernel ended with it
+    _execute_chain(training_steps(local, full_size_cifar, ["A"], **long), local, html=False, threads=1)
+    assert_same_checkpoint(remote.checkpoint("A", 0), local.checkpoint("A", 0))
+    assert results_without_timings(remote.results("A", 0)) == results_without_timings(local.results("A", 0))
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_is_not_retried_and_is_one_line(ray_cluster, full_size_cifar, tmp_path):
+    from convladder.cluster import execute_on_cluster
+
+    layout, lines = RunLayout(tmp_path / "cluster"), []
+    steps = training_steps(layout, full_size_cifar, ["A"], lr=-1.0)  # refused by TrainConfig in the notebook
+    with pytest.raises(StepFailed) as raised:
+        execute_on_cluster(steps, layout, ray_cluster.address, str(full_size_cifar), html=False, say=lines.append)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith("train A (1 epoch, seed 0) failed (ValueError: ")
+    assert f"the executed notebook with the traceback is {layout.train_notebook('A')}" in message
+    assert "ValueError" in layout.train_notebook("A").read_text()  # written back, to read here
+    assert sum(line.startswith("started: ") for line in lines) == 1  # tried once
+    assert not layout.results("A", 0).exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_every_task_and_keeps_the_shipped_epochs(ray_cluster, full_size_cifar, tmp_path):
+    from convladder.cluster import execute_on_cluster
+
+    layout, lines, pressed = RunLayout(tmp_path / "cluster"), [], {}
+    steps = training_steps(layout, full_size_cifar, ["A", "B"], epochs=4, train_size=4096)
+
+    def press_ctrl_c_after_the_first_epoch(line: str) -> None:
+        lines.append(line)
+        if not pressed and re.search(r": epoch \d+/4 ", line):
+            pressed["workers"] = [int(pid) for pid in re.findall(r"worker pid (\d+)", "\n".join(lines))]
+            pressed["kernels"] = [k for pid in pressed["workers"] for k in kernels_of(pid)]
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, also under `pytest &`
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            execute_on_cluster(steps, layout, ray_cluster.address, str(full_size_cifar), html=False,
+                               say=press_ctrl_c_after_the_first_epoch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert time.perf_counter() - start < 120
+    assert pressed["workers"] and pressed["kernels"]
+    _, alive = psutil.wait_procs([psutil.Process(p) for p in pressed["workers"] if psutil.pid_exists(p)]
+                                 + pressed["kernels"], timeout=30)
+    assert not alive  # nothing goes on training
+    assert any(line.startswith("kept the shipped checkpoints of ") for line in lines)
+    kept = [torch.load(layout.checkpoint(name, 0), weights_only=True) for name in ("A", "B")
+            if layout.checkpoint(name, 0).exists()]
+    assert kept and all(len(state["history"]["epoch"]) >= 1 for state in kept)  # the next call continues from there
+    assert not any(layout.results(name, 0).exists() for name in ("A", "B"))
+    # a force-cancelled worker cannot remove its folder: the next task on the node does, its owner being gone
+    from convladder.cluster_files import sweep_leftovers
+
+    left = task_folders()
+    assert left and sorted(sweep_leftovers(left[0].parent)) == sorted(left) and not task_folders()
+
+
+@pytest.mark.parametrize("address, says", [
+    ("auto", "--cluster auto joins the cluster named in RAY_ADDRESS, which is not set"),
+    (f"{LOOPBACK}:9", f"cannot reach the Ray cluster at {LOOPBACK}:9"),  # the discard port: nothing listens
+    ("head-without-port", "not a Ray address; give <head>:6379"),
+])
+def test_a_cluster_that_cannot_be_joined_is_one_line_before_any_work(address, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert main(["all", "--profile", "smoke", "--cluster", address, "--run-dir", str(tmp_path / "runs"),
+                 "--data-dir", str(tmp_path / "no-data")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing trained or written
+
+
+def test_without_ray_the_cluster_option_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    assert main(["all", "--profile", "smoke", "--cluster", "auto", "--run-dir", str(tmp_path / "runs")]) == 2
+    assert "--cluster needs Ray, which is not installed here: pip install -e '.[cluster]'" in capsys.readouterr().err
+
+
+def test_the_local_path_imports_no_ray():
+    import subprocess
+
+    code = "import sys, convladder.cli, convladder.pipeline; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_a_task_gets_one_gpu_only_where_the_cluster_has_one():
+    from convladder.cluster import run_resources
+
+    assert run_resources(1, {"CPU": 4.0}) == {"num_cpus": 1, "num_gpus": 0}
+    assert run_resources(2, {"CPU": 4.0, "GPU": 2.0}) == {"num_cpus": 2, "num_gpus": 1}
+
+
+def test_write_back_refuses_paths_leaving_the_run_folder_and_links(tmp_path):
+    from convladder.cluster_files import write_back
+    from convladder.tools.files import LinkError
+
+    layout = RunLayout(tmp_path / "runs")
+    for bad in ("../outside", "/etc/passwd", "A/../../x"):
+        with pytest.raises(ValueError, match="does not stay in the run folder"):
+            write_back({bad: b"x"}, layout)
+    (tmp_path / "elsewhere").mkdir()
+    layout.root.mkdir()
+    (layout.root / "A").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LinkError):
+        write_back({"A/seed0/results.json": b"{}"}, layout)
+    assert not any((tmp_path / "elsewhere").iterdir())
+    (layout.root / "A").unlink()
+    (layout.seed("A", 0)).mkdir(parents=True)
+    (layout.results("A", 0)).write_text("my own notes")  # not convladder's: moved aside, not replaced
+    written = write_back({"A/seed0/results.json": b"{}", "A/seed0/checkpoint.pt": b"w"}, layout)
+    assert [p.name for p in written] == ["checkpoint.pt", "results.json"]  # the checkpoint first, the results last
+    assert (layout.seed("A", 0) / "results.json.unrecognised").read_text() == "my own notes"
