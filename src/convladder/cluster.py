@@ -204,7 +204,7 @@ def _collect(pending: dict, tracker, layout: RunLayout, html: bool, say, checksu
                 start = time.perf_counter()
                 written = write_back(answer["files"], layout)
                 say(f"written back: {labels} ({len(written)} files, {answer['bytes'] / 2**20:.1f} MB from "
-                    f"{answer['node']}) in {time.perf_counter() - start:.1f} s")
+                    f"{answer['node']}) in {time.perf_counter() - start:.2f} s")
                 for step in chain:
                     if html and layout.train_notebook(step.parameters["name"]).exists():
                         export_html(layout.train_notebook(step.parameters["name"]),
