@@ -200,6 +200,19 @@ def test_ctrl_c_cancels_every_task_and_keeps_the_shipped_epochs(ray_cluster, ful
     assert left and sorted(sweep_leftovers(left[0].parent)) == sorted(left) and not task_folders()
 
 
+@pytest.mark.slow
+def test_convladder_all_trains_on_the_cluster_and_builds_the_rest_here(ray_cluster, full_size_cifar, tmp_path, capfd):
+    runs = tmp_path / "runs"
+    assert main(["all", "--profile", "smoke", "--models", "A", "--no-html", "--run-dir", str(runs), "--data-dir",
+                 str(full_size_cifar), "--cluster", ray_cluster.address]) in (0, 2)  # 2: no LaTeX here
+    out = capfd.readouterr().out
+    assert f"[2-3/4] training, on the Ray cluster at {ray_cluster.address}" in out, out
+    for name in ("A", "A-softmax"):  # A and its study-softmax twin: two chains, one on each node
+        assert f"written back: train {name} (1 epoch, seed 0) (4 files" in out and f"done: train {name} (1 epoch" in out
+        assert json.loads((runs / name / "seed0" / "results.json").read_text())["history"]["epoch"] == [1]
+    assert (runs / "data.json").is_file()  # the data facts, computed here
+
+
 @pytest.mark.parametrize("address, says", [
     ("auto", "--cluster auto joins the cluster named in RAY_ADDRESS, which is not set"),
     (f"{LOOPBACK}:9", f"cannot reach the Ray cluster at {LOOPBACK}:9"),  # the discard port: nothing listens
