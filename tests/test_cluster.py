@@ -35,6 +35,9 @@ def ray_cluster():
     patch = pytest.MonkeyPatch()
     patch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the raylets and workers this starts read it
     patch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)  # this process read it at import
+    # a head node started in this process installs Ray's SIGTERM handler here and leaves it: the later tests
+    # (and the suite's own signal checks) get this process's handlers back
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     cluster = None
     try:
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": LOOPBACK,
@@ -46,6 +49,8 @@ def ray_cluster():
         if cluster is not None:
             cluster.shutdown()
         patch.undo()
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
 
 def training_steps(layout: RunLayout, data: Path, models: list[str], **changes) -> list[Step]:
@@ -268,3 +273,19 @@ def test_write_back_refuses_paths_leaving_the_run_folder_and_links(tmp_path):
     written = write_back({"A/seed0/results.json": b"{}", "A/seed0/checkpoint.pt": b"w"}, layout)
     assert [p.name for p in written] == ["checkpoint.pt", "results.json"]  # the checkpoint first, the results last
     assert (layout.seed("A", 0) / "results.json.unrecognised").read_text() == "my own notes"
+
+
+def test_joining_the_cluster_leaves_this_processs_signal_handlers_as_they_were(ray_cluster):
+    """ray.init installs a SIGTERM handler of its own in the driver; convladder's (SIGTERM as Ctrl-C: every task
+    cancelled) must survive it, and so must whatever the caller had."""
+    from convladder.cluster import connect
+
+    mine = lambda *_: None  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        interrupt = signal.getsignal(signal.SIGINT)
+        connect(ray_cluster.address)
+        assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is interrupt
+    finally:
+        ray.shutdown()
+        signal.signal(signal.SIGTERM, previous)

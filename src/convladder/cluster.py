@@ -29,6 +29,7 @@ trains with (RUN_THREADS; a GPU too where the cluster has one: `run_resources`).
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from contextlib import ExitStack
@@ -86,11 +87,17 @@ def connect(address: str) -> str:
     import ray
 
     address = resolve(address)
+    # ray.init installs its own SIGTERM (and SIGINT) handlers in the driver and never takes them back: this
+    # process's own (SIGTERM ends the command as Ctrl-C does, cancelling every task) must stay
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         ray.init(address=address, log_to_driver=False, namespace="convladder")
     except Exception as err:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError ...
         raise ClusterError(f"cannot join the Ray cluster at {address} ({type(err).__name__}: {first_line(err)}); "
                            f"check the address (`ray status` on the head) and the Ray versions") from None
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return address
 
 
