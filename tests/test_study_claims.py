@@ -95,9 +95,10 @@ BREAKERS = {
     "closing-adam": lambda c: c["robustness"]["vals"].update(E=[0.09]),
     "abstract-depth": lambda c: verdict(step(c, "DE"), "higher"),
     "abstract-adam": lambda c: c["robustness"]["vals"].update(C=[0.09, 0.5]),
-    "conclusion-depth-bc": lambda c: next(r for r in c["study_epochs"] if r["name"] == "B")["curve"].update(
-        take_offs=["12", "60", "56"]),
+    "conclusion-depth-bc": lambda c: next(r for r in c["summary"] if r["name"] == "B").update(val=[0.1, 0.3, 0.3]),
     "conclusion-dropout-regularises": lambda c: verdict(step(c, "FG"), "higher", difference=0.07),
+    "conclusion-relu-later": lambda c: c["paper_family"].update(kept=[k for k in c["paper_family"]["kept"]
+                                                                      if (k["low"], k["epoch"]) != ("C", 60)]),
     "sizes-cat-photo": lambda c: next(i for i in c["other_sizes"]["runs"][0]["images"] if i["photo"]).update(
         predicted="airplane"),
 }
