@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from convladder.analysis.statistics import LADDER_STEPS, MIN_SEEDS, StepVerdict, holm_family, ladder_verdicts
+from convladder.analysis.statistics import LADDER_STEPS, StepVerdict, holm_family, ladder_verdicts
 from convladder.results.layout import results_archive, seed_dirs
 
 ARCHIVE = "study-adam"
@@ -34,12 +34,12 @@ class RobustnessRow:
     def answered(self) -> bool:
         """Both recipes answer with at least MIN_SEEDS seeds a side (with fewer, 'inconclusive' is the rule's, not
         the data's, and a difference in verdicts says nothing)."""
-        return all(v is not None and min(v.comparison.n_low, v.comparison.n_high) >= MIN_SEEDS for v in (self.sgd, self.adam))
+        return all(v is not None and v.comparison.enough_seeds for v in (self.sgd, self.adam))
 
     @property
     def few_seeds(self) -> bool:
         """A recipe has both models of the pair, but fewer than MIN_SEEDS seeds of one: a difference, no verdict."""
-        return any(v is not None and min(v.comparison.n_low, v.comparison.n_high) < MIN_SEEDS for v in (self.sgd, self.adam))
+        return any(v is not None and not v.comparison.enough_seeds for v in (self.sgd, self.adam))
 
     @property
     def flips(self) -> bool | None:

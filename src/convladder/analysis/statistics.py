@@ -44,6 +44,11 @@ class Comparison:
     verdict: str
     reason: str = ""
 
+    @property
+    def enough_seeds(self) -> bool:
+        """Both sides have the MIN_SEEDS seeds a verdict needs (with fewer, "inconclusive" is the rule's, not the data's)."""
+        return min(self.n_low, self.n_high) >= MIN_SEEDS
+
 
 def mean_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """The t-interval of the mean; None below two values."""
@@ -99,7 +104,7 @@ def holm_family(comparisons: list[Comparison | None]) -> list[float | None]:
     """Holm-adjusted p-values over the comparisons that can give a verdict (at least MIN_SEEDS seeds a side, a
     p-value); None for the others, which are not counted in the family: a comparison that calls nothing by the rule
     must not make the others' correction stricter."""
-    return holm([c.p_value if c is not None and min(c.n_low, c.n_high) >= MIN_SEEDS else None for c in comparisons])
+    return holm([c.p_value if c is not None and c.enough_seeds else None for c in comparisons])
 
 
 def prediction_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float] | None:
