@@ -141,6 +141,7 @@ class CheckpointWatcher(threading.Thread):
     def __exit__(self, *exc) -> None:
         self.stopped.set()
         self.join()
+        self.scan()  # the last epoch's checkpoint, written after the thread's last look, is shipped too
 
 
 def _watched(chain: list[dict]) -> dict[str, str]:
