@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from convladder.core.h_design import (  # noqa: F401  (INGREDIENTS: read through this module too)
-    BIAS_LR_SCALE, BN_MOMENTUM, HEAD_SCALE, INGREDIENTS, WHITEN_EPS, WHITEN_IMAGES, WHITEN_PATCH, WIDTHS,
+    BIAS_LR_SCALE, BN_MOMENTUM, HEAD_SCALE, INGREDIENTS, WHITEN_EPS, WHITEN_IMAGES, WHITEN_PATCH, WIDTHS, WIDTHS_95,
 )
 
 
@@ -147,3 +147,8 @@ class ModelH(nn.Sequential):
             dict(params=rest),
             dict(params=biases, lr=config.lr * self.bias_lr_scale, weight_decay=config.weight_decay / self.bias_lr_scale),
         ]
+
+
+def model_h95(classes: int = 10, without: tuple[str, ...] = ()) -> ModelH:
+    """Model H-95: H with the wider blocks WIDTHS_95 (the registry's "H95")."""
+    return ModelH(WIDTHS_95, classes, without)

@@ -104,3 +104,6 @@ for _name, _any_size in (("A", False), ("B", False), ("C", False), ("D", False),
 # ideas its ablations leave out one at a time.
 register(ModelEntry("H", "convladder.core.model_h:ModelH", family="H", any_size=True, recipe="h",
                     ingredients=H_INGREDIENTS))
+# Model H-95: H's layers, wider (h_design.WIDTHS_95), with its own recipe; the same code as H, so H's family.
+register(ModelEntry("H95", "convladder.core.model_h:model_h95", family="H", any_size=True, recipe="h95",
+                    ingredients=H_INGREDIENTS))
