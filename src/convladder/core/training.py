@@ -25,6 +25,7 @@ from convladder.core.config import (
 )
 from convladder.core.data import Split
 from convladder.tools.hardware import bf16_unit
+from convladder.tools.memory import keep_freed_memory
 from convladder.tools.files import CheckpointError, atomic_torch_save, first_line, load_checkpoint_file
 from convladder.results.layout import CHECKPOINT_FILE
 from convladder.core.models import ends_in_softmax
@@ -126,6 +127,8 @@ class Trainer:
         # checkpoint, so an unfinished run can be checked before it is continued.
         self.provenance = provenance or {}
         self.device = choose_device(device)
+        if self.device.type == "cpu":  # each step's buffers stay mapped for the next (tools/memory.py)
+            keep_freed_memory()
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.forward = torch.compile(self.model) if config.compile else self.model
