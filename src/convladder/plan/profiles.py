@@ -30,7 +30,8 @@ H_EPOCHS = 13
 # settings were chosen on the 42,000 / 8,000 split, so the test set chose nothing).
 H_FINAL = dict(train_split="train+val")
 # H-95's epochs in its final runs: airbench95's 15 (Jordan 2024), which the 70 minutes of the AMD target allow
-# (benchmarks/h_step_time.py: a step of H-95 costs 2.6 times H's; results/h-tuning says what 15 reach on validation)
+# (benchmarks/h_step_time.py: a step of H-95 costs 2.3 times H's, about 54 training minutes for 15 epochs on the
+# AMD EPYC Zen 4; results/h-tuning says what 15 reach on validation)
 H95_EPOCHS = 15
 # The settings of each model's final runs, in a profile of final runs (Profile.final_runs).
 FINAL_SETTINGS = {"H": H_FINAL, "H95": H_FINAL}
