@@ -90,7 +90,7 @@ BREAKERS = {
     "answer-gap-sizes": lambda c: c["conclusions"]["size"].update(drop=c["conclusions"]["size"]["limit"]),
     "answer-adam": lambda c: c["robustness"]["vals"].update(C=[0.1]),
     "closing-accuracies": lambda c: [r.update(within="--") for r in c["summary"]],
-    "closing-four-hold": lambda c: verdict(step(c, "FG")["gap"], "inconclusive"),
+    "closing-conclusions": lambda c: verdict(step(c, "FG")["gap"], "inconclusive"),
     "closing-depth": lambda c: verdict(step(c, "DE"), "inconclusive"),
     "closing-adam": lambda c: c["robustness"]["vals"].update(E=[0.09]),
     "abstract-depth": lambda c: verdict(step(c, "DE"), "higher"),
