@@ -22,11 +22,10 @@ import torch
 from convladder.core.data import Split
 from convladder.core.models import create_model
 from convladder.core.training import Trainer
-from convladder.plan.profiles import get_profile, plan_config
+from convladder.plan.profiles import FINAL_PROFILE, get_profile, plan_config
 from convladder.tools.hardware import cpu_name
 
 TRAIN_IMAGES = 50_000  # a final run's training images (the 42,000 / 8,000 split joined)
-PROFILE_OF = {"H": "h", "H95": "h95"}
 
 
 def random_split(n: int, side: int = 32, seed: int = 0) -> Split:
@@ -55,7 +54,7 @@ def step_seconds(model_name: str, profile: str, steps: int, warmup: int, compile
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["H", "H95"], choices=sorted(PROFILE_OF))
+    parser.add_argument("--models", nargs="+", default=["H", "H95"], choices=sorted(FINAL_PROFILE))
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{cpu_name()}, {args.threads} PyTorch thread(s), torch {torch.__version__}", flush=True)
     print(f"{'model':6} {'batch':>6} {'min s':>7} {'median s':>9} {'epochs':>7} {'training min':>13}")
     for name in args.models:
-        times, batch, epochs = step_seconds(name, PROFILE_OF[name], args.steps, args.warmup, args.compile)
+        times, batch, epochs = step_seconds(name, FINAL_PROFILE[name], args.steps, args.warmup, args.compile)
         minutes = TRAIN_IMAGES // batch * epochs * statistics.median(times) / 60
         print(f"{name:6} {batch:>6} {min(times):>7.2f} {statistics.median(times):>9.2f} {epochs:>7} {minutes:>13.1f}",
               flush=True)

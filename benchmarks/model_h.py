@@ -5,6 +5,7 @@ validation accuracy (plain, flipped, test-time augmented) of tuning runs.
 
     python benchmarks/model_h.py                 # H's runs of the h profile (results/h); trains missing seeds
     python benchmarks/model_h.py --profile full  # another profile's runs of H
+    python benchmarks/model_h.py --model H95     # H-95's runs of the h95 profile (results/h95), against its target
     python benchmarks/model_h.py --layers        # per-layer profile of H's training step (about a minute),
                                                  # kept beside the runs for the report
     python benchmarks/model_h.py --validate runs/tune-h/e10/seed0   # tuning runs on the 42,000 / 8,000 split
@@ -13,8 +14,8 @@ A seed that is already trained (current in its run folder, or archived as result
 config and code) is read, not trained again; an unfinished one continues from its checkpoint. Minutes
 per seed: what analysis.h_targets.minutes counts (training with its per-epoch validation, and the final
 evaluation, or the whole call where that took longer). The targets
-and their verdicts are analysis.h_targets's (issue 14): mean test accuracy >= 0.940 over 3 seeds, each seed
-within 15 minutes on an Intel Xeon with AMX, 30 on an AMD Zen 4.
+and their verdicts are analysis.h_targets's (GOALS): for H (issue 14) mean test accuracy >= 0.940 over 3 seeds,
+each seed within 15 minutes on an Intel Xeon with AMX, 30 on an AMD Zen 4; for H-95 (issue 28) 0.950 within 35 and 70.
 """
 
 from __future__ import annotations
@@ -33,10 +34,8 @@ from convladder.tools.layer_profile import profile_layers
 from convladder.core.models import create_model
 from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
 from convladder.results.records import read_results
-from convladder.plan.profiles import ladder
-from convladder.analysis.h_targets import (
-    MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, minutes, target_verdict,
-)
+from convladder.plan.profiles import FINAL_PROFILE, ladder
+from convladder.analysis.h_targets import GOALS, minutes, target_verdict
 from convladder.tools.hardware import cpu_name
 from convladder.core.runs import code_version, train_run
 from convladder.core.training import Trainer
@@ -64,14 +63,15 @@ def archived_results(seed_folder: Path, config: TrainConfig) -> dict | None:
     return results if current else None
 
 
-def seeds_table(profile: str, layout: RunLayout, data_dir: str | None) -> None:
-    """Train (or read) each seed of the profile's H run and print the per-seed numbers and the targets."""
-    run = next(r for r in ladder(profile, ["H"]) if r.name == "H")
+def seeds_table(profile: str, layout: RunLayout, data_dir: str | None, model: str = "H") -> None:
+    """Train (or read) each seed of the profile's run of `model` (H, H95) and print the per-seed numbers and
+    the model's goals (analysis.h_targets.GOALS)."""
+    run = next(r for r in ladder(profile, [model]) if r.name == model)
     peak = peaks()
-    flops = training_flops_per_image(create_model("H"))
+    flops = training_flops_per_image(create_model(model))
     unit = peak["bf16_unit"] or "no bf16 unit"
     print(f"{cpu_name()}: bf16 peak {peak['bf16']:.0f} GFLOP/s at the clock /proc/cpuinfo reports ({unit}); "
-          f"H: {flops / 1e9:.3f} GFLOP per training image; {run.epochs} epochs, seeds {list(run.seeds)}")
+          f"{model}: {flops / 1e9:.3f} GFLOP per training image; {run.epochs} epochs, seeds {list(run.seeds)}")
     print(f"{'seed':>4}{'train min':>11}{'all min':>9}{'test':>8}{'test TTA':>10}{'images/s':>10}"
           f"{'GFLOP/s':>9}{'of peak':>9}  cpu")
     seeds = []
@@ -92,7 +92,7 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None) -> None:
             values = [r["final"][key] for r in seeds if r["final"][key] is not None]
             if len(values) > 1:
                 print(f"mean {label}: {statistics.mean(values):.4f} +- {statistics.stdev(values):.4f} (s.d.)")
-    for name, accuracy, limits in (("target", TARGET_ACC, TARGET_MINUTES), ("milestone", MILESTONE_ACC, MILESTONE_MINUTES)):
+    for name, accuracy, limits in GOALS[model]:
         verdict = target_verdict(seeds, accuracy, limits)
         limit = f"{verdict['limit']} min on {verdict['unit']}" if verdict["limit"] is not None else "no limit for this CPU"
         print(f"{name} (mean test accuracy with TTA >= {accuracy}, {limit}): {verdict['verdict']}; slowest seed "
@@ -165,20 +165,22 @@ def validate(seed_folders: list[str], data_dir: str | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="h", help="whose runs of H (default: h, archived in results/h)")
+    parser.add_argument("--model", default="H", choices=sorted(GOALS), help="H or H-95 (H95)")
+    parser.add_argument("--profile", help="whose runs of the model (default: h for H, h95 for H95, archived in results/)")
     parser.add_argument("--run-dir", help="the profile's run folder, if not its usual one")
     parser.add_argument("--layers", action="store_true", help="profile training steps layer by layer instead")
     parser.add_argument("--steps", type=int, default=5, help="timed steps of the per-layer profile")
     parser.add_argument("--validate", nargs="+", metavar="SEED_FOLDER", help="validation accuracy of tuning runs")
     parser.add_argument("--data-dir")
     args = parser.parse_args()
+    args.profile = args.profile or FINAL_PROFILE[args.model]
     layout = RunLayout.of(args.profile, args.run_dir)
     if args.validate:
         validate(args.validate, args.data_dir)
     elif args.layers:
         layers_table(args.profile, layout, args.data_dir, args.steps)
     else:
-        seeds_table(args.profile, layout, args.data_dir)
+        seeds_table(args.profile, layout, args.data_dir, args.model)
 
 
 if __name__ == "__main__":

@@ -160,3 +160,10 @@ def test_the_floor_is_the_profiles_arithmetic_at_the_cores_peak_plus_validation(
     expected = projected_hours({m: 3600.0 for m in "ABCDEFG"} | {"GAP": 7200.0})
     assert floor["at_peak_one_thread"] == pytest.approx(expected)
     assert floor["at_peak_two_cores"] == pytest.approx(expected / 2)
+
+
+def test_the_step_time_benchmark_times_h95_with_its_final_config():
+    proc = subprocess.run([sys.executable, str(SCRIPT.with_name("h_step_time.py")), "--models", "H95", "--steps", "1",
+                           "--warmup", "0"], capture_output=True, text=True, check=True)
+    row = next(line.split() for line in proc.stdout.splitlines() if line.startswith("H95"))
+    assert row[1] == "1024" and float(row[2]) > 0 and row[4] == "15"  # its recipe's batch, the h95 profile's epochs

@@ -418,6 +418,13 @@ def test_the_h_targets_are_one_named_verdict(tmp_path):
     assert verdict("amd", 3, 0.936)["verdict"] == "met" and not verdict("amd2", 3, 0.936)["plain_met"]
     assert verdict("plain", 3, 0.945)["plain_met"]
     assert verdict("old", 3, 0.936, unit=None)["verdict"] == "time_not_judged"
+    # H-95's goal: 0.950 within 35 minutes on AMX, 70 on a Zen 4 (the archive's slowest seed: 26.5 minutes)
+    (goal, accuracy, limits), = h_targets.GOALS["H95"]
+    h95 = lambda name, test, unit: h_targets.target_verdict(  # noqa: E731
+        report_h.collect_runs(write_h_archive(tmp_path / name, 3, {}, test=test, unit=unit).root)["H"], accuracy, limits)
+    assert goal == "target" and h95("h95-short", 0.945, "avx512_bf16")["verdict"] == "short"
+    assert h95("h95-amd", 0.951, "avx512_bf16")["verdict"] == h95("h95-intel", 0.951, "amx_bf16")["verdict"] == "met"
+    assert h95("h95-amd2", 0.951, "avx512_bf16")["limit"] == 70
 
 
 def test_minutes_count_the_whole_call_where_it_took_longer():

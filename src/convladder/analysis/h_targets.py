@@ -13,6 +13,15 @@ TARGET_ACC = 0.94
 TARGET_MINUTES = {"amx_bf16": 15, "avx512_bf16": 30}
 MILESTONE_ACC = 0.93
 MILESTONE_MINUTES = {"amx_bf16": 10, "avx512_bf16": 20}
+# Model H-95's (issue 28): mean test accuracy 0.950 over 3 seeds, each seed trained and evaluated within 35 minutes
+# on an Intel Xeon with AMX or 70 on an AMD Zen 4, both cores, nothing beside it.
+H95_TARGET_ACC = 0.95
+H95_TARGET_MINUTES = {"amx_bf16": 35, "avx512_bf16": 70}
+# Each model's goals, as benchmarks/model_h.py judges them: (name, test accuracy, minutes by bfloat16 unit).
+GOALS = {
+    "H": (("target", TARGET_ACC, TARGET_MINUTES), ("milestone", MILESTONE_ACC, MILESTONE_MINUTES)),
+    "H95": (("target", H95_TARGET_ACC, H95_TARGET_MINUTES),),
+}
 
 
 def minutes(run: dict) -> float:

@@ -80,6 +80,7 @@ class Profile:
 
 H_PROFILE = "h"  # model H's final runs and ablations (results/h); its report is H's note
 H95_PROFILE = "h95"  # model H-95's final runs (results/h95)
+FINAL_PROFILE = {"H": H_PROFILE, "H95": H95_PROFILE}  # the profile of each model's final runs
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
