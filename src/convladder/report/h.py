@@ -98,13 +98,13 @@ def layer_rows(profile: dict) -> dict:
     )
 
 
-def tuning_runs() -> list[dict]:
-    """The archived tuning runs of H (results/h-tuning), each with its epochs, training images and
-    validation accuracy, plain and (where `benchmarks/h_design.py --validate` measured it) with TTA."""
+def tuning_runs(model: str = "H") -> list[dict]:
+    """The archived tuning runs of `model` (results/h-tuning holds H's and H-95's), each with its epochs, training
+    images and validation accuracy, plain and (where `benchmarks/model_h.py --validate` measured it) with TTA."""
     root = results_archive(H_TUNING)
     rows = []
     for name, seeds in (collect_runs(root) if root.exists() else {}).items():
-        for run in seeds:
+        for run in (run for run in seeds if run["config"]["model"] == model):
             folder = RunLayout(root).seed(name, run["config"]["seed"])
             validation = read_json(folder / VALIDATION_FILE) if (folder / VALIDATION_FILE).exists() else {}
             rows.append(dict(name=name, epochs=final_epoch(run), train=run["data"]["sizes"]["train"],
