@@ -19,13 +19,14 @@ import time
 
 import torch
 
+from convladder.core.config import TRAIN_SIZE, VAL_SIZE, TrainConfig, steps_per_epoch
 from convladder.core.data import Split
 from convladder.core.models import create_model
 from convladder.core.training import Trainer
-from convladder.plan.profiles import FINAL_PROFILE, get_profile, plan_config
+from convladder.plan.profiles import FINAL_PROFILE, plan_config
 from convladder.tools.hardware import cpu_name
 
-TRAIN_IMAGES = 50_000  # a final run's training images (the 42,000 / 8,000 split joined)
+TRAIN_IMAGES = TRAIN_SIZE + VAL_SIZE  # a final run's training images (the 42,000 / 8,000 split joined)
 
 
 def random_split(n: int, side: int = 32, seed: int = 0) -> Split:
@@ -34,8 +35,9 @@ def random_split(n: int, side: int = 32, seed: int = 0) -> Split:
                  torch.randint(0, 10, (n,), generator=generator))
 
 
-def step_seconds(model_name: str, profile: str, steps: int, warmup: int, compile: bool = False) -> tuple[list[float], int, int]:
-    """Seconds of each timed step, the batch size and the profile's epochs; `compile`: with torch.compile (the
+def step_seconds(model_name: str, profile: str, steps: int, warmup: int,
+                 compile: bool = False) -> tuple[list[float], TrainConfig]:
+    """Seconds of each timed step and the config of the profile's final runs; `compile`: with torch.compile (the
     config's `compile`; its first steps compile, which warm-up steps should cover)."""
     config, _ = plan_config(profile, model_name, compile=compile or None)
     train = random_split(config.batch_size * (steps + warmup))
@@ -49,7 +51,7 @@ def step_seconds(model_name: str, profile: str, steps: int, warmup: int, compile
         start = time.perf_counter()
         trainer.train_step(train.images[batch], train.labels[batch])
         times.append(time.perf_counter() - start)
-    return times[warmup:], config.batch_size, get_profile(profile).epochs[model_name]
+    return times[warmup:], config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,10 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{cpu_name()}, {args.threads} PyTorch thread(s), torch {torch.__version__}", flush=True)
     print(f"{'model':6} {'batch':>6} {'min s':>7} {'median s':>9} {'epochs':>7} {'training min':>13}")
     for name in args.models:
-        times, batch, epochs = step_seconds(name, FINAL_PROFILE[name], args.steps, args.warmup, args.compile)
-        minutes = TRAIN_IMAGES // batch * epochs * statistics.median(times) / 60
-        print(f"{name:6} {batch:>6} {min(times):>7.2f} {statistics.median(times):>9.2f} {epochs:>7} {minutes:>13.1f}",
-              flush=True)
+        times, config = step_seconds(name, FINAL_PROFILE[name], args.steps, args.warmup, args.compile)
+        steps = steps_per_epoch(TRAIN_IMAGES, config.batch_size, config.drop_last) * config.epochs
+        minutes = steps * statistics.median(times) / 60
+        print(f"{name:6} {config.batch_size:>6} {min(times):>7.2f} {statistics.median(times):>9.2f} {config.epochs:>7} "
+              f"{minutes:>13.1f}", flush=True)
 
 
 if __name__ == "__main__":

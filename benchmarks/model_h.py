@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from convladder.core.config import TTA_SHIFTS, TrainConfig
+from convladder.core.config import TTA_SHIFTS, TrainConfig, steps_per_epoch
 from convladder.core.data import get_splits, load_cifar10
 from convladder.tools.hardware import peaks, training_flops_per_image
 from convladder.tools.files import atomic_write_json, load_checkpoint_file
@@ -44,11 +44,10 @@ VALIDATION_FILE = "validation.json"
 
 
 def images_per_epoch(results: dict) -> int:
-    """Training images one epoch of the run saw: under drop_last, whole batches only unless there is
-    just one (the rule of training.Trainer.steps_per_epoch)."""
+    """Training images one epoch of the run saw: its steps' batches (training.steps_per_epoch), the last one
+    possibly incomplete."""
     config, n = results["config"], results["data"]["sizes"]["train"]
-    batch = config["batch_size"]
-    return n // batch * batch if config.get("drop_last") and n >= batch else n
+    return min(n, steps_per_epoch(n, config["batch_size"], config.get("drop_last", False)) * config["batch_size"])
 
 
 def archived_results(seed_folder: Path, config: TrainConfig) -> dict | None:

@@ -6,6 +6,7 @@ run stale, a change here does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, fields
 
 from convladder.core.registry import accepts_any_size, check_model_name, check_without, entries
@@ -160,3 +161,9 @@ def fixed_plan(config: TrainConfig) -> str:
     plans += ["progressive resizing"] if config.progressive else []
     plans += ["lookahead"] if config.lookahead else []
     return " and ".join(plans)
+
+
+def steps_per_epoch(images: int, batch_size: int, drop_last: bool) -> int:
+    """Optimisation steps in one epoch over `images`: drop_last leaves out the last, incomplete batch, unless it is
+    the only one (fewer images than a batch)."""
+    return max(1, images // batch_size) if drop_last else math.ceil(images / batch_size)

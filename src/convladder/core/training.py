@@ -22,6 +22,7 @@ from tqdm import tqdm  # text bars: they stream through papermill to the termina
 from convladder.core.augment import augment_batch, resize, shift
 from convladder.core.config import (
     LOOKAHEAD_DECAY, LOOKAHEAD_EVERY, LOOKAHEAD_POW, LOOKAHEAD_START, PROGRESSIVE_SIDES, TRIANGLE, TrainConfig, fixed_plan,
+    steps_per_epoch,
 )
 from convladder.core.data import Split
 from convladder.tools.hardware import bf16_unit
@@ -138,9 +139,7 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.device) if config.amp else None
         self.train_data = Split(train.images.to(self.device), train.labels.to(self.device))
         self.val_data = Split(val.images.to(self.device), val.labels.to(self.device))
-        # drop_last leaves out the last, incomplete batch, unless it is the only one (fewer images than a batch)
-        self.steps_per_epoch = (max(1, len(train) // config.batch_size) if config.drop_last
-                                else math.ceil(len(train) / config.batch_size))
+        self.steps_per_epoch = steps_per_epoch(len(train), config.batch_size, config.drop_last)
         self.scheduler = make_scheduler(config, self.optimizer, self.steps_per_epoch)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}

@@ -6,7 +6,7 @@ training code's version (`versions.code_version`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from convladder.core.config import TrainConfig
 from convladder.core.registry import check_model_name, entry, model_names, study_model_names
@@ -81,6 +81,21 @@ class Profile:
 H_PROFILE = "h"  # model H's final runs and ablations (results/h); its report is H's note
 H95_PROFILE = "h95"  # model H-95's final runs (results/h95)
 FINAL_PROFILE = {"H": H_PROFILE, "H95": H95_PROFILE}  # the profile of each model's final runs
+# H's final runs; H-95's are the same but for the model and its epochs
+_H = Profile(
+    name=H_PROFILE,
+    train_size=None,
+    val_size=None,
+    test_size=None,
+    epochs={"H": H_EPOCHS},
+    continuation_epochs=0,
+    fast_gap_epochs=0,
+    seeds=3,
+    extras=False,
+    final_runs=True,
+    description="model H alone, at its target: 3 seeds on all 50,000 training images and one run of each "
+                "ablation; archived in results/h (the quick and study reports read it)",
+)
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
@@ -133,31 +148,9 @@ PROFILES: dict[str, Profile] = {
                     "output, lr 0.001); 3 seeds of every model, GAP continued to 240 epochs once; archived in "
                     "results/study",
     ),
-    H_PROFILE: Profile(
-        name=H_PROFILE,
-        train_size=None,
-        val_size=None,
-        test_size=None,
-        epochs={"H": H_EPOCHS},
-        continuation_epochs=0,
-        fast_gap_epochs=0,
-        seeds=3,
-        extras=False,
-        final_runs=True,
-        description="model H alone, at its target: 3 seeds on all 50,000 training images and one run of each "
-                    "ablation; archived in results/h (the quick and study reports read it)",
-    ),
-    H95_PROFILE: Profile(
-        name=H95_PROFILE,
-        train_size=None,
-        val_size=None,
-        test_size=None,
-        epochs={"H95": H95_EPOCHS},
-        continuation_epochs=0,
-        fast_gap_epochs=0,
-        seeds=3,
-        extras=False,
-        final_runs=True,
+    H_PROFILE: _H,
+    H95_PROFILE: replace(
+        _H, name=H95_PROFILE, epochs={"H95": H95_EPOCHS},
         description="model H-95 alone, at its target (issue 28): 3 seeds on all 50,000 training images; archived in "
                     "results/h95",
     ),
