@@ -72,7 +72,7 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None, model: st
     print(f"{cpu_name()}: bf16 peak {peak['bf16']:.0f} GFLOP/s at the clock /proc/cpuinfo reports ({unit}); "
           f"{model}: {flops / 1e9:.3f} GFLOP per training image; {run.epochs} epochs, seeds {list(run.seeds)}")
     print(f"{'seed':>4}{'train min':>11}{'all min':>9}{'test':>8}{'test TTA':>10}{'images/s':>10}"
-          f"{'GFLOP/s':>9}{'of peak':>9}  cpu")
+          f"{'GFLOP/s':>9}{'of peak':>9}{'beside':>8}  cpu   (beside: cores other processes kept busy, on average)")
     seeds = []
     for seed in run.seeds:
         config = run.config(profile, seed)
@@ -83,9 +83,10 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None, model: st
         rate = images_per_epoch(results) * results["config"]["epochs"] / results["train_seconds"]
         final = results["final"]
         tta = final["test_acc_tta"] if final["test_acc_tta"] is not None else float("nan")
+        beside = "--" if results["beside_cores"] is None else f"{results['beside_cores']:.2f}"  # None: not recorded
         print(f"{seed:>4}{results['train_seconds'] / 60:>11.1f}{minutes(results):>9.1f}{final['test_acc']:>8.4f}"
               f"{tta:>10.4f}{rate:>10.0f}{rate * flops / 1e9:>9.0f}"
-              f"{rate * flops / 1e9 / peak['bf16']:>9.0%}  {results['environment']['cpu']}")
+              f"{rate * flops / 1e9 / peak['bf16']:>9.0%}{beside:>8}  {results['environment']['cpu']}")
     if len(seeds) > 1:
         for key, label in (("test_acc", "test"), ("test_acc_tta", "test with TTA")):
             values = [r["final"][key] for r in seeds if r["final"][key] is not None]

@@ -22,7 +22,8 @@ from convladder.results.layout import RunLayout, run_name_of
 
 LOOPBACK = "127.0.0.1"
 # What legitimately differs between two runs of the same config: the clock and where it ran.
-TIMINGS = ("wall_seconds", "train_seconds", "evaluation_seconds", "checkpoint_sha256")  # the checkpoint holds timings
+# (the checkpoint holds timings; beside_cores: what else ran meanwhile)
+TIMINGS = ("wall_seconds", "train_seconds", "evaluation_seconds", "beside_cores", "checkpoint_sha256")
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,9 @@ from filelock import FileLock, Timeout
 from convladder.core.config import TTA_SHIFTS, TrainConfig, fixed_plan
 from convladder.core.data import Split, load_cifar10, get_splits
 from convladder.core.models import count_parameters, create_model, layer_records, predict_proba, scale_initial_weights
-from convladder.tools.files import (
-    CheckpointError, LinkError, atomic_write_text, claim, first_line, load_checkpoint_file, refuse_links_leaving,
-)
+from convladder.tools import load
+from convladder.tools.files import (CheckpointError, LinkError, atomic_write_text, claim, first_line, load_checkpoint_file,
+                                    refuse_links_leaving)
 from convladder.results.layout import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
 from convladder.results.records import NewerResults, environment, read_results, write_results
 from convladder.core.training import CHECKPOINT, Trainer
@@ -82,8 +82,7 @@ def run_state(run_dir: str | os.PathLike, config: TrainConfig, data_checksum: st
                                  f"and cannot be extended", done)
     try:
         finished = read_results(results)
-        if (
-            done == config.epochs
+        if (done == config.epochs
             and TrainConfig.completed(finished["config"]) == wanted
             and finished["code_version"] == version
             and finished["data"]["checksum"] == data_checksum
@@ -285,7 +284,7 @@ def train_run(
     with run_lock(run_dir):
         _tidy(run_dir)
         refuse_newer_results(run_dir)
-        wall_start = time.perf_counter()
+        wall_start, cpu_start = time.perf_counter(), load.sample()
         dataset = load_cifar10(data_dir)
         state = run_state(run_dir, config, dataset.checksum)
         target = run_dir
@@ -326,6 +325,7 @@ def train_run(
 
         results = _train(config, target, dataset, name, resume_from, device, progress)
         results["wall_seconds"] = time.perf_counter() - wall_start  # this call alone
+        results["beside_cores"] = load.others_cores(cpu_start, load.sample())  # what else ran meanwhile (tools.load)
         results["checkpoint_sha256"] = file_digest(target / CHECKPOINT)  # ties these numbers to those weights
         if recipe is not None:
             results["recipe"] = recipe

@@ -5,6 +5,7 @@ and the ladder's own figures)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -98,22 +99,40 @@ def plot_longer(rows: list[dict], d_target: float, continued_from: int = 16) -> 
 
 def plot_frontier(groups: list[dict]) -> Figure:
     """Test accuracy against training minutes, one marker per seed: each group (label, minutes, accuracy, and
-    optionally marker and color) is one run or one kind of run. Left: every group; right: the groups with a marker of
-    their own (model H's), zoomed to their range, so that H's seeds and ablations do not merge into one blob."""
+    optionally marker, color and alone: per point True, False or None) is one run or one kind of run. A point is
+    filled where its run had the machine to itself, hollow where other work ran beside it, faint where that was not
+    recorded. Left: every group; right: the groups with a marker of their own (models H and H-95), zoomed to their
+    range, so that their seeds and ablations do not merge into one blob."""
     fig, (whole, zoom) = plt.subplots(1, 2, figsize=(9, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     plain = [g for g in groups if "marker" not in g]
     for i, group in enumerate(plain):  # the other runs: a colour each, never one of H's
         group.setdefault("color", f"C{i % 10}")
+    styles = {True: dict(alpha=0.85), False: dict(facecolors="none", linewidths=1.2), None: dict(alpha=0.3)}
     for ax in (whole, zoom):
         for group in groups if ax is whole else [g for g in groups if "marker" in g]:
-            ax.scatter(group["minutes"], group["accuracy"], label=group["label"], marker=group.get("marker", "o"),
-                       color=group.get("color", "black"), s=30 if ax is zoom else 22, alpha=0.85)
+            alone = group.get("alone") or [None] * len(group["minutes"])
+            for state, style in styles.items():
+                shown = [i for i, a in enumerate(alone) if a is state]
+                if shown:
+                    colour = group.get("color", "black")
+                    ax.scatter([group["minutes"][i] for i in shown], [group["accuracy"][i] for i in shown],
+                               marker=group.get("marker", "o"), s=30 if ax is zoom else 22,
+                               **({"edgecolors": colour} if state is False else {"color": colour}), **style)
         ax.grid(alpha=0.3, which="both")
     whole.axhline(0.1, color="grey", lw=0.8, ls=":")
     whole.set(title="every run", xlabel="training minutes (log scale)", ylabel="test accuracy", xscale="log",
               ylim=(0, 1))
-    zoom.set(title="model H, zoomed", xlabel="training minutes")
+    zoom.set(title="models H and H-95, zoomed" if any(g["label"].startswith("H-95") for g in groups)
+             else "model H, zoomed", xlabel="training minutes")
     zoom.tick_params(labelsize=9)
-    fig.legend(*whole.get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0.04 + 0.045 * (-(-len(groups) // 5)), 1, 1))
+    handles = [Line2D([], [], ls="", marker=g.get("marker", "o"), color=g.get("color", "black"), label=g["label"])
+               for g in groups]
+    states = {a for g in groups for a in (g.get("alone") or [None])}
+    handles += [Line2D([], [], ls="", marker="o", label=label, **style)
+                for state, label, style in ((True, "ran alone", dict(color="black")),
+                                            (False, "other work beside", dict(color="black", mfc="none")),
+                                            (None, "not recorded", dict(color="black", alpha=0.3)))
+                if state in states]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.045 * (-(-len(handles) // 5)), 1, 1))
     return fig

@@ -12,16 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import convladder.report.figures as draw
-from convladder.analysis.h_targets import MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, minutes, target_verdict
+from convladder.analysis.h_targets import (GOALS, MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, minutes,
+                                           target_verdict)
 from convladder.analysis.statistics import MIN_SEEDS, prediction_interval, single_run_verdict
 from convladder.core import h_design
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
-from convladder.plan.profiles import H_ABLATIONS, H_PROFILE
+from convladder.plan.profiles import H95_EPOCHS, H95_PROFILE, H_ABLATIONS, H_PROFILE
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import cpu_names
+from convladder.tools.load import ALONE_CORES, ran_alone
 from convladder.results.schema import final_epoch
 
 H_TUNING = "h-tuning"  # results/h-tuning: runs of H on the 42,000 / 8,000 split that chose its epochs
@@ -34,6 +36,11 @@ SHOWN_SHARE = 0.005  # kinds of layer taking less of the step are left out of th
 
 def h_layout() -> RunLayout:
     return RunLayout.of(H_PROFILE)
+
+
+def h95_layout() -> RunLayout:
+    """Model H-95's final runs (results/h95)."""
+    return RunLayout.of(H95_PROFILE)
 
 
 def ladder_layout() -> RunLayout:
@@ -132,16 +139,20 @@ def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
     return groups
 
 
-def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]]) -> list[dict]:
-    """The frontier figure's markers, at training minutes (the same measure for every run): H's seeds
-    with and without test-time augmentation, its ablations, and every other run of the report."""
+def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]], h95: list[dict] = ()) -> list[dict]:
+    """The frontier figure's markers, at training minutes (the same measure for every run): H-95's and H's seeds
+    with and without test-time augmentation, H's ablations, and every other run of the report; each point with
+    whether it ran alone (tools.load.ran_alone of the cores other processes kept busy; None: not recorded)."""
     point = lambda seeds, key: dict(minutes=[r["train_seconds"] / 60 for r in seeds],  # noqa: E731
-                                    accuracy=[r["final"][key] for r in seeds])
-    groups = [dict(label="H, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
-              dict(label="H", marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
+                                    accuracy=[r["final"][key] for r in seeds],
+                                    alone=[ran_alone(r.get("beside_cores")) for r in seeds])
+    groups = [dict(label="H-95, test-time augmentation", marker="D", color="navy", **point(h95, "test_acc_tta")),
+              dict(label="H-95", marker="d", color="steelblue", **point(h95, "test_acc"))] if h95 else []
+    groups += [dict(label="H, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
+               dict(label="H", marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
     ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
     if ablations:
-        groups.append(dict(label="H's ablations", marker="x", color="firebrick", **point(ablations, "test_acc")))
+        groups.append(dict(label="H's ablations", marker="X", color="firebrick", **point(ablations, "test_acc")))
     groups += [dict(label=name, **point(seeds, "test_acc")) for name, seeds in runs.items()
                if seeds[0]["config"]["model"] != "H"]
     return groups
@@ -170,6 +181,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     seeds = h_runs.get("H")
     if not seeds:
         return None
+    h95 = h95_context(code_version)
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
@@ -190,18 +202,48 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         shift_gain=(summarize(tta)[0] - summarize(flip)[0] if tta and len(flip) == len(tta) == len(seeds) else None),
         stale=sorted({name for name, group in h_runs.items() for run in group
                       if code_version and run.get("code_version") != code_version}),
-        test=test, flip=flip,
+        test=test, flip=flip, test_sd=summarize(test)[1],
         tta=tta, minutes=[minutes(run) for run in seeds], train_minutes=[run["train_seconds"] / 60 for run in seeds],
         interval=prediction_interval(test) if len(test) >= MIN_SEEDS else None,
         target=target_verdict(seeds, TARGET_ACC, TARGET_MINUTES),
         milestone=target_verdict(seeds, MILESTONE_ACC, MILESTONE_MINUTES),
         ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
-        frontier=draw.frontier(frontier_groups(h_runs, runs), figures),
-        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values()] for r in group),
+        h95=h95, alone_cores=ALONE_CORES,
+        frontier=draw.frontier(frontier_groups(h_runs, runs, h95["seeds"] if h95 else []), figures),
+        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), h95["seeds"] if h95
+                                                               else []] for r in group),
         design=dict(whiten_images=h_design.WHITEN_IMAGES, patch=h_design.WHITEN_PATCH, widths=list(h_design.WIDTHS),
                     bias_lr_scale=h_design.BIAS_LR_SCALE, head_scale=f"1/{round(1 / h_design.HEAD_SCALE)}",
                     lookahead_start=LOOKAHEAD_START, lookahead_every=LOOKAHEAD_EVERY, tta_views=2 * len(TTA_SHIFTS),
                     tune_train=TRAIN_SIZE, tune_val=VAL_SIZE),
         study_best=dict(name="GAP+", **STUDY_RESULTS["GAP+"]),
+    )
+
+
+def h95_context(code_version: str | None = None) -> dict | None:
+    """Model H-95 (issue 28) for H's note: its final runs archived in results/h95 (any seeds finished so far) against
+    its target (analysis.h_targets.GOALS), and its tuning runs (results/h-tuning); None when neither exists.
+    `code_version`: today's version of H's (and so H-95's) training code."""
+    root = h95_layout().root
+    damaged: list[str] = []
+    seeds = sorted(collect_runs(root, damaged).get("H95", []) if root.exists() else [], key=lambda r: r["config"]["seed"])
+    tuning = tuning_runs("H95")
+    if not seeds and not tuning:
+        return None
+    _, accuracy, limits = GOALS["H95"][0]
+    measured = lambda key: [r["final"][key] for r in seeds if r["final"][key] is not None]  # noqa: E731
+    shown = root.relative_to(project_root()) if root.is_relative_to(project_root()) else root
+    return dict(
+        seeds=seeds, archive=str(shown), damaged=damaged, tuning=tuning, widths=list(h_design.WIDTHS_95),
+        config=seeds[0]["config"] if seeds else None, epochs=final_epoch(seeds[0]) if seeds else H95_EPOCHS,
+        sizes=seeds[0]["data"]["sizes"] if seeds else None, parameters=seeds[0].get("parameters") if seeds else None,
+        test=measured("test_acc"), tta=measured("test_acc_tta"), flip=measured("test_acc_flip"),
+        minutes=[minutes(r) for r in seeds], train_minutes=[r["train_seconds"] / 60 for r in seeds],
+        beside=[r.get("beside_cores") for r in seeds], cpus=cpu_names(r["environment"] for r in seeds),
+        threads=sorted({r["environment"].get("torch_threads") for r in seeds} - {None}),
+        commits=sorted({r["environment"].get("git_commit", "unknown") for r in seeds}),
+        stale=bool(code_version) and any(r.get("code_version") != code_version for r in seeds),
+        target=target_verdict(seeds, accuracy, limits) if seeds else dict(verdict="undecided", accuracy=accuracy,
+                                                                            limits=limits),
     )

@@ -78,6 +78,7 @@ class RunResults(TypedDict):
     train_seconds: float  # training only, validation after each epoch excluded
     evaluation_seconds: float | None
     wall_seconds: float | None  # the training call's own wall time
+    beside_cores: float | None  # cores other processes kept busy during that call, on average (tools.load)
     continued_from: str | None  # the run folder this run continued (GAP+: GAP's), or None
     layers: list[dict] | None  # each layer's type and shape, as trained
     checkpoint_sha256: str | None
@@ -95,9 +96,10 @@ REQUIRED_KEYS = ("name", "config", "history", "final", "data")
 HISTORY_CURVES = ("epoch", "train_acc", "train_loss", "val_acc", "val_loss")
 FINAL_NUMBERS = ("train_acc", "val_acc", "test_acc")
 
-# Version 1 -> 2: facts that later code measures or records, None where an older file lacks them.
+# Facts that later code measures or records, None where a file lacks them (version 1: all of them; beside_cores:
+# files written before 2026-12-05).
 OPTIONAL_FACTS = {
-    "": ("evaluation_seconds", "wall_seconds", "continued_from", "layers", "checkpoint_sha256"),
+    "": ("evaluation_seconds", "wall_seconds", "continued_from", "layers", "checkpoint_sha256", "beside_cores"),
     "environment": ("cpu_bf16_unit",),
     "final": ("train_loss", "val_loss", "train_acc_eval", "test_acc_tta", "test_acc_flip"),
 }
