@@ -111,10 +111,10 @@ def plot_frontier(groups: list[dict]) -> Figure:
     for ax in (whole, zoom):
         for group in groups if ax is whole else [g for g in groups if "marker" in g]:
             alone = group.get("alone") or [None] * len(group["minutes"])
+            colour = group.get("color", "black")
             for state, style in styles.items():
                 shown = [i for i, a in enumerate(alone) if a is state]
                 if shown:
-                    colour = group.get("color", "black")
                     ax.scatter([group["minutes"][i] for i in shown], [group["accuracy"][i] for i in shown],
                                marker=group.get("marker", "o"), s=30 if ax is zoom else 22,
                                **({"edgecolors": colour} if state is False else {"color": colour}), **style)

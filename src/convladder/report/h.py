@@ -43,6 +43,11 @@ def h95_layout() -> RunLayout:
     return RunLayout.of(H95_PROFILE)
 
 
+def shown_path(root: Path) -> str:
+    """An archive's folder as the report names it: relative to the project where it lies inside it."""
+    return str(root.relative_to(project_root()) if root.is_relative_to(project_root()) else root)
+
+
 def ladder_layout() -> RunLayout:
     """The ladder's runs H's note sets its frontier beside: the study profile's archive."""
     return RunLayout.of("study")
@@ -167,8 +172,7 @@ def h_runs_for(runs: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], str 
     damaged: list[str] = []
     root = h_layout().root
     archived = collect_runs(root, damaged) if root.exists() else {}
-    shown = root.relative_to(project_root()) if root.is_relative_to(project_root()) else root
-    return archived, str(shown), damaged
+    return archived, shown_path(root), damaged
 
 
 def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | None = None,
@@ -182,6 +186,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     if not seeds:
         return None
     h95 = h95_context(code_version)
+    h95_seeds = h95["seeds"] if h95 else []
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
@@ -210,9 +215,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
         h95=h95, alone_cores=ALONE_CORES,
-        frontier=draw.frontier(frontier_groups(h_runs, runs, h95["seeds"] if h95 else []), figures),
-        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), h95["seeds"] if h95
-                                                               else []] for r in group),
+        frontier=draw.frontier(frontier_groups(h_runs, runs, h95_seeds), figures),
+        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), h95_seeds] for r in group),
         design=dict(whiten_images=h_design.WHITEN_IMAGES, patch=h_design.WHITEN_PATCH, widths=list(h_design.WIDTHS),
                     bias_lr_scale=h_design.BIAS_LR_SCALE, head_scale=f"1/{round(1 / h_design.HEAD_SCALE)}",
                     lookahead_start=LOOKAHEAD_START, lookahead_every=LOOKAHEAD_EVERY, tta_views=2 * len(TTA_SHIFTS),
@@ -233,9 +237,8 @@ def h95_context(code_version: str | None = None) -> dict | None:
         return None
     _, accuracy, limits = GOALS["H95"][0]
     measured = lambda key: [r["final"][key] for r in seeds if r["final"][key] is not None]  # noqa: E731
-    shown = root.relative_to(project_root()) if root.is_relative_to(project_root()) else root
     return dict(
-        seeds=seeds, archive=str(shown), damaged=damaged, tuning=tuning, widths=list(h_design.WIDTHS_95),
+        seeds=seeds, archive=shown_path(root), damaged=damaged, tuning=tuning, widths=list(h_design.WIDTHS_95),
         config=seeds[0]["config"] if seeds else None, epochs=final_epoch(seeds[0]) if seeds else H95_EPOCHS,
         sizes=seeds[0]["data"]["sizes"] if seeds else None, parameters=seeds[0].get("parameters") if seeds else None,
         test=measured("test_acc"), tta=measured("test_acc_tta"), flip=measured("test_acc_flip"),
