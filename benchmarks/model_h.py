@@ -96,7 +96,9 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None, model: st
         verdict = target_verdict(seeds, accuracy, limits)
         limit = f"{verdict['limit']} min on {verdict['unit']}" if verdict["limit"] is not None else "no limit for this CPU"
         print(f"{name} (mean test accuracy with TTA >= {accuracy}, {limit}): {verdict['verdict']}; slowest seed "
-              f"{verdict['slowest']:.1f} min; without TTA {'also met' if verdict['plain_met'] else 'not met'}")
+              f"{verdict['slowest']:.1f} min; without TTA {'also met' if verdict['plain_met'] else 'not met'}"
+              + ("" if verdict["difference"] is None else f"; mean with TTA less the target {verdict['difference']:+.5f}")
+              + (f"; ran beside other work: seeds {verdict['crowded']}" if verdict["crowded"] else ""))
 
 
 def layers_table(profile: str, layout: RunLayout, data_dir: str | None, steps: int) -> None:

@@ -95,7 +95,8 @@ def test_an_interrupted_swap_is_finished_on_the_next_start(tiny_cifar, tmp_path)
     _train(tiny_cifar, staging_dir(run_dir), epochs=2)  # a finished retrain ...
     os.replace(run_dir, run_dir.with_name(".A.old"))  # ... and the crash after the old run was moved aside
     results = _train(tiny_cifar, run_dir, epochs=2)
-    assert results["history"]["epoch"] == [1, 2] and results["wall_seconds"] < 60 and results["beside_cores"] >= 0
+    assert results["history"]["epoch"] == [1, 2] and results["wall_seconds"] < 60
+    assert results["beside_cores"] is None or results["beside_cores"] >= 0  # None: no /proc/stat to read
     assert not run_dir.with_name(".A.old").exists() and not staging_dir(run_dir).exists()
 
 

@@ -182,8 +182,8 @@ def write_h_note(layout: RunLayout, runs: dict[str, list[dict]], damaged: list[s
     figures.mkdir(parents=True, exist_ok=True)
     ladder_root = report_h.ladder_layout().root
     ladder = {name: seeds for name, seeds in _ordered(collect_runs(ladder_root)).items()
-              if seeds[0]["config"]["model"] != "H"} if ladder_root.exists() else {}
-    h = h_context({**runs, **ladder}, figures, code_version("H"), profile_file=layout.layer_profile)
+              if not report_h.in_h_family(seeds[0]["config"]["model"])} if ladder_root.exists() else {}
+    h = h_context({**runs, **ladder}, figures, code_version("H"), profile_file=layout.layer_profile, with_h95=True)
     context = dict(h=h, h_target_acc=TARGET_ACC, min_seeds=MIN_SEEDS, progressive_sides=list(PROGRESSIVE_SIDES),
                    provenance=provenance_context(runs, damaged), frontier_ladder=list(ladder))
     return write_tex(h_note_template(), context, draft, report_dir)

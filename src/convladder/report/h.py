@@ -14,8 +14,8 @@ from pathlib import Path
 import convladder.report.figures as draw
 from convladder.analysis.h_targets import (GOALS, MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, minutes,
                                            target_verdict)
-from convladder.analysis.statistics import MIN_SEEDS, prediction_interval, single_run_verdict
-from convladder.core import h_design
+from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
+from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
 from convladder.plan.profiles import H95_EPOCHS, H95_PROFILE, H_ABLATIONS, H_PROFILE
 from convladder.plan.study import STUDY_RESULTS
@@ -32,6 +32,9 @@ VALIDATION_FILE = "validation.json"  # beside a tuning run: `benchmarks/h_design
 # the nominal peak, or of the fastest convolution's rate where one exceeds it: the real peak is at least that).
 LARGE_SHARE, AT_PEAK = 0.05, 0.9
 SHOWN_SHARE = 0.005  # kinds of layer taking less of the step are left out of the layer table
+# A tuning run's validation accuracy within this of H-95's target says nothing on which side of it the final runs fall:
+# it is measured on 8,000 other images after training on fewer, and seeds differ by a few thousandths.
+NEAR_TARGET = 0.005
 
 
 def h_layout() -> RunLayout:
@@ -41,6 +44,11 @@ def h_layout() -> RunLayout:
 def h95_layout() -> RunLayout:
     """Model H-95's final runs (results/h95)."""
     return RunLayout.of(H95_PROFILE)
+
+
+def tuning_root() -> Path:
+    """H's and H-95's tuning runs (results/h-tuning)."""
+    return results_archive(H_TUNING)
 
 
 def shown_path(root: Path) -> str:
@@ -113,7 +121,7 @@ def layer_rows(profile: dict) -> dict:
 def tuning_runs(model: str = "H") -> list[dict]:
     """The archived tuning runs of `model` (results/h-tuning holds H's and H-95's), each with its epochs, training
     images and validation accuracy, plain and (where `benchmarks/model_h.py --validate` measured it) with TTA."""
-    root = results_archive(H_TUNING)
+    root = tuning_root()
     rows = []
     for name, seeds in (collect_runs(root) if root.exists() else {}).items():
         for run in (run for run in seeds if run["config"]["model"] == model):
@@ -148,9 +156,11 @@ def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]], 
     """The frontier figure's markers, at training minutes (the same measure for every run): H-95's and H's seeds
     with and without test-time augmentation, H's ablations, and every other run of the report; each point with
     whether it ran alone (tools.load.ran_alone of the cores other processes kept busy; None: not recorded)."""
-    point = lambda seeds, key: dict(minutes=[r["train_seconds"] / 60 for r in seeds],  # noqa: E731
-                                    accuracy=[r["final"][key] for r in seeds],
-                                    alone=[ran_alone(r.get("beside_cores")) for r in seeds])
+    def point(seeds: list[dict], key: str) -> dict:  # the runs that measured `key` (TTA may not have been)
+        seeds = [r for r in seeds if r["final"][key] is not None]
+        return dict(minutes=[r["train_seconds"] / 60 for r in seeds], accuracy=[r["final"][key] for r in seeds],
+                    alone=[ran_alone(r.get("beside_cores")) for r in seeds])
+
     groups = [dict(label="H-95, test-time augmentation", marker="D", color="navy", **point(h95, "test_acc_tta")),
               dict(label="H-95", marker="d", color="steelblue", **point(h95, "test_acc"))] if h95 else []
     groups += [dict(label="H, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
@@ -158,9 +168,26 @@ def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]], 
     ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
     if ablations:
         groups.append(dict(label="H's ablations", marker="X", color="firebrick", **point(ablations, "test_acc")))
+    # H is always drawn as H's groups; another of its family (H-95) too where its groups are drawn, else as a run
     groups += [dict(label=name, **point(seeds, "test_acc")) for name, seeds in runs.items()
-               if seeds[0]["config"]["model"] != "H"]
-    return groups
+               if seeds[0]["config"]["model"] != "H" and not (h95 and in_h_family(seeds[0]["config"]["model"]))]
+    return [group for group in groups if group["minutes"]]  # a group none of whose runs measured its accuracy: none
+
+
+def in_h_family(model: str) -> bool:
+    """Whether `model` is H or one of its variants (H-95): drawn as H's groups, not as one of the report's runs."""
+    return model in registry.model_names() and registry.entry(model).family == "H"
+
+
+def seed_lists(seeds: list[dict]) -> dict:
+    """Per-seed lists of a model's final runs, in the runs' order: test accuracy plain, with the mirror image and with
+    TTA (each only where measured), minutes as the targets count them and of training, the cores other processes
+    kept busy beside each (None: not recorded); with the CPUs and thread counts they ran on."""
+    values = lambda key: measured(seeds, key) or []  # noqa: E731
+    return dict(test=values("test_acc"), flip=values("test_acc_flip"), tta=values("test_acc_tta"),
+                minutes=[minutes(r) for r in seeds], train_minutes=[r["train_seconds"] / 60 for r in seeds],
+                beside=[r.get("beside_cores") for r in seeds], cpus=cpu_names(r["environment"] for r in seeds),
+                threads=sorted({r["environment"].get("torch_threads") for r in seeds} - {None}))
 
 
 def h_runs_for(runs: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], str | None, list[str]]:
@@ -176,30 +203,28 @@ def h_runs_for(runs: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], str 
 
 
 def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | None = None,
-              profile_file: Path | None = None) -> dict | None:
+              profile_file: Path | None = None, with_h95: bool = False) -> dict | None:
     """What the template's section on H reads, beside the report's own `runs`; None when neither they
     nor the archive hold a finished run of H. Writes the frontier figure. `code_version`: today's
     version of H's training code, against which archived runs are reported as stale. `profile_file`: the
-    per-layer profile beside the runs (default: the archive's, where the runs come from the archive)."""
+    per-layer profile beside the runs (default: the archive's, where the runs come from the archive). `with_h95`:
+    H-95's runs too (h95_context; its section and frontier markers are H's note's only)."""
     h_runs, archive, damaged = h_runs_for(runs)
     seeds = h_runs.get("H")
     if not seeds:
         return None
-    h95 = h95_context(code_version)
+    h95 = h95_context(code_version) if with_h95 else None
     h95_seeds = h95["seeds"] if h95 else []
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
-    test = [run["final"]["test_acc"] for run in seeds]
-    tta = [run["final"]["test_acc_tta"] for run in seeds if run["final"]["test_acc_tta"] is not None]
-    flip = [run["final"]["test_acc_flip"] for run in seeds if run["final"]["test_acc_flip"] is not None]
+    lists = seed_lists(seeds)
+    test, tta, flip = lists["test"], lists["tta"], lists["flip"]
     commits = commit_groups(h_runs)
     return dict(
         seeds=seeds, config=first["config"], epochs=final_epoch(first), sizes=first["data"]["sizes"],
         archive=archive, damaged=damaged, parameters=first["parameters"],
         mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
-        cpus=cpu_names(run["environment"] for run in seeds),
-        threads=sorted({run["environment"].get("torch_threads") for run in seeds} - {None}),
         commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits), tuning=tuning_runs(),
         seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"]["test_acc_tta"], minutes=minutes(run),
                          difference=run["final"]["test_acc"] - summarize(test)[0])
@@ -207,8 +232,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         shift_gain=(summarize(tta)[0] - summarize(flip)[0] if tta and len(flip) == len(tta) == len(seeds) else None),
         stale=sorted({name for name, group in h_runs.items() for run in group
                       if code_version and run.get("code_version") != code_version}),
-        test=test, flip=flip, test_sd=summarize(test)[1],
-        tta=tta, minutes=[minutes(run) for run in seeds], train_minutes=[run["train_seconds"] / 60 for run in seeds],
+        **lists, test_sd=summarize(test)[1],
         interval=prediction_interval(test) if len(test) >= MIN_SEEDS else None,
         target=target_verdict(seeds, TARGET_ACC, TARGET_MINUTES),
         milestone=target_verdict(seeds, MILESTONE_ACC, MILESTONE_MINUTES),
@@ -236,15 +260,13 @@ def h95_context(code_version: str | None = None) -> dict | None:
     if not seeds and not tuning:
         return None
     _, accuracy, limits = GOALS["H95"][0]
-    measured = lambda key: [r["final"][key] for r in seeds if r["final"][key] is not None]  # noqa: E731
+    # how near the tuning runs came to the target on validation images (with TTA where measured), either side
+    nearest = min((abs((t["val"] if t["val_tta"] is None else t["val_tta"]) - accuracy) for t in tuning), default=None)
     return dict(
         seeds=seeds, archive=shown_path(root), damaged=damaged, tuning=tuning, widths=list(h_design.WIDTHS_95),
         config=seeds[0]["config"] if seeds else None, epochs=final_epoch(seeds[0]) if seeds else H95_EPOCHS,
         sizes=seeds[0]["data"]["sizes"] if seeds else None, parameters=seeds[0].get("parameters") if seeds else None,
-        test=measured("test_acc"), tta=measured("test_acc_tta"), flip=measured("test_acc_flip"),
-        minutes=[minutes(r) for r in seeds], train_minutes=[r["train_seconds"] / 60 for r in seeds],
-        beside=[r.get("beside_cores") for r in seeds], cpus=cpu_names(r["environment"] for r in seeds),
-        threads=sorted({r["environment"].get("torch_threads") for r in seeds} - {None}),
+        **seed_lists(seeds), tuning_nearest=nearest, near=NEAR_TARGET,
         commits=sorted({r["environment"].get("git_commit", "unknown") for r in seeds}),
         stale=bool(code_version) and any(r.get("code_version") != code_version for r in seeds),
         target=target_verdict(seeds, accuracy, limits) if seeds else dict(verdict="undecided", accuracy=accuracy,

@@ -84,11 +84,11 @@ def fmt_ms(values: list[float], digits: int = 3) -> Markup:
     return Markup(f"{mean:.{digits}f}\\,{{\\scriptsize$\\pm${std:.{digits}f}}}")
 
 
-def fmt_signed(value: float | None) -> str:
+def fmt_signed(value: float | None, digits: int = 3) -> str:
     """A difference with its sign; one that rounds to zero has none ("0.000", not "-0.000")."""
     if value is None:
         return "--"
-    return "0.000" if round(value, 3) == 0 else f"{value:+.3f}"
+    return f"{0:.{digits}f}" if round(value, digits) == 0 else f"{value:+.{digits}f}"
 
 
 def fmt_seconds(seconds: float) -> Markup:

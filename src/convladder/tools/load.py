@@ -61,4 +61,4 @@ def others_cores(start: CpuSample, end: CpuSample) -> float | None:
 
 def ran_alone(cores: float | None) -> bool | None:
     """Whether a run with `cores` of other work beside it counts as having run alone; None: not recorded."""
-    return None if cores is None else cores < ALONE_CORES
+    return None if cores is None else bool(cores < ALONE_CORES)
