@@ -36,6 +36,7 @@ from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
 from convladder.results.records import read_results
 from convladder.plan.profiles import FINAL_PROFILE, ladder
 from convladder.analysis.h_targets import GOALS, minutes, target_verdict
+from convladder.analysis.statistics import measured
 from convladder.tools.hardware import cpu_name
 from convladder.core.runs import code_version, train_run
 from convladder.core.training import Trainer
@@ -89,7 +90,7 @@ def seeds_table(profile: str, layout: RunLayout, data_dir: str | None, model: st
               f"{rate * flops / 1e9 / peak['bf16']:>9.0%}{beside:>8}  {results['environment']['cpu']}")
     if len(seeds) > 1:
         for key, label in (("test_acc", "test"), ("test_acc_tta", "test with TTA")):
-            values = [r["final"][key] for r in seeds if r["final"][key] is not None]
+            values = measured(seeds, key) or []
             if len(values) > 1:
                 print(f"mean {label}: {statistics.mean(values):.4f} +- {statistics.stdev(values):.4f} (s.d.)")
     for name, accuracy, limits in GOALS[model]:
