@@ -5,7 +5,8 @@ validation accuracy (plain, flipped, test-time augmented) of tuning runs.
 
     python benchmarks/model_h.py                 # H's runs of the h profile (results/h); trains missing seeds
     python benchmarks/model_h.py --profile full  # another profile's runs of H
-    python benchmarks/model_h.py --model H95     # H-95's runs of the h95 profile (results/h95), against its target
+    python benchmarks/model_h.py --model H95     # H-95's latest final runs (h95-e16 profile, results/h95-e16), against
+                                                 # its target; --profile h95: its first (results/h95)
     python benchmarks/model_h.py --layers        # per-layer profile of H's training step (about a minute),
                                                  # kept beside the runs for the report
     python benchmarks/model_h.py --validate runs/tune-h/e10/seed0   # tuning runs on the 42,000 / 8,000 split
@@ -169,7 +170,8 @@ def validate(seed_folders: list[str], data_dir: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="H", choices=sorted(GOALS), help="H or H-95 (H95)")
-    parser.add_argument("--profile", help="whose runs of the model (default: h for H, h95 for H95, archived in results/)")
+    parser.add_argument("--profile", help="whose runs of the model (default: its latest final runs, FINAL_PROFILE: "
+                        "h for H, h95-e16 for H95, archived in results/)")
     parser.add_argument("--run-dir", help="the profile's run folder, if not its usual one")
     parser.add_argument("--layers", action="store_true", help="profile training steps layer by layer instead")
     parser.add_argument("--steps", type=int, default=5, help="timed steps of the per-layer profile")

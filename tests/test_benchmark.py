@@ -166,4 +166,4 @@ def test_the_step_time_benchmark_times_h95_with_its_final_config():
     proc = subprocess.run([sys.executable, str(SCRIPT.with_name("h_step_time.py")), "--models", "H95", "--steps", "1",
                            "--warmup", "0"], capture_output=True, text=True, check=True)
     row = next(line.split() for line in proc.stdout.splitlines() if line.startswith("H95"))
-    assert row[1] == "1024" and float(row[2]) > 0 and row[4] == "15"  # its recipe's batch, the h95 profile's epochs
+    assert row[1] == "1024" and float(row[2]) > 0 and row[4] == "16"  # its recipe's batch, its latest final profile's epochs

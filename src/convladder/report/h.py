@@ -17,7 +17,7 @@ from convladder.analysis.h_targets import (GOALS, MILESTONE_ACC, MILESTONE_MINUT
 from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
-from convladder.plan.profiles import H95_EPOCHS, H95_PROFILE, H_ABLATIONS, H_PROFILE
+from convladder.plan.profiles import EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_PROFILE, get_profile
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
@@ -41,9 +41,9 @@ def h_layout() -> RunLayout:
     return RunLayout.of(H_PROFILE)
 
 
-def h95_layout() -> RunLayout:
-    """Model H-95's final runs (results/h95)."""
-    return RunLayout.of(H95_PROFILE)
+def h95_layout(profile: str = FINAL_PROFILE["H95"]) -> RunLayout:
+    """Model H-95's final runs of `profile`: the latest (results/h95-e16) unless an earlier one (results/h95) is named."""
+    return RunLayout.of(profile)
 
 
 def tuning_root() -> Path:
@@ -152,17 +152,25 @@ def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
     return groups
 
 
-def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]], h95: list[dict] = ()) -> list[dict]:
-    """The frontier figure's markers, at training minutes (the same measure for every run): H-95's and H's seeds
-    with and without test-time augmentation, H's ablations, and every other run of the report; each point with
-    whether it ran alone (tools.load.ran_alone of the cores other processes kept busy; None: not recorded)."""
+# The frontier's colours of H-95's final runs, the latest first (with TTA, without), then the earlier ones'
+H95_COLOURS = (("navy", "steelblue"), ("darkorchid", "plum"), ("teal", "mediumaquamarine"))
+
+
+def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]],
+                    h95: list[tuple[str, list[dict]]] = ()) -> list[dict]:
+    """The frontier figure's markers, at training minutes (the same measure for every run): H-95's (each of its final
+    runs, `h95`: (label, seeds), the latest first) and H's seeds with and without test-time augmentation, H's
+    ablations, and every other run of the report; each point with whether it ran alone (tools.load.ran_alone of the
+    cores other processes kept busy; None: not recorded)."""
     def point(seeds: list[dict], key: str) -> dict:  # the runs that measured `key` (TTA may not have been)
         seeds = [r for r in seeds if r["final"][key] is not None]
         return dict(minutes=[r["train_seconds"] / 60 for r in seeds], accuracy=[r["final"][key] for r in seeds],
                     alone=[ran_alone(r.get("beside_cores")) for r in seeds])
 
-    groups = [dict(label="H-95, test-time augmentation", marker="D", color="navy", **point(h95, "test_acc_tta")),
-              dict(label="H-95", marker="d", color="steelblue", **point(h95, "test_acc"))] if h95 else []
+    groups = [group for (label, seeds), (tta_colour, colour) in zip(h95, H95_COLOURS)
+              for group in (dict(label=f"{label}, test-time augmentation", marker="D", color=tta_colour,
+                                 **point(seeds, "test_acc_tta")),
+                            dict(label=label, marker="d", color=colour, **point(seeds, "test_acc")))]
     groups += [dict(label="H, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
                dict(label="H", marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
     ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
@@ -214,7 +222,9 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     if not seeds:
         return None
     h95 = h95_context(code_version) if with_h95 else None
-    h95_seeds = h95["seeds"] if h95 else []
+    h95_groups = [(f"H-95 ({a['epochs']} epochs)" if h95["earlier"] else "H-95", a["seeds"])
+                  for a in ([h95, *reversed(h95["earlier"])] if h95 else []) if a["seeds"]]
+    h95_seeds = [run for _, seeds in h95_groups for run in seeds]
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
@@ -239,7 +249,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
         h95=h95, alone_cores=ALONE_CORES,
-        frontier=draw.frontier(frontier_groups(h_runs, runs, h95_seeds), figures),
+        frontier=draw.frontier(frontier_groups(h_runs, runs, h95_groups), figures),
         frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), h95_seeds] for r in group),
         design=dict(whiten_images=h_design.WHITEN_IMAGES, patch=h_design.WHITEN_PATCH, widths=list(h_design.WIDTHS),
                     bias_lr_scale=h_design.BIAS_LR_SCALE, head_scale=f"1/{round(1 / h_design.HEAD_SCALE)}",
@@ -249,26 +259,47 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     )
 
 
-def h95_context(code_version: str | None = None) -> dict | None:
-    """Model H-95 (issue 28) for H's note: its final runs archived in results/h95 (any seeds finished so far) against
-    its target (analysis.h_targets.GOALS), and its tuning runs (results/h-tuning); None when neither exists.
-    `code_version`: today's version of H's (and so H-95's) training code."""
-    root = h95_layout().root
+def h95_runs(profile: str, code_version: str | None = None) -> dict:
+    """One profile's final runs of H-95 (any seeds finished so far) against its target (analysis.h_targets.GOALS):
+    the seeds with their lists (seed_lists), commits, whether any is stale against `code_version`, and the minutes
+    their epochs and final evaluations took."""
+    root = h95_layout(profile).root
     damaged: list[str] = []
     seeds = sorted(collect_runs(root, damaged).get("H95", []) if root.exists() else [], key=lambda r: r["config"]["seed"])
-    tuning = tuning_runs("H95")
-    if not seeds and not tuning:
-        return None
     _, accuracy, limits = GOALS["H95"][0]
-    # how near the tuning runs came to the target on validation images (with TTA where measured), either side
-    nearest = min((abs((t["val"] if t["val_tta"] is None else t["val_tta"]) - accuracy) for t in tuning), default=None)
+    epoch_minutes = [s / 60 for r in seeds for s in r["history"]["epoch_seconds"]]
+    evaluation = [r["evaluation_seconds"] / 60 for r in seeds if r["evaluation_seconds"] is not None]
     return dict(
-        seeds=seeds, archive=shown_path(root), damaged=damaged, tuning=tuning, widths=list(h_design.WIDTHS_95),
-        config=seeds[0]["config"] if seeds else None, epochs=final_epoch(seeds[0]) if seeds else H95_EPOCHS,
-        sizes=seeds[0]["data"]["sizes"] if seeds else None, parameters=seeds[0].get("parameters") if seeds else None,
-        **seed_lists(seeds), tuning_nearest=nearest, near=NEAR_TARGET,
+        profile=profile, seeds=seeds, archive=shown_path(root), damaged=damaged,
+        epochs=final_epoch(seeds[0]) if seeds else get_profile(profile).epochs["H95"], **seed_lists(seeds),
         commits=sorted({r["environment"].get("git_commit", "unknown") for r in seeds}),
         stale=bool(code_version) and any(r.get("code_version") != code_version for r in seeds),
+        epoch_minutes=[min(epoch_minutes), max(epoch_minutes)] if epoch_minutes else None,
+        evaluation_minutes=max(evaluation) if evaluation else None,
         target=target_verdict(seeds, accuracy, limits) if seeds else dict(verdict="undecided", accuracy=accuracy,
                                                                             limits=limits),
+    )
+
+
+def h95_context(code_version: str | None = None) -> dict | None:
+    """Model H-95 (issue 28) for H's note: its latest final runs (h95_runs of FINAL_PROFILE's, results/h95-e16), the
+    earlier ones (EARLIER_PROFILES', results/h95: `earlier`, oldest first, those with seeds) and its tuning runs
+    (results/h-tuning); None when none exists. An earlier run's `projected`: the minutes a seed of the latest runs'
+    epochs would take at its slowest epoch and evaluation. `code_version`: today's version of H's (and H-95's) code."""
+    latest = h95_runs(FINAL_PROFILE["H95"], code_version)
+    earlier = [runs for runs in (h95_runs(p, code_version) for p in EARLIER_PROFILES["H95"]) if runs["seeds"]]
+    tuning = tuning_runs("H95")
+    if not latest["seeds"] and not earlier and not tuning:
+        return None
+    for runs in earlier:
+        runs["projected"] = (latest["epochs"] * runs["epoch_minutes"][1] + (runs["evaluation_minutes"] or 0.0)
+                             if runs["epoch_minutes"] else None)
+    accuracy = latest["target"]["accuracy"]
+    # how near the tuning runs came to the target on validation images (with TTA where measured), either side
+    nearest = min((abs((t["val"] if t["val_tta"] is None else t["val_tta"]) - accuracy) for t in tuning), default=None)
+    first = (latest["seeds"] or [run for runs in earlier for run in runs["seeds"]] or [None])[0]
+    return dict(
+        **latest, earlier=earlier, tuning=tuning, widths=list(h_design.WIDTHS_95), tuning_nearest=nearest,
+        near=NEAR_TARGET, config=first["config"] if first else None, sizes=first["data"]["sizes"] if first else None,
+        parameters=first.get("parameters") if first else None,
     )
