@@ -18,7 +18,7 @@ from convladder.results import layout as paths
 from convladder.report import h as report_h
 from convladder.results.layout import RunLayout, report_template
 from convladder.results.schema import with_every_fact
-from convladder.plan.profiles import EARLIER_PROFILES, FINAL_PROFILE, get_profile
+from convladder.plan.profiles import EARLIER_PROFILES, FINAL_PROFILE, get_profile, plan_config
 from convladder.plan.study import STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA
 from convladder.report.build import ReportError, write_sources
 from convladder.report.ladder import ladder_table, parameters_context
@@ -870,6 +870,7 @@ def write_h95_archive(root, tests: list[float], beside: list[float | None], with
     for seed, (test, cores) in enumerate(zip(tests, beside)):
         results = hand_made("H95", "H95", seed, val=test, epochs=epochs, profile=profile, train_split="train+val", lr=1.3)
         results["history"]["epoch_seconds"] = [58 * 60 / epochs] * epochs
+        results["config"] = plan_config(profile, "H95", seed=seed)[0].to_dict()  # as the profile plans it
         results["data"]["sizes"] = {"train": 50_000, "val": 8_000, "test": 10_000}
         if seed not in without_tta:
             results["final"].update(test_acc_flip=test + 0.004, test_acc_tta=test + 0.007)
@@ -934,6 +935,29 @@ def test_h95_in_hs_note_one_seed_is_a_single_run_and_three_are_judged(tmp_path, 
     assert report_h.frontier_groups(report_h.h_runs_for({})[0], {}, [("H-95", seeds)])[0]["minutes"] == [58.0, 58.0]
 
 
+@pytest.mark.parametrize("tests, without_tta, units, words", [
+    ([0.9440, 0.9410], (), (), "15 epochs, 2 seeds from commit abc1234) reached 0.9495\\,{\\scriptsize$\\pm$0.0021} "
+                               "test accuracy with TTA (0.9425\\,{\\scriptsize$\\pm$0.0021} without), too few seeds to judge"),
+    ([0.9440, 0.9410, 0.9400], (1,), (), "reached 0.9417\\,{\\scriptsize$\\pm$0.0021} test accuracy without TTA (not every "
+                                         "seed measured it with TTA): short of the target; the slowest"),
+    ([0.9450, 0.9440, 0.9430], (), (), "without): the target met; the slowest seed took 63.0 minutes."),
+    ([0.9450, 0.9440, 0.9430], (), ("amx_bf16",), "without): the target's accuracy, its time not judged (the seeds ran on no "
+                                                  "one CPU kind with a limit); the slowest"),
+], ids=["two seeds", "a seed without TTA", "met", "two CPU kinds"])
+def test_each_verdict_on_h95s_earlier_final_runs_is_worded(tests, without_tta, units, words, tmp_path, monkeypatch):
+    h_layout = write_h_archive(tmp_path / "h", MIN_SEEDS, {})
+    first = write_h95_archive(tmp_path / "h95-first", tests, [0.01] * len(tests), without_tta=without_tta, epochs=15)
+    for unit, folder in zip(units, sorted(first.run("H95").glob("seed*"))):  # a seed on another CPU kind
+        results = json.loads((folder / "results.json").read_text())
+        results["environment"]["cpu_bf16_unit"] = unit
+        (folder / "results.json").write_text(json.dumps(results))
+    use_h95_archives(monkeypatch, RunLayout(tmp_path / "h95-e16-none"), first)
+    note = " ".join(h_note(tmp_path / "note", monkeypatch, h_layout).split())
+    section = note[note.index("\\label{sec:h95}"):note.index("\\label{sec:limitations}")]
+    assert words in section
+    assert "The latest final runs change one setting of the earlier ones: epochs from 15 to 16;" in section
+
+
 def test_h95s_earlier_final_runs_are_reported_beside_the_latest(tmp_path, monkeypatch):
     """H-95's first final runs (15 epochs, results/h95) fell short; the latest (16 epochs) are judged on their own, and
     the note says both, the projection that chose 16 and that the latest are a second look at the test set."""
@@ -946,8 +970,9 @@ def test_h95s_earlier_final_runs_are_reported_beside_the_latest(tmp_path, monkey
     assert "3 seeds from commit abc1234) reached 0.9487" in section
     assert ": short of the target, -0.00133 from it; the slowest seed took 63.0 minutes." in section
     # 58 minutes in 15 equal epochs: 3.87 each; 16 of them and the 5 minutes of evaluation: 66.9, within 70
-    assert ("from 15 to 16: the earlier seeds' epochs took 3.87--3.87 minutes each and their final evaluation up to 5.0, "
-            "which projects 66.9 minutes a seed at the slowest for 16 epochs, within the 70 allowed") in section
+    assert ("change one setting of the earlier ones: epochs from 15 to 16; the earlier seeds' epochs took 3.87--3.87 "
+            "minutes each and their final evaluation up to 5.0, which with the rest of a run projects 66.9 minutes a seed "
+            "at the slowest for 16 epochs, within the 70 allowed") in section
     assert "a second look at the test set" in section
     assert "No final run of H-95 at 16 epochs has finished yet" in section and "15 & 2 & 0.9400 & 0.9440 & 0.9470" in section
     assert ("first trained for 15 epochs, reached 0.9487" in note and "over 3 seeds: short of its target of 0.950 with "
@@ -958,7 +983,8 @@ def test_h95s_earlier_final_runs_are_reported_beside_the_latest(tmp_path, monkey
     section = note[note.index("\\label{sec:h95}"):note.index("\\label{sec:limitations}")]
     assert "16 & 0 & 0.9445 & 0.9485 & 0.9515 & 58.0 & 63.0" in section and "15 & mean & " in section
     assert "The target is not judged yet on the latest final runs: it needs 3 seeds, and 1 has been trained." in section
-    assert "Trained for 16 epochs, it reaches 0.9515 test accuracy" in note and "so far, too few to judge" in note
+    assert ("Trained for 16 epochs (planned once that test accuracy was known: a second look at the test set), it reaches "
+            "0.9515 test accuracy") in note and "so far, too few to judge" in note
     monkeypatch.setattr(report_h, "h_layout", lambda: h_layout)
     context = report_h.h_context({}, tmp_path, None, with_h95=True)
     assert context["h95"]["target"]["verdict"] == "undecided" and context["h95"]["earlier"][0]["target"]["verdict"] == "short"
@@ -967,3 +993,10 @@ def test_h95s_earlier_final_runs_are_reported_beside_the_latest(tmp_path, monkey
     assert [g["label"] for g in groups[:4]] == ["H-95 (16 epochs), test-time augmentation", "H-95 (16 epochs)",
                                                 "H-95 (15 epochs), test-time augmentation", "H-95 (15 epochs)"]
     assert len({g["color"] for g in groups[:4]}) == 4
+    # three seeds of the latest: judged on their own, the earlier attempt said beside the verdict
+    latest = write_h95_archive(tmp_path / "h95-latest3", [0.9445, 0.9440, 0.9435], [0.01] * 3)
+    use_h95_archives(monkeypatch, latest, first)
+    note = " ".join(h_note(tmp_path / "three", monkeypatch, h_layout).split())
+    assert "The target is met: a mean test accuracy of 0.9510" in note and "+0.00100 from 0.950" in note
+    assert ("These are H-95's final runs after 1 earlier attempt, planned once the earlier test accuracy was known; the "
+            "verdict is theirs alone, and the earlier attempt's above stands beside it.") in note

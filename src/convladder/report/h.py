@@ -17,7 +17,7 @@ from convladder.analysis.h_targets import (GOALS, MILESTONE_ACC, MILESTONE_MINUT
 from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
-from convladder.plan.profiles import EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_PROFILE, get_profile
+from convladder.plan.profiles import EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_PROFILE, get_profile, plan_config
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
@@ -269,13 +269,16 @@ def h95_runs(profile: str, code_version: str | None = None) -> dict:
     _, accuracy, limits = GOALS["H95"][0]
     epoch_minutes = [s / 60 for r in seeds for s in r["history"]["epoch_seconds"]]
     evaluation = [r["evaluation_seconds"] / 60 for r in seeds if r["evaluation_seconds"] is not None]
+    # what minutes() counts beyond training and evaluation (the call's data loading and whitening, where longer)
+    overhead = [minutes(r) - (r["train_seconds"] + (r["evaluation_seconds"] or 0.0)) / 60 for r in seeds]
     return dict(
         profile=profile, seeds=seeds, archive=shown_path(root), damaged=damaged,
         epochs=final_epoch(seeds[0]) if seeds else get_profile(profile).epochs["H95"], **seed_lists(seeds),
         commits=sorted({r["environment"].get("git_commit", "unknown") for r in seeds}),
         stale=bool(code_version) and any(r.get("code_version") != code_version for r in seeds),
         epoch_minutes=[min(epoch_minutes), max(epoch_minutes)] if epoch_minutes else None,
-        evaluation_minutes=max(evaluation) if evaluation else None,
+        evaluation_minutes=max(evaluation) if evaluation else None, overhead_minutes=max(overhead, default=0.0),
+        config=seeds[0]["config"] if seeds else plan_config(profile, "H95")[0].to_dict(),
         target=target_verdict(seeds, accuracy, limits) if seeds else dict(verdict="undecided", accuracy=accuracy,
                                                                             limits=limits),
     )
@@ -291,15 +294,23 @@ def h95_context(code_version: str | None = None) -> dict | None:
     tuning = tuning_runs("H95")
     if not latest["seeds"] and not earlier and not tuning:
         return None
-    for runs in earlier:
+    for runs in earlier:  # at the slowest epoch, evaluation and overhead the earlier seeds took
         runs["projected"] = (latest["epochs"] * runs["epoch_minutes"][1] + (runs["evaluation_minutes"] or 0.0)
-                             if runs["epoch_minutes"] else None)
+                             + runs["overhead_minutes"] if runs["epoch_minutes"] else None)
+        runs["changed"] = changed_settings(runs["config"], latest["config"])
     accuracy = latest["target"]["accuracy"]
     # how near the tuning runs came to the target on validation images (with TTA where measured), either side
     nearest = min((abs((t["val"] if t["val_tta"] is None else t["val_tta"]) - accuracy) for t in tuning), default=None)
     first = (latest["seeds"] or [run for runs in earlier for run in runs["seeds"]] or [None])[0]
     return dict(
         **latest, earlier=earlier, tuning=tuning, widths=list(h_design.WIDTHS_95), tuning_nearest=nearest,
-        near=NEAR_TARGET, config=first["config"] if first else None, sizes=first["data"]["sizes"] if first else None,
+        near=NEAR_TARGET, sizes=first["data"]["sizes"] if first else None,
         parameters=first.get("parameters") if first else None,
     )
+
+
+def changed_settings(before: dict, after: dict) -> list[dict]:
+    """The TrainConfig settings (name, before, after) in which one final run's config differs from another's, the seed
+    and the profile's name aside."""
+    return [dict(name=key, before=before.get(key), after=after.get(key)) for key in sorted(before.keys() | after.keys())
+            if key not in ("seed", "profile") and before.get(key) != after.get(key)]
