@@ -447,6 +447,12 @@ def test_the_h_targets_are_one_named_verdict(tmp_path):
     assert goal == "target" and h95("h95-short", 0.945, "avx512_bf16")["verdict"] == "short"
     assert h95("h95-amd", 0.951, "avx512_bf16")["verdict"] == h95("h95-intel", 0.951, "amx_bf16")["verdict"] == "met"
     assert h95("h95-amd2", 0.951, "avx512_bf16")["limit"] == 70
+    # one rule for whether a mean over the seeds exists: every seed measured it
+    runs = report_h.collect_runs(write_h_archive(tmp_path / "measured", 3, {}, test=0.951).root)["H"]
+    assert h_targets.every_seed_measured(runs, "test_acc_tta") and not h_targets.every_seed_measured([], "test_acc")
+    runs[1]["final"]["test_acc_tta"] = None
+    assert not h_targets.every_seed_measured(runs, "test_acc_tta") and h_targets.every_seed_measured(runs, "test_acc")
+    assert h_targets.target_verdict(runs, accuracy, limits)["verdict"] == "short"
 
 
 def test_minutes_count_the_whole_call_where_it_took_longer():
@@ -553,6 +559,25 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     # conclusion cannot be drawn), not the generated summary
     assert "The study closes with five conclusions." in tested and "B reached" not in conclusions
     assert "[claim conclusion-dropout does not hold]" in tested and "What the reproduction does not settle" in conclusions
+
+
+def test_the_experiment_archives_name_their_command_runs_and_commits(tmp_path, monkeypatch):
+    import convladder.report.setup as report
+    monkeypatch.setattr(report, "results_archive", lambda name: tmp_path / name)
+    for folder, commit in (("A/seed0", "aaaaaaa"), ("B/seed0", "bbbbbbb-dirty"), ("B/seed1", "aaaaaaa")):
+        (tmp_path / "study-150" / folder).mkdir(parents=True)
+        (tmp_path / "study-150" / folder / "results.json").write_text(json.dumps(
+            {"environment": {"git_commit": commit}, "code_version": "v1"}))
+    (tmp_path / "study-150" / "C").mkdir()
+    (tmp_path / "study-150" / "C" / "results.json").write_text("{not json")
+    rows = report.experiment_archives()  # the other archives are absent: no rows
+    assert [(r["archive"], r["command"], r["runs"], r["unreadable"], r["commits"], r["dirty"], r["code_versions"])
+            for r in rows] == [("results/study-150", "python -m convladder.experiments.longer_training", 3, 1,
+                                ["aaaaaaa", "bbbbbbb-dirty"], True, ["v1"])]
+    # each archive's module exists
+    import importlib.util
+    for _, module in report.EXPERIMENT_ARCHIVES:
+        assert importlib.util.find_spec(f"convladder.experiments.{module}") is not None
 
 
 def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_there_is_none(tmp_path, monkeypatch, capsys):
@@ -931,7 +956,9 @@ def test_h95_in_hs_note_one_seed_is_a_single_run_and_three_are_judged(tmp_path, 
     section = note[note.index("\\label{sec:h95}"):note.index("\\label{sec:limitations}")]
     assert "1 & 0.9440 & -- & -- & 58.0" in section and "$\\pm$0.0010} & -- & -- & 58.0" in section
     assert "The target is not met: not every seed measured its accuracy with TTA" in section
-    seeds = report_h.h95_context()["seeds"]
+    context = report_h.h95_context()
+    assert context["complete"] == {"test": True, "flip": False, "tta": False}
+    seeds = context["seeds"]
     assert report_h.frontier_groups(report_h.h_runs_for({})[0], {}, [("H-95", seeds)])[0]["minutes"] == [58.0, 58.0]
 
 

@@ -33,6 +33,12 @@ def minutes(run: dict) -> float:
     return max(counted, run["wall_seconds"] or 0.0) / 60
 
 
+def every_seed_measured(seeds: list[dict], key: str) -> bool:
+    """Whether each of `seeds` measured `key` of its final results (test_acc_tta, test_acc_flip...): the one rule for
+    whether a mean over the seeds exists (a mean over those that measured it would not compare with the others)."""
+    return bool(seeds) and all(run["final"].get(key) is not None for run in seeds)
+
+
 def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float]) -> dict:
     """One rule for H's targets: the seeds' mean test accuracy with test-time augmentation against
     `accuracy`, and the slowest seed's minutes against the limit of the CPU kind they all ran on.
@@ -46,7 +52,7 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float])
     limit = limits.get(unit) if unit else None
     slowest = max(minutes(run) for run in seeds)
     mean = lambda key: summarize(measured(seeds, key))[0]  # noqa: E731  (asked only where every seed measured it)
-    tta_measured = all(run["final"]["test_acc_tta"] is not None for run in seeds)
+    tta_measured = every_seed_measured(seeds, "test_acc_tta")
     if len(seeds) < MIN_SEEDS:
         verdict = "undecided"
     elif not tta_measured or mean("test_acc_tta") < accuracy:

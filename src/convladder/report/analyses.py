@@ -23,7 +23,6 @@ from convladder.plan.study import STUDY_CURVES, STUDY_OTHER_SIZES, STUDY_SIZES
 from convladder.report.figures import file_stem, weight_layer_names
 from convladder.report.ladder import (
     SIZE_LOSS,
-    SIZE_NEAR,
     _area,
     _count_range,
     is_ladder_recipe,
@@ -93,13 +92,13 @@ def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
             curve_images=study["curve_images"], curve=curve,
             at32=curve["32x32"], best=max(means, key=means.get), worst=worst, drop=drop, narrow=drop > SIZE_LOSS,
             near=[size for size in sorted(means, key=means.get, reverse=True)
-                  if size != "32x32" and means[size] >= means["32x32"] - SIZE_NEAR],
+                  if size != "32x32" and means[size] >= means["32x32"] - SIZE_LOSS],
         ))
     first = next(iter(studies.values()))
     sizes = sorted(first["sizes"], key=lambda size: (size.split("x")[0] != size.split("x")[1], _area(size), size))
     return dict(runs=runs, sizes=[dict(size=size, area=_area(size) / 1024) for size in sizes],
                 study_sizes=[f"{w}x{h}" for w, h in STUDY_SIZES], study_reported=STUDY_OTHER_SIZES,
-                limit=SIZE_LOSS, near=SIZE_NEAR)
+                limit=SIZE_LOSS)
 
 
 

@@ -63,7 +63,8 @@ from convladder.report.plots import (
     log_epochs,
     panel_end,
 )
-from convladder.report.setup import benchmark_context, benchmark_source, fast_context, fp32_context, provenance_context
+from convladder.report.setup import (benchmark_context, benchmark_source, experiment_archives, fast_context, fp32_context,
+                                     provenance_context)
 from convladder.results.layout import RunLayout, h_note_template, report_template, run_report_template
 from convladder.results.records import collect_runs
 from convladder.tools.files import atomic_write_text, claim, read_json, refuse_links_leaving
@@ -168,6 +169,8 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
                    # the recipe, one change at a time (results/recipe-probes), and the questions under Adam (study-adam)
                    probes=recipe_probes_context(ordered) if study else None,
                    robustness=recipe_robustness_context(ordered) if study else None,
+                   # where each of those archives came from (the appendix's reproduction table)
+                   experiment_archives=experiment_archives() if study else [],
                    h=h_context(everything, figures, code_version("H")), h_target_acc=TARGET_ACC)
     context["paper_family"] = paper_family(context) if study else None
     return context

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import convladder.report.figures as draw
-from convladder.analysis.h_targets import (GOALS, MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES, minutes,
-                                           target_verdict)
+from convladder.analysis.h_targets import (GOALS, MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES,
+                                           every_seed_measured, minutes, target_verdict)
 from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
@@ -189,10 +189,14 @@ def in_h_family(model: str) -> bool:
 
 def seed_lists(seeds: list[dict]) -> dict:
     """Per-seed lists of a model's final runs, in the runs' order: test accuracy plain, with the mirror image and with
-    TTA (each only where measured), minutes as the targets count them and of training, the cores other processes
-    kept busy beside each (None: not recorded); with the CPUs and thread counts they ran on."""
+    TTA (each only where measured, and whether every seed measured it), minutes as the targets count them and of
+    training, the cores other processes kept busy beside each (None: not recorded); with the CPUs and thread counts
+    they ran on."""
     values = lambda key: measured(seeds, key) or []  # noqa: E731
-    return dict(test=values("test_acc"), flip=values("test_acc_flip"), tta=values("test_acc_tta"),
+    keys = dict(test="test_acc", flip="test_acc_flip", tta="test_acc_tta")
+    return dict(**{name: values(key) for name, key in keys.items()},
+                # whether every seed measured each (analysis.h_targets.every_seed_measured): where a mean exists
+                complete={name: every_seed_measured(seeds, key) for name, key in keys.items()},
                 minutes=[minutes(r) for r in seeds], train_minutes=[r["train_seconds"] / 60 for r in seeds],
                 beside=[r.get("beside_cores") for r in seeds], cpus=cpu_names(r["environment"] for r in seeds),
                 threads=sorted({r["environment"].get("torch_threads") for r in seeds} - {None}))

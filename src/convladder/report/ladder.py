@@ -366,8 +366,9 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
 TTA_VIEWS = 2 * len(TTA_SHIFTS)  # test-time views: each shifted window, as it is and mirrored
 
 
-SIZE_LOSS = 0.1  # an accuracy loss at some input size beyond this: "classifies well only near the training scale"
-SIZE_NEAR = 0.05  # sizes whose accuracy is within this of 32x32's are listed as near it
+# an accuracy loss at some input size beyond this: "classifies well only near the training scale"; the sizes within it
+# of 32x32 are listed as those it classifies well (one threshold for both)
+SIZE_LOSS = 0.1
 
 
 def _area(size: str) -> int:

@@ -25,6 +25,33 @@ from convladder.tools.files import read_json
 from convladder.tools.hardware import bf16_unit_name, cpu_names
 from convladder.results.schema import final_epoch
 
+# The study paper's archives beyond the ladder's runs (which `convladder all` trains): each one's folder and the module of
+# convladder.experiments that trains it (results/README.md says how each was run)
+EXPERIMENT_ARCHIVES = (("recipe-search", "recipe_search"), ("study-150", "longer_training"),
+                       ("study-diagnosis", "ladder_diagnosis"), ("recipe-probes", "recipe_probes"),
+                       ("study-adam", "recipe_robustness"))
+
+
+def experiment_archives() -> list[dict]:
+    """The archives of EXPERIMENT_ARCHIVES that hold runs: folder, the command that trains them, how many runs, and
+    the commits and training-code versions the runs recorded (a file that cannot be read is counted apart)."""
+    rows = []
+    for archive, module in EXPERIMENT_ARCHIVES:
+        records, unreadable = [], 0
+        for path in sorted(results_archive(archive).rglob("results.json")):
+            try:
+                records.append(read_json(path))
+            except (OSError, ValueError):  # DamagedFile is a ValueError
+                unreadable += 1
+        if records:
+            commits = sorted({r.get("environment", {}).get("git_commit") or "?" for r in records})
+            rows.append(dict(archive=f"results/{archive}", command=f"python -m convladder.experiments.{module}",
+                             runs=len(records), unreadable=unreadable, commits=commits,
+                             dirty=any(c.endswith("-dirty") for c in commits),
+                             code_versions=sorted({r.get("code_version") for r in records} - {None})))
+    return rows
+
+
 # What the fast recipe aims at on a 2-core CPU: this test accuracy within this many minutes of training.
 FAST_TARGET_ACC = 0.89
 
@@ -55,7 +82,7 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         built_from=git_commit(), built_code_current=code_version() in versions,
         commits=commits, dirty=any(c.endswith("-dirty") for c in commits),
         code_versions=versions,
-        checksum=first["data"]["checksum"][:16], sizes=first["data"]["sizes"],
+        checksum=first["data"]["checksum"], sizes=first["data"]["sizes"],
         # runs continued over several sessions may have trained on different machines: each is named
         cpus=cpu_names(r["environment"] for r in flat),
         cpu_counts=sorted({r["environment"]["cpu_count"] for r in flat if r["environment"].get("cpu_count")}),
