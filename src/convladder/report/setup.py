@@ -7,6 +7,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from convladder.analysis import ladder_diagnosis, longer_training, recipe_probes, recipe_robustness
+from convladder.analysis.recipe_search import default_out_dir
 from convladder.analysis.statistics import (
     accuracy_at_minutes,
     compare,
@@ -27,9 +29,9 @@ from convladder.results.schema import final_epoch
 
 # The study paper's archives beyond the ladder's runs (which `convladder all` trains): each one's folder and the module of
 # convladder.experiments that trains it (results/README.md says how each was run)
-EXPERIMENT_ARCHIVES = (("recipe-search", "recipe_search"), ("study-150", "longer_training"),
-                       ("study-diagnosis", "ladder_diagnosis"), ("recipe-probes", "recipe_probes"),
-                       ("study-adam", "recipe_robustness"))
+EXPERIMENT_ARCHIVES = ((default_out_dir().name, "recipe_search"), (longer_training.ARCHIVE, "longer_training"),
+                       (ladder_diagnosis.ARCHIVE, "ladder_diagnosis"), (recipe_probes.ARCHIVE, "recipe_probes"),
+                       (recipe_robustness.ARCHIVE, "recipe_robustness"))
 
 
 def experiment_archives() -> list[dict]:
