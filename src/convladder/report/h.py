@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import convladder.report.figures as draw
-from convladder.analysis.h_targets import (GOALS, MILESTONE_ACC, MILESTONE_MINUTES, TARGET_ACC, TARGET_MINUTES,
-                                           every_seed_measured, minutes, target_verdict)
+from convladder.analysis.h_targets import (MILESTONE_ACC, MILESTONE_MINUTES, PLAIN_GOAL, TARGET_ACC, TARGET_MINUTES,
+                                           every_seed_measured, goal, minutes, target_verdict)
 from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
-from convladder.plan.profiles import EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_PROFILE, get_profile, plan_config
+from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_E16_PROFILE, H_PROFILE, get_profile,
+                                      plan_config)
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
@@ -41,8 +42,9 @@ def h_layout() -> RunLayout:
     return RunLayout.of(H_PROFILE)
 
 
-def h95_layout(profile: str = FINAL_PROFILE["H95"]) -> RunLayout:
-    """Model H-95's final runs of `profile`: the latest (results/h95-e16) unless an earlier one (results/h95) is named."""
+def final_layout(profile: str = FINAL_PROFILE["H95"]) -> RunLayout:
+    """The final runs of a profile of H's family: H-95's latest (results/h95-e16) unless another is named (results/h95,
+    or H's at 16 epochs, results/h-e16)."""
     return RunLayout.of(profile)
 
 
@@ -152,16 +154,18 @@ def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
     return groups
 
 
-# The frontier's colours of H-95's final runs, the latest first (with TTA, without), then the earlier ones'
+# The frontier's colours of H-95's final runs, the latest first (with TTA, without), then the earlier ones'; of H's
+# longer runs (results/h-e16)
 H95_COLOURS = (("navy", "steelblue"), ("darkorchid", "plum"), ("teal", "mediumaquamarine"))
+H_LONGER_COLOURS = ("darkgreen", "yellowgreen")
 
 
 def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]],
-                    h95: list[tuple[str, list[dict]]] = ()) -> list[dict]:
+                    h95: list[tuple[str, list[dict]]] = (), longer: tuple[str, list[dict]] | None = None) -> list[dict]:
     """The frontier figure's markers, at training minutes (the same measure for every run): H-95's (each of its final
-    runs, `h95`: (label, seeds), the latest first) and H's seeds with and without test-time augmentation, H's
-    ablations, and every other run of the report; each point with whether it ran alone (tools.load.ran_alone of the
-    cores other processes kept busy; None: not recorded)."""
+    runs, `h95`: (label, seeds), the latest first), H's longer runs (`longer`: label, seeds) and H's seeds with and
+    without test-time augmentation, H's ablations, and every other run of the report; each point with whether it ran
+    alone (tools.load.ran_alone of the cores other processes kept busy; None: not recorded)."""
     def point(seeds: list[dict], key: str) -> dict:  # the runs that measured `key` (TTA may not have been)
         seeds = [r for r in seeds if r["final"][key] is not None]
         return dict(minutes=[r["train_seconds"] / 60 for r in seeds], accuracy=[r["final"][key] for r in seeds],
@@ -171,8 +175,14 @@ def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]],
               for group in (dict(label=f"{label}, test-time augmentation", marker="D", color=tta_colour,
                                  **point(seeds, "test_acc_tta")),
                             dict(label=label, marker="d", color=colour, **point(seeds, "test_acc")))]
-    groups += [dict(label="H, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
-               dict(label="H", marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
+    if longer and longer[1]:
+        label, seeds = longer
+        groups += [dict(label=f"{label}, test-time augmentation", marker="*", color=H_LONGER_COLOURS[0],
+                        **point(seeds, "test_acc_tta")),
+                   dict(label=label, marker="P", color=H_LONGER_COLOURS[1], **point(seeds, "test_acc"))]
+    h = f"H ({final_epoch(h_runs['H'][0])} epochs)" if longer and longer[1] else "H"
+    groups += [dict(label=f"{h}, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
+               dict(label=h, marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
     ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
     if ablations:
         groups.append(dict(label="H's ablations", marker="X", color="firebrick", **point(ablations, "test_acc")))
@@ -220,7 +230,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     nor the archive hold a finished run of H. Writes the frontier figure. `code_version`: today's
     version of H's training code, against which archived runs are reported as stale. `profile_file`: the
     per-layer profile beside the runs (default: the archive's, where the runs come from the archive). `with_h95`:
-    H-95's runs too (h95_context; its section and frontier markers are H's note's only)."""
+    H-95's runs and H's longer ones too (h95_context, longer_h_context; their sections and frontier markers are H's
+    note's only)."""
     h_runs, archive, damaged = h_runs_for(runs)
     seeds = h_runs.get("H")
     if not seeds:
@@ -228,7 +239,9 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     h95 = h95_context(code_version) if with_h95 else None
     h95_groups = [(f"H-95 ({a['epochs']} epochs)" if h95["earlier"] else "H-95", a["seeds"])
                   for a in ([h95, *reversed(h95["earlier"])] if h95 else []) if a["seeds"]]
-    h95_seeds = [run for _, seeds in h95_groups for run in seeds]
+    longer = longer_h_context(seeds, code_version) if with_h95 else None
+    longer_group = (f"H ({longer['epochs']} epochs)", longer["seeds"]) if longer else None
+    h95_seeds = [run for _, seeds in h95_groups for run in seeds] + (longer["seeds"] if longer else [])
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
@@ -239,11 +252,14 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         seeds=seeds, config=first["config"], epochs=final_epoch(first), sizes=first["data"]["sizes"],
         archive=archive, damaged=damaged, parameters=first["parameters"],
         mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
-        commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits), tuning=tuning_runs(),
+        commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits),
+        # the tuning runs that chose these runs' epochs (those at the longer runs' epochs are theirs)
+        tuning=[t for t in tuning_runs() if not longer or t["epochs"] != longer["epochs"]],
         seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"]["test_acc_tta"], minutes=minutes(run),
                          difference=run["final"]["test_acc"] - summarize(test)[0])
                     for run in seeds if run["config"]["seed"] == 0), None),
-        shift_gain=(summarize(tta)[0] - summarize(flip)[0] if tta and len(flip) == len(tta) == len(seeds) else None),
+        shift_gain=(summarize(tta)[0] - summarize(flip)[0]
+                    if lists["complete"]["tta"] and lists["complete"]["flip"] else None),
         stale=sorted({name for name, group in h_runs.items() for run in group
                       if code_version and run.get("code_version") != code_version}),
         **lists, test_sd=summarize(test)[1],
@@ -252,8 +268,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         milestone=target_verdict(seeds, MILESTONE_ACC, MILESTONE_MINUTES),
         ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
-        h95=h95, alone_cores=ALONE_CORES,
-        frontier=draw.frontier(frontier_groups(h_runs, runs, h95_groups), figures),
+        h95=h95, longer=longer, alone_cores=ALONE_CORES,
+        frontier=draw.frontier(frontier_groups(h_runs, runs, h95_groups, longer_group), figures),
         frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), h95_seeds] for r in group),
         design=dict(whiten_images=h_design.WHITEN_IMAGES, patch=h_design.WHITEN_PATCH, widths=list(h_design.WIDTHS),
                     bias_lr_scale=h_design.BIAS_LR_SCALE, head_scale=f"1/{round(1 / h_design.HEAD_SCALE)}",
@@ -263,38 +279,45 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     )
 
 
-def h95_runs(profile: str, code_version: str | None = None) -> dict:
-    """One profile's final runs of H-95 (any seeds finished so far) against its target (analysis.h_targets.GOALS):
-    the seeds with their lists (seed_lists), commits, whether any is stale against `code_version`, and the minutes
-    their epochs and final evaluations took."""
-    root = h95_layout(profile).root
+def final_runs(model: str, profile: str, code_version: str | None = None, goal_name: str = "target") -> dict:
+    """One profile's final runs of `model` (H, H95; any seeds finished so far, from its final_layout) against its goal
+    `goal_name` (judged_runs), with the archive's folder and its unreadable run folders."""
+    root = final_layout(profile).root
     damaged: list[str] = []
-    seeds = sorted(collect_runs(root, damaged).get("H95", []) if root.exists() else [], key=lambda r: r["config"]["seed"])
-    _, accuracy, limits = GOALS["H95"][0]
+    seeds = sorted(collect_runs(root, damaged).get(model, []) if root.exists() else [], key=lambda r: r["config"]["seed"])
+    return dict(**judged_runs(seeds, model, profile, code_version, goal_name), archive=shown_path(root), damaged=damaged)
+
+
+def judged_runs(seeds: list[dict], model: str, profile: str, code_version: str | None = None,
+                goal_name: str = "target") -> dict:
+    """A profile's final seeds of `model` against its goal `goal_name` (analysis.h_targets.GOALS): the seeds with their
+    lists (seed_lists), commits, whether any is stale against `code_version`, and the minutes their epochs and final
+    evaluations took."""
+    accuracy, limits, tta = goal(model, goal_name)
     epoch_minutes = [s / 60 for r in seeds for s in r["history"]["epoch_seconds"]]
     evaluation = [r["evaluation_seconds"] / 60 for r in seeds if r["evaluation_seconds"] is not None]
     # what minutes() counts beyond training and evaluation (the call's data loading and whitening, where longer)
     overhead = [minutes(r) - (r["train_seconds"] + (r["evaluation_seconds"] or 0.0)) / 60 for r in seeds]
     return dict(
-        profile=profile, seeds=seeds, archive=shown_path(root), damaged=damaged,
-        epochs=final_epoch(seeds[0]) if seeds else get_profile(profile).epochs["H95"], **seed_lists(seeds),
+        profile=profile, seeds=seeds,
+        epochs=final_epoch(seeds[0]) if seeds else get_profile(profile).epochs[model], **seed_lists(seeds),
         commits=sorted({r["environment"].get("git_commit", "unknown") for r in seeds}),
         stale=bool(code_version) and any(r.get("code_version") != code_version for r in seeds),
         epoch_minutes=[min(epoch_minutes), max(epoch_minutes)] if epoch_minutes else None,
         evaluation_minutes=max(evaluation) if evaluation else None, overhead_minutes=max(overhead, default=0.0),
-        config=seeds[0]["config"] if seeds else plan_config(profile, "H95")[0].to_dict(),
-        target=target_verdict(seeds, accuracy, limits) if seeds else dict(verdict="undecided", accuracy=accuracy,
-                                                                            limits=limits),
+        config=seeds[0]["config"] if seeds else plan_config(profile, model)[0].to_dict(),
+        target=target_verdict(seeds, accuracy, limits, tta) if seeds else dict(verdict="undecided", accuracy=accuracy,
+                                                                                 limits=limits, tta=tta),
     )
 
 
 def h95_context(code_version: str | None = None) -> dict | None:
-    """Model H-95 (issue 28) for H's note: its latest final runs (h95_runs of FINAL_PROFILE's, results/h95-e16), the
+    """Model H-95 (issue 28) for H's note: its latest final runs (final_runs of FINAL_PROFILE's, results/h95-e16), the
     earlier ones (EARLIER_PROFILES', results/h95: `earlier`, oldest first, those with seeds) and its tuning runs
     (results/h-tuning); None when none exists. An earlier run's `projected`: the minutes a seed of the latest runs'
     epochs would take at its slowest epoch and evaluation. `code_version`: today's version of H's (and H-95's) code."""
-    latest = h95_runs(FINAL_PROFILE["H95"], code_version)
-    earlier = [runs for runs in (h95_runs(p, code_version) for p in EARLIER_PROFILES["H95"]) if runs["seeds"]]
+    latest = final_runs("H95", FINAL_PROFILE["H95"], code_version)
+    earlier = [runs for runs in (final_runs("H95", p, code_version) for p in EARLIER_PROFILES["H95"]) if runs["seeds"]]
     tuning = tuning_runs("H95")
     if not latest["seeds"] and not earlier and not tuning:
         return None
@@ -311,6 +334,24 @@ def h95_context(code_version: str | None = None) -> dict | None:
         near=NEAR_TARGET, sizes=first["data"]["sizes"] if first else None,
         parameters=first.get("parameters") if first else None,
     )
+
+
+def longer_h_context(h_seeds: list[dict], code_version: str | None = None) -> dict | None:
+    """H trained longer for issue 28's milestone (results/h-e16: its target's accuracy without test-time augmentation,
+    within its minutes) for H's note: those final runs (final_runs) judged on that goal, with `base`, H's final seeds
+    the note reports (`h_seeds`, the h profile's) judged on it too; the settings changed between them, the tuning runs
+    of H at the longer runs' epochs, and `projected`: the minutes a seed of the longer runs would take at the base
+    seeds' fastest and slowest epoch (and evaluation); None while neither a seed nor such a tuning run exists."""
+    runs = final_runs("H", H_E16_PROFILE, code_version, PLAIN_GOAL)
+    tuning = [t for t in tuning_runs("H") if t["epochs"] == runs["epochs"]]
+    if not runs["seeds"] and not tuning:
+        return None
+    base = judged_runs(h_seeds, "H", H_PROFILE, code_version, PLAIN_GOAL)
+    evaluation = [r["evaluation_seconds"] / 60 for r in base["seeds"] if r["evaluation_seconds"] is not None]
+    projected = ([runs["epochs"] * epoch + pick(evaluation, default=0.0) + base["overhead_minutes"]
+                  for epoch, pick in zip(base["epoch_minutes"], (min, max))] if base["epoch_minutes"] else None)
+    return dict(**runs, base=base, tuning=tuning, projected=projected,
+                changed=changed_settings(base["config"], runs["config"]))
 
 
 def changed_settings(before: dict, after: dict) -> list[dict]:
