@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import convladder.report.figures as draw
-from convladder.analysis.h_targets import (MILESTONE_ACC, MILESTONE_MINUTES, PLAIN_GOAL, TARGET_ACC, TARGET_MINUTES,
-                                           every_seed_measured, goal, minutes, target_verdict)
+from convladder.analysis.h_targets import PLAIN_GOAL, every_seed_measured, goal, minutes, target_verdict
 from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
@@ -42,9 +41,9 @@ def h_layout() -> RunLayout:
     return RunLayout.of(H_PROFILE)
 
 
-def final_layout(profile: str = FINAL_PROFILE["H95"]) -> RunLayout:
-    """The final runs of a profile of H's family: H-95's latest (results/h95-e16) unless another is named (results/h95,
-    or H's at 16 epochs, results/h-e16)."""
+def final_layout(profile: str) -> RunLayout:
+    """The final runs of a profile of H's family: H-95's (results/h95-e16, results/h95) or H's at 16 epochs
+    (results/h-e16)."""
     return RunLayout.of(profile)
 
 
@@ -130,6 +129,7 @@ def tuning_runs(model: str = "H") -> list[dict]:
             folder = RunLayout(root).seed(name, run["config"]["seed"])
             validation = read_json(folder / VALIDATION_FILE) if (folder / VALIDATION_FILE).exists() else {}
             rows.append(dict(name=name, epochs=final_epoch(run), train=run["data"]["sizes"]["train"],
+                             val_images=run["data"]["sizes"]["val"],
                              val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"),
                              minutes=run["train_seconds"] / 60, cpu=cpu_names([run["environment"]])[0]))
     return rows
@@ -239,7 +239,9 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     h95 = h95_context(code_version) if with_h95 else None
     h95_groups = [(f"H-95 ({a['epochs']} epochs)" if h95["earlier"] else "H-95", a["seeds"])
                   for a in ([h95, *reversed(h95["earlier"])] if h95 else []) if a["seeds"]]
-    longer = longer_h_context(seeds, code_version) if with_h95 else None
+    # H's longer runs beside its 13-epoch ones; not in a note of the longer runs themselves (convladder report --profile
+    # h-e16), which would compare them with themselves
+    longer = longer_h_context(seeds, code_version) if with_h95 and not is_longer(seeds[0]) else None
     longer_group = (f"H ({longer['epochs']} epochs)", longer["seeds"]) if longer else None
     h95_seeds = [run for _, seeds in h95_groups for run in seeds] + (longer["seeds"] if longer else [])
     first = seeds[0]
@@ -253,8 +255,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         archive=archive, damaged=damaged, parameters=first["parameters"],
         mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
         commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits),
-        # the tuning runs that chose these runs' epochs (those at the longer runs' epochs are theirs)
-        tuning=[t for t in tuning_runs() if not longer or t["epochs"] != longer["epochs"]],
+        # the tuning runs that chose these runs' epochs (those at the longer runs' epochs are theirs: tuned_longer)
+        tuning=[t for t in tuning_runs() if not tuned_longer(t)],
         seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"]["test_acc_tta"], minutes=minutes(run),
                          difference=run["final"]["test_acc"] - summarize(test)[0])
                     for run in seeds if run["config"]["seed"] == 0), None),
@@ -264,8 +266,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
                       if code_version and run.get("code_version") != code_version}),
         **lists, test_sd=summarize(test)[1],
         interval=prediction_interval(test) if len(test) >= MIN_SEEDS else None,
-        target=target_verdict(seeds, TARGET_ACC, TARGET_MINUTES),
-        milestone=target_verdict(seeds, MILESTONE_ACC, MILESTONE_MINUTES),
+        target=target_verdict(seeds, *goal("H", "target")),
+        milestone=target_verdict(seeds, *goal("H", "milestone")),
         ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
         h95=h95, longer=longer, alone_cores=ALONE_CORES,
@@ -322,8 +324,7 @@ def h95_context(code_version: str | None = None) -> dict | None:
     if not latest["seeds"] and not earlier and not tuning:
         return None
     for runs in earlier:  # at the slowest epoch, evaluation and overhead the earlier seeds took
-        runs["projected"] = (latest["epochs"] * runs["epoch_minutes"][1] + (runs["evaluation_minutes"] or 0.0)
-                             + runs["overhead_minutes"] if runs["epoch_minutes"] else None)
+        runs["projected"] = projected(runs, latest["epochs"])[1] if runs["epoch_minutes"] else None
         runs["changed"] = changed_settings(runs["config"], latest["config"])
     accuracy = latest["target"]["accuracy"]
     # how near the tuning runs came to the target on validation images (with TTA where measured), either side
@@ -336,21 +337,43 @@ def h95_context(code_version: str | None = None) -> dict | None:
     )
 
 
+def projected(runs: dict, epochs: int) -> list[float]:
+    """The minutes a seed of `epochs` epochs would take at the fastest and at the slowest epoch, evaluation and rest of
+    a run that `runs` (judged_runs, with seeds) took."""
+    fastest_evaluation = min((r["evaluation_seconds"] / 60 for r in runs["seeds"] if r["evaluation_seconds"] is not None),
+                             default=0.0)
+    return [epochs * epoch + evaluation + runs["overhead_minutes"]
+            for epoch, evaluation in zip(runs["epoch_minutes"], (fastest_evaluation, runs["evaluation_minutes"] or 0.0))]
+
+
+def is_longer(run: dict) -> bool:
+    """Whether a run of H is one of its longer final runs (results/h-e16)."""
+    return run["config"].get("profile") == H_E16_PROFILE
+
+
+def tuned_longer(tuning_run: dict) -> bool:
+    """Whether a tuning run of H tried the longer runs' epochs (then it belongs to them, not to the 13-epoch runs)."""
+    return tuning_run["epochs"] == get_profile(H_E16_PROFILE).epochs["H"]
+
+
 def longer_h_context(h_seeds: list[dict], code_version: str | None = None) -> dict | None:
-    """H trained longer for issue 28's milestone (results/h-e16: its target's accuracy without test-time augmentation,
+    """H trained longer for issue 28's goal for H (results/h-e16: its target's accuracy without test-time augmentation,
     within its minutes) for H's note: those final runs (final_runs) judged on that goal, with `base`, H's final seeds
-    the note reports (`h_seeds`, the h profile's) judged on it too; the settings changed between them, the tuning runs
-    of H at the longer runs' epochs, and `projected`: the minutes a seed of the longer runs would take at the base
-    seeds' fastest and slowest epoch (and evaluation); None while neither a seed nor such a tuning run exists."""
+    the note reports (`h_seeds`, the h profile's) judged on it too; the settings changed between them and whether both
+    trained with one version of the training code (`same_code`), the tuning runs of H at the longer runs' epochs with
+    the binomial standard error of their validation accuracy, and `projected`: the minutes a seed of the longer runs
+    would take at the base seeds' fastest and slowest epoch (projected); None while neither a seed nor such a tuning
+    run exists."""
     runs = final_runs("H", H_E16_PROFILE, code_version, PLAIN_GOAL)
-    tuning = [t for t in tuning_runs("H") if t["epochs"] == runs["epochs"]]
+    tuning = [t for t in tuning_runs("H") if tuned_longer(t)]
     if not runs["seeds"] and not tuning:
         return None
     base = judged_runs(h_seeds, "H", H_PROFILE, code_version, PLAIN_GOAL)
-    evaluation = [r["evaluation_seconds"] / 60 for r in base["seeds"] if r["evaluation_seconds"] is not None]
-    projected = ([runs["epochs"] * epoch + pick(evaluation, default=0.0) + base["overhead_minutes"]
-                  for epoch, pick in zip(base["epoch_minutes"], (min, max))] if base["epoch_minutes"] else None)
-    return dict(**runs, base=base, tuning=tuning, projected=projected,
+    versions = {r.get("code_version") for r in [*base["seeds"], *runs["seeds"]]}
+    for t in tuning:
+        t["standard_error"] = (t["val"] * (1 - t["val"]) / t["val_images"]) ** 0.5
+    return dict(**runs, base=base, tuning=tuning, same_code=len(versions) == 1,
+                projected=projected(base, runs["epochs"]) if base["epoch_minutes"] else None,
                 changed=changed_settings(base["config"], runs["config"]))
 
 
