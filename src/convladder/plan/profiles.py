@@ -38,9 +38,10 @@ H95_EPOCHS = 15
 # after the first runs' three seeds fell 0.00063 short of the target with TTA (a second look at the test set).
 H95_E16_EPOCHS = 16
 # H's runs at the milestone of issue 28 (results/h-e16): H itself >= 0.940 without test-time augmentation within the 30
-# minutes of the AMD target. 16 epochs, the most whose seeds keep inside them with a minute or two to spare (h's epochs
-# took 100-114 s and its evaluation 106-136 s: about 28-30 minutes for 16). Planned after h's test accuracy was known
-# (0.9357 plain at 13 epochs; a second look at the test set); the tuning run h-tuning/h-e16 checked 16 on validation.
+# minutes of the AMD target. 16 epochs, the most that keep a seed inside them at h's typical epoch (h's epochs took
+# 99-114 s and its evaluation 106-136 s: 28.2 minutes for 16 at the fastest, 32.7 at the slowest, seed 0's, which ran
+# beside other work). Planned after h's test accuracy was known (0.9357 plain at 13 epochs; a second look at the test
+# set); the tuning run h-tuning/h-e16 tried 16 on validation.
 H_E16_EPOCHS = 16
 # The settings of each model's final runs, in a profile of final runs (Profile.final_runs).
 FINAL_SETTINGS = {"H": H_FINAL, "H95": H_FINAL}

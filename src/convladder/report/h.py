@@ -241,9 +241,10 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
                   for a in ([h95, *reversed(h95["earlier"])] if h95 else []) if a["seeds"]]
     # H's longer runs beside its 13-epoch ones; not in a note of the longer runs themselves (convladder report --profile
     # h-e16), which would compare them with themselves
-    longer = longer_h_context(seeds, code_version) if with_h95 and not is_longer(seeds[0]) else None
+    tuning = tuning_runs()
+    longer = longer_h_context(seeds, tuning, code_version) if with_h95 and not is_longer(seeds[0]) else None
     longer_group = (f"H ({longer['epochs']} epochs)", longer["seeds"]) if longer else None
-    h95_seeds = [run for _, seeds in h95_groups for run in seeds] + (longer["seeds"] if longer else [])
+    family_seeds = [run for _, seeds in h95_groups for run in seeds] + (longer["seeds"] if longer else [])
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
@@ -256,7 +257,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         mixed_configs=len({repr(sorted((k, v) for k, v in run["config"].items() if k != "seed")) for run in seeds}) > 1,
         commit_groups=commits, dirty=any(group["commit"].endswith("-dirty") for group in commits),
         # the tuning runs that chose these runs' epochs (those at the longer runs' epochs are theirs: tuned_longer)
-        tuning=[t for t in tuning_runs() if not tuned_longer(t)],
+        tuning=[t for t in tuning if not tuned_longer(t)],
         seed0=next((dict(test=run["final"]["test_acc"], tta=run["final"]["test_acc_tta"], minutes=minutes(run),
                          difference=run["final"]["test_acc"] - summarize(test)[0])
                     for run in seeds if run["config"]["seed"] == 0), None),
@@ -272,7 +273,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
         h95=h95, longer=longer, alone_cores=ALONE_CORES,
         frontier=draw.frontier(frontier_groups(h_runs, runs, h95_groups, longer_group), figures),
-        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), h95_seeds] for r in group),
+        frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), family_seeds] for r in group),
         design=dict(whiten_images=h_design.WHITEN_IMAGES, patch=h_design.WHITEN_PATCH, widths=list(h_design.WIDTHS),
                     bias_lr_scale=h_design.BIAS_LR_SCALE, head_scale=f"1/{round(1 / h_design.HEAD_SCALE)}",
                     lookahead_start=LOOKAHEAD_START, lookahead_every=LOOKAHEAD_EVERY, tta_views=2 * len(TTA_SHIFTS),
@@ -356,16 +357,17 @@ def tuned_longer(tuning_run: dict) -> bool:
     return tuning_run["epochs"] == get_profile(H_E16_PROFILE).epochs["H"]
 
 
-def longer_h_context(h_seeds: list[dict], code_version: str | None = None) -> dict | None:
+def longer_h_context(h_seeds: list[dict], h_tuning: list[dict], code_version: str | None = None) -> dict | None:
     """H trained longer for issue 28's goal for H (results/h-e16: its target's accuracy without test-time augmentation,
     within its minutes) for H's note: those final runs (final_runs) judged on that goal, with `base`, H's final seeds
     the note reports (`h_seeds`, the h profile's) judged on it too; the settings changed between them and whether both
-    trained with one version of the training code (`same_code`), the tuning runs of H at the longer runs' epochs with
+    trained with one version of the training code (`same_code`), the tuning runs of H (of `h_tuning`) at the longer
+    runs' epochs with
     the binomial standard error of their validation accuracy, and `projected`: the minutes a seed of the longer runs
     would take at the base seeds' fastest and slowest epoch (projected); None while neither a seed nor such a tuning
     run exists."""
     runs = final_runs("H", H_E16_PROFILE, code_version, PLAIN_GOAL)
-    tuning = [t for t in tuning_runs("H") if tuned_longer(t)]
+    tuning = [t for t in h_tuning if tuned_longer(t)]
     if not runs["seeds"] and not tuning:
         return None
     base = judged_runs(h_seeds, "H", H_PROFILE, code_version, PLAIN_GOAL)
