@@ -95,3 +95,16 @@ def test_the_pipeline_hands_the_training_notebook_the_planned_config(tiny_cifar,
         config, recorded = runs[name].plan("quick")
         assert TrainConfig.from_dict(planned["config"]) == config and planned["recipe"] == recorded
         json.dumps(planned)  # papermill passes it as a literal: plain data only
+
+
+def test_a_profile_can_give_a_model_another_recipe_than_its_own():
+    from convladder.plan.profiles import H_B512_PROFILE, H_E16_PROFILE, model_recipe, plan_config
+    from convladder.plan.recipes import H, H_B512
+
+    assert model_recipe(H_E16_PROFILE, "H") == H and model_recipe(H_B512_PROFILE, "H") == H_B512
+    config, recorded = plan_config(H_B512_PROFILE, "H")
+    base, _ = plan_config(H_E16_PROFILE, "H")
+    assert recorded == {"name": H_B512, "changes": {}}
+    assert (config.batch_size, config.lr, config.epochs) == (512, 0.75, base.epochs)
+    assert config.lr / config.batch_size == base.lr / base.batch_size  # the same rate per example
+    assert config.weight_decay == base.weight_decay and config.train_split == base.train_split

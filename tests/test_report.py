@@ -570,10 +570,13 @@ def test_the_experiment_archives_name_their_command_runs_and_commits(tmp_path, m
             {"environment": {"git_commit": commit}, "code_version": "v1"}))
     (tmp_path / "study-150" / "C").mkdir()
     (tmp_path / "study-150" / "C" / "results.json").write_text("{not json")
+    (tmp_path / "study-150" / "D-gradients" / "seed0").mkdir(parents=True)  # a run that records its gradients
+    (tmp_path / "study-150" / "D-gradients" / "seed0" / "gradients.json").write_text(json.dumps(
+        {"environment": {"git_commit": "ccccccc"}, "code_version": "v2"}))
     rows = report.experiment_archives()  # the other archives are absent: no rows
     assert [(r["archive"], r["command"], r["runs"], r["unreadable"], r["commits"], r["dirty"], r["code_versions"])
-            for r in rows] == [("results/study-150", "python -m convladder.experiments.longer_training", 3, 1,
-                                ["aaaaaaa", "bbbbbbb-dirty"], True, ["v1"])]
+            for r in rows] == [("results/study-150", "python -m convladder.experiments.longer_training", 4, 1,
+                                ["aaaaaaa", "bbbbbbb-dirty", "ccccccc"], True, ["v1", "v2"])]
     # each archive's module exists
     import importlib.util
     for _, module in report.EXPERIMENT_ARCHIVES:
@@ -1145,3 +1148,18 @@ def test_h95s_earlier_final_runs_are_reported_beside_the_latest(tmp_path, monkey
     assert "The target is met: a mean test accuracy of 0.9510" in note and "+0.00100 from 0.950" in note
     assert ("These are H-95's final runs after 1 earlier attempt, planned once the earlier test accuracy was known; the "
             "verdict is theirs alone, and the earlier attempt's above stands beside it.") in note
+
+
+def test_the_reproduction_section_never_offers_a_dirty_build_as_a_checkout(tmp_path):
+    provenance = dict(commits=["abc1234"], code_versions=["v1"], dirty=False, built_code_current=True,
+                      checksum="0" * 64)
+
+    def text(built_from: str) -> str:
+        tex = render_section("reproduce", profile="study", experiment_archives=[],
+                             provenance={**provenance, "built_from": built_from})
+        return " ".join(tex.split())
+
+    clean, dirty = text("def5678"), text("def5678-dirty")
+    assert "built from commit def5678, whose training code has the same version" in clean
+    assert "uncommitted changes on top of commit def5678" in dirty and "def5678-dirty" not in dirty
+    assert "checking it out" in clean and "checking it out" not in dirty

@@ -134,7 +134,10 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
     continued = continued_starts(ladder_recipe)
     softmax = softmax_rows(runs)
     recipe = diagnosis_recipe(diagnosis, ordered) if diagnosis else None
-    model_e, gradients = model_e_context(diagnosis, ordered, recipe), gradients_context(diagnosis, recipe)
+    # the study paper diagnoses E and the gradients under its own recipe (ladder_diagnosis below); the first diagnoses,
+    # under Adam where E learns, are the run reports'
+    model_e, gradients = (None, None) if study else (model_e_context(diagnosis, ordered, recipe),
+                                                     gradients_context(diagnosis, recipe))
     if model_e:
         model_e["figure"] = draw.variants(diagnosis, figures)
     if gradients:

@@ -21,7 +21,7 @@ from convladder.plan.profiles import FP32_SUFFIX
 from convladder.plan.study import STUDY_RESULTS
 from convladder.report.figures import file_stem
 from convladder.report.ladder import TTA_VIEWS, continued_name
-from convladder.results.layout import benchmark_json, results_archive
+from convladder.results.layout import RESULTS_FILE, benchmark_json, results_archive
 from convladder.results.records import git_commit, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import bf16_unit_name, cpu_names
@@ -40,7 +40,10 @@ def experiment_archives() -> list[dict]:
     rows = []
     for archive, module in EXPERIMENT_ARCHIVES:
         records, unreadable = [], 0
-        for path in sorted(results_archive(archive).rglob("results.json")):
+        # a seed's record: a trained run's results.json, or the gradients.json of a run that records its gradients
+        paths = [path for name in (RESULTS_FILE, ladder_diagnosis.GRADIENTS_FILE)
+                 for path in results_archive(archive).rglob(name)]
+        for path in sorted(paths):
             try:
                 records.append(read_json(path))
             except (OSError, ValueError):  # DamagedFile is a ValueError

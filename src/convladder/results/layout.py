@@ -114,7 +114,7 @@ def replaced_dir(seed_folder: Path) -> Path:
 
 # Profiles whose runs take hours on a 2-core CPU: their run folders live in the results archive and
 # are committed, so that their report can be rebuilt anywhere without training them again.
-ARCHIVED_PROFILES = frozenset({"study", "h", "h-e16", "h95", "h95-e16"})
+ARCHIVED_PROFILES = frozenset({"study", "h", "h-e16", "h-b512", "h95", "h95-e16"})
 
 
 def results_archive(name: str) -> Path:
