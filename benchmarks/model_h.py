@@ -6,6 +6,7 @@ validation accuracy (plain, flipped, test-time augmented) of tuning runs.
     python benchmarks/model_h.py                 # H's runs of the h profile (results/h); trains missing seeds
     python benchmarks/model_h.py --profile full  # another profile's runs of H
     python benchmarks/model_h.py --profile h-e16 # H at 16 epochs (results/h-e16), against issue 28's milestone
+    python benchmarks/model_h.py --profile h-b512 # the same at batch 512 (results/h-b512), its second attempt
     python benchmarks/model_h.py --model H95     # H-95's latest final runs (h95-e16 profile, results/h95-e16), against
                                                  # its target; --profile h95: its first (results/h95)
     python benchmarks/model_h.py --layers        # per-layer profile of H's training step (about a minute),

@@ -16,8 +16,8 @@ from convladder.analysis.h_targets import PLAIN_GOAL, every_seed_measured, goal,
 from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
-from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_E16_PROFILE, H_PROFILE, get_profile,
-                                      plan_config)
+from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_E16_PROFILE, H_PROFILE,
+                                      MILESTONE_PROFILES, get_profile, plan_config)
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.results.records import collect_runs, summarize
@@ -42,8 +42,8 @@ def h_layout() -> RunLayout:
 
 
 def final_layout(profile: str) -> RunLayout:
-    """The final runs of a profile of H's family: H-95's (results/h95-e16, results/h95) or H's at 16 epochs
-    (results/h-e16)."""
+    """The final runs of a profile of H's family: H-95's (results/h95-e16, results/h95) or H's at its milestone
+    (results/h-e16, results/h-b512)."""
     return RunLayout.of(profile)
 
 
@@ -130,7 +130,7 @@ def tuning_runs(model: str = "H") -> list[dict]:
             validation = read_json(folder / VALIDATION_FILE) if (folder / VALIDATION_FILE).exists() else {}
             rows.append(dict(name=name, epochs=final_epoch(run), train=run["data"]["sizes"]["train"],
                              val_images=run["data"]["sizes"]["val"],
-                             val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"),
+                             val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"), config=run["config"],
                              minutes=run["train_seconds"] / 60, cpu=cpu_names([run["environment"]])[0]))
     return rows
 
@@ -155,15 +155,16 @@ def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
 
 
 # The frontier's colours of H-95's final runs, the latest first (with TTA, without), then the earlier ones'; of H's
-# longer runs (results/h-e16)
+# longer runs (results/h-e16, then results/h-b512)
 H95_COLOURS = (("navy", "steelblue"), ("darkorchid", "plum"), ("teal", "mediumaquamarine"))
-H_LONGER_COLOURS = ("darkgreen", "yellowgreen")
+H_LONGER_COLOURS = (("darkgreen", "yellowgreen"), ("darkorange", "gold"))
 
 
 def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]],
-                    h95: list[tuple[str, list[dict]]] = (), longer: tuple[str, list[dict]] | None = None) -> list[dict]:
+                    h95: list[tuple[str, list[dict]]] = (), longer: list[tuple[str, list[dict]]] = ()) -> list[dict]:
     """The frontier figure's markers, at training minutes (the same measure for every run): H-95's (each of its final
-    runs, `h95`: (label, seeds), the latest first), H's longer runs (`longer`: label, seeds) and H's seeds with and
+    runs, `h95`: (label, seeds), the latest first), H's longer runs (`longer`: (label, seeds) of each attempt, the
+    earliest first) and H's seeds with and
     without test-time augmentation, H's ablations, and every other run of the report; each point with whether it ran
     alone (tools.load.ran_alone of the cores other processes kept busy; None: not recorded)."""
     def point(seeds: list[dict], key: str) -> dict:  # the runs that measured `key` (TTA may not have been)
@@ -175,12 +176,12 @@ def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]],
               for group in (dict(label=f"{label}, test-time augmentation", marker="D", color=tta_colour,
                                  **point(seeds, "test_acc_tta")),
                             dict(label=label, marker="d", color=colour, **point(seeds, "test_acc")))]
-    if longer and longer[1]:
-        label, seeds = longer
-        groups += [dict(label=f"{label}, test-time augmentation", marker="*", color=H_LONGER_COLOURS[0],
+    longer = [(label, seeds) for label, seeds in longer if seeds]
+    for (label, seeds), (tta_colour, colour) in zip(longer, H_LONGER_COLOURS):
+        groups += [dict(label=f"{label}, test-time augmentation", marker="*", color=tta_colour,
                         **point(seeds, "test_acc_tta")),
-                   dict(label=label, marker="P", color=H_LONGER_COLOURS[1], **point(seeds, "test_acc"))]
-    h = f"H ({final_epoch(h_runs['H'][0])} epochs)" if longer and longer[1] else "H"
+                   dict(label=label, marker="P", color=colour, **point(seeds, "test_acc"))]
+    h = f"H ({final_epoch(h_runs['H'][0])} epochs)" if longer else "H"
     groups += [dict(label=f"{h}, test-time augmentation", marker="*", color="black", **point(h_runs["H"], "test_acc_tta")),
                dict(label=h, marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
     ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
@@ -243,8 +244,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     # h-e16), which would compare them with themselves
     tuning = tuning_runs()
     longer = longer_h_context(seeds, tuning, code_version) if with_h95 and not is_longer(seeds[0]) else None
-    longer_group = (f"H ({longer['epochs']} epochs)", longer["seeds"]) if longer else None
-    family_seeds = [run for _, seeds in h95_groups for run in seeds] + (longer["seeds"] if longer else [])
+    longer_groups = [(attempt_label(a, first=seeds[0]["config"]), a["seeds"]) for a in (longer["attempts"] if longer else [])]
+    family_seeds = [run for _, seeds in h95_groups for run in seeds] + [run for _, runs in longer_groups for run in runs]
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
     layer_profile = read_json(profile_file) if profile_file and profile_file.exists() else None
@@ -272,7 +273,7 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
         ablations=ablation_rows(h_runs), ablations_planned=len(H_ABLATIONS),
         layer_profile=layer_rows(layer_profile) if layer_profile else None, layer_profile_raw=layer_profile,
         h95=h95, longer=longer, alone_cores=ALONE_CORES,
-        frontier=draw.frontier(frontier_groups(h_runs, runs, h95_groups, longer_group), figures),
+        frontier=draw.frontier(frontier_groups(h_runs, runs, h95_groups, longer_groups), figures),
         frontier_cpus=cpu_names(r["environment"] for group in [*h_runs.values(), *runs.values(), family_seeds] for r in group),
         design=dict(whiten_images=h_design.WHITEN_IMAGES, patch=h_design.WHITEN_PATCH, widths=list(h_design.WIDTHS),
                     bias_lr_scale=h_design.BIAS_LR_SCALE, head_scale=f"1/{round(1 / h_design.HEAD_SCALE)}",
@@ -348,8 +349,15 @@ def projected(runs: dict, epochs: int) -> list[float]:
 
 
 def is_longer(run: dict) -> bool:
-    """Whether a run of H is one of its longer final runs (results/h-e16)."""
-    return run["config"].get("profile") == H_E16_PROFILE
+    """Whether a run of H is one of its final runs at its milestone (results/h-e16, results/h-b512)."""
+    return run["config"].get("profile") in MILESTONE_PROFILES["H"]
+
+
+def attempt_label(attempt: dict, first: dict) -> str:
+    """An attempt at H's milestone as the frontier names it: its epochs, and its batch where not that of `first` (the
+    config of H's final runs)."""
+    batch = attempt["config"]["batch_size"]
+    return f"H ({attempt['epochs']} epochs" + (f", batch {batch})" if batch != first.get("batch_size") else ")")
 
 
 def tuned_longer(tuning_run: dict) -> bool:
@@ -358,25 +366,34 @@ def tuned_longer(tuning_run: dict) -> bool:
 
 
 def longer_h_context(h_seeds: list[dict], h_tuning: list[dict], code_version: str | None = None) -> dict | None:
-    """H trained longer for issue 28's goal for H (results/h-e16: its target's accuracy without test-time augmentation,
-    within its minutes) for H's note: those final runs (final_runs) judged on that goal, with `base`, H's final seeds
-    the note reports (`h_seeds`, the h profile's) judged on it too; the settings changed between them and whether both
-    trained with one version of the training code (`same_code`), the tuning runs of H (of `h_tuning`) at the longer
-    runs' epochs with
-    the binomial standard error of their validation accuracy, and `projected`: the minutes a seed of the longer runs
-    would take at the base seeds' fastest and slowest epoch (projected); None while neither a seed nor such a tuning
-    run exists."""
-    runs = final_runs("H", H_E16_PROFILE, code_version, PLAIN_GOAL)
+    """H trained longer for issue 28's goal for H (its target's accuracy without test-time augmentation, within its
+    minutes) for H's note: each attempt (MILESTONE_PROFILES: results/h-e16, then results/h-b512) that has seeds
+    (final_runs, judged on that goal; before any, the first, planned), the latest at the top level and all of them,
+    earliest first, in `attempts`, each with the settings changed from the runs before it, its tuning runs (those of
+    `h_tuning` at its epochs whose settings are its own but for the training split, with the binomial standard error of
+    their validation accuracy; a tuning run like no attempt's is the first's) and, where its epochs differ from the runs
+    before it, `projected`: the minutes a seed would take at their fastest and slowest epoch (projected). `base`: H's
+    final seeds the note reports (`h_seeds`, the h profile's) judged on the goal too; `same_code`: whether every one of
+    these runs trained with one version of the training code. None while neither a seed nor such a tuning run exists."""
+    attempts = [final_runs("H", p, code_version, PLAIN_GOAL) for p in MILESTONE_PROFILES["H"]]
     tuning = [t for t in h_tuning if tuned_longer(t)]
-    if not runs["seeds"] and not tuning:
+    shown = [a for a in attempts if a["seeds"]] or (attempts[:1] if tuning else [])
+    if not shown:
         return None
     base = judged_runs(h_seeds, "H", H_PROFILE, code_version, PLAIN_GOAL)
-    versions = {r.get("code_version") for r in [*base["seeds"], *runs["seeds"]]}
     for t in tuning:
         t["standard_error"] = (t["val"] * (1 - t["val"]) / t["val_images"]) ** 0.5
-    return dict(**runs, base=base, tuning=tuning, same_code=len(versions) == 1,
-                projected=projected(base, runs["epochs"]) if base["epoch_minutes"] else None,
-                changed=changed_settings(base["config"], runs["config"]))
+    own = {id(t): next((a for a in shown if not [c for c in changed_settings(t["config"], a["config"])
+                                                 if c["name"] != "train_split"]), shown[0]) for t in tuning}
+    before = base
+    for attempt in shown:
+        attempt.update(changed=changed_settings(before["config"], attempt["config"]),
+                       tuning=[t for t in tuning if own[id(t)] is attempt],
+                       projected=projected(before, attempt["epochs"])
+                       if before["epoch_minutes"] and attempt["epochs"] != before["epochs"] else None)
+        before = attempt
+    versions = {r.get("code_version") for r in [*base["seeds"], *(r for a in shown for r in a["seeds"])]}
+    return dict(**shown[-1], attempts=shown, base=base, same_code=len(versions) == 1)
 
 
 def changed_settings(before: dict, after: dict) -> list[dict]:
