@@ -522,6 +522,12 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     rows = {row["name"]: row for row in study_epochs_rows(runs)}
     assert list(rows) == ["A", "B", "C", "GAP", "GAP+"]
     assert rows["A"]["curve"]["take_offs"] == ["120", "135", "150"] and rows["A"]["curve"]["within"] == "yes"
+    # the sensitivity check just above chance: these hand-made curves step from 0.1 to their end value at once
+    assert rows["A"]["curve"]["low_take_offs"] == ["120", "135", "150"]
+    a0 = runs["A"][0]["history"]["val_acc"]
+    a0[100:119] = [0.12] * 19  # a slow rise above 0.11 but below 0.15 from epoch 101
+    assert study_epochs_rows(runs)[0]["curve"]["low_take_offs"][0] == "101"
+    assert study_epochs_rows(runs)[0]["curve"]["take_offs"][0] == "120"
     assert rows["B"]["curve"]["take_offs"] == ["50", "never"] and rows["B"]["curve"]["never"] == 1
     assert rows["B"]["curve"]["within"] == "--"  # a seed that never left chance: no interval
     assert rows["C"]["curve"] is None and rows["GAP+"]["within"] == "--"  # one seed
@@ -1103,20 +1109,38 @@ def test_a_second_attempt_at_hs_milestone_is_reported_after_the_first(tmp_path, 
             in second_part)
     first_part = section[:section.index("As those runs fell short")]
     assert "0.9451" not in first_part and f"16 epochs gave {first_tuned:.4f} validation accuracy" in first_part
-    assert "batch & seed & test" in section and "1024 & 0 & 0.9380" in section and "512 & 0 & 0.9405" in section
+    assert "batch size & seed & test" in section and "1024 & 0 & 0.9380" in section and "512 & 0 & 0.9405" in section
     abstract = note[:note.index("\\end{abstract}")]
     assert "Trained for 16 epochs (planned once those runs' test accuracy was known: a second look" in abstract
-    assert ("Trained again with batch\\_size 512, lr 0.75 (a third look at the test set), it reaches "
+    assert ("Trained again with batch size 512, lr 0.75 (a third look at the test set), H reaches "
             "0.9405\\,{\\scriptsize$\\pm$0.0005} test accuracy without test-time augmentation") in abstract
     assert "and each later attempt after the test accuracy of those before it." in note
     context = report_h.h_context({}, tmp_path, None, with_h95=True)
     assert [a["profile"] for a in context["longer"]["attempts"]] == [H_E16_PROFILE, H_B512_PROFILE]
+    assert context["longer"]["named_by"] == "batch_size"
     groups = report_h.frontier_groups(report_h.h_runs_for({})[0], {}, [],
-                                      [(report_h.attempt_label(a, context["config"]), a["seeds"])
+                                      [(report_h.attempt_label(a, context["config"], "batch_size"), a["seeds"])
                                        for a in context["longer"]["attempts"]])
     assert [g["label"] for g in groups][:4] == ["H (16 epochs), test-time augmentation", "H (16 epochs)",
                                                 "H (16 epochs, batch 512), test-time augmentation",
                                                 "H (16 epochs, batch 512)"]
+
+
+def test_a_later_attempt_with_a_tuning_run_but_no_seeds_is_planned_and_keeps_its_tuning_run(tmp_path, monkeypatch):
+    """The batch-512 tuning run before any seed of h-b512 (a clean checkout before its runs are committed): said under a
+    planned second attempt, not as a second tuning run of the first."""
+    write_tuning_run("h-e16-b512", "H", 0.9401, 0.9451, epochs=16)
+    tuning_file = report_h.tuning_root() / "h-e16-b512" / "seed0" / "results.json"
+    tuned = json.loads(tuning_file.read_text())
+    tuned["config"] = plan_config(H_B512_PROFILE, "H", train_split="train")[0].to_dict()
+    tuning_file.write_text(json.dumps(tuned))
+    note = longer_h_note(tmp_path, monkeypatch, [0.9380, 0.9390, 0.9395])
+    section = note[note.index("\\paragraph{H for 16 epochs"):note.index("\\caption{Test accuracy against training minutes")]
+    first, second = section.split("As those runs fell short, H is to be trained again for 16 epochs (\\texttt{")
+    assert "0.9451" not in first and "16 epochs gave" in first
+    assert f"16 epochs gave {tuned['final']['val_acc']:.4f} validation accuracy without TTA (0.9451 with it)" in second
+    assert "No seed of these runs has finished yet (\\texttt{python benchmarks/model\\_h.py -{}-profile h-b512}" in second
+    assert "512 &" not in section  # no row of an attempt without seeds
 
 
 def test_the_goal_without_tta_judges_plain_accuracy(tmp_path):

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import convladder.report.figures as draw
-from convladder.analysis.statistics import MIN_SEEDS, RISE_EPOCHS, TAKE_OFF_ACC
+from convladder.analysis.statistics import MIN_SEEDS, RISE_EPOCHS, TAKE_OFF_ACC, TAKE_OFF_LOW_ACC
 from convladder.core.config import PROGRESSIVE_SIDES
 from convladder.core.versions import code_version
 from convladder.plan.recipes import STUDY_RECOVERED, recorded_recipe
@@ -153,7 +153,8 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         "recovered_recipe": any(recorded_recipe(seeds[0])["name"] == STUDY_RECOVERED for seeds in ladder_recipe.values()),
         "study_epochs": study_epochs_rows(ordered),
         "softmax": softmax, "softmax_figure": draw.double_softmax(runs, [row["name"] for row in softmax], figures),
-        "take_off_acc": TAKE_OFF_ACC, "rise_epochs": RISE_EPOCHS, "study_curves": STUDY_CURVES, "study_results": STUDY_RESULTS,
+        "take_off_acc": TAKE_OFF_ACC, "take_off_low_acc": TAKE_OFF_LOW_ACC, "rise_epochs": RISE_EPOCHS,
+        "study_curves": STUDY_CURVES, "study_results": STUDY_RESULTS,
         "conclusions": conclusions, "model_e": model_e, "loss_windows": LOSS_WINDOWS,
         "parameters": parameters_context(ordered), "gradients": gradients,
         "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),

@@ -158,6 +158,9 @@ def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
 # longer runs (results/h-e16, then results/h-b512)
 H95_COLOURS = (("navy", "steelblue"), ("darkorchid", "plum"), ("teal", "mediumaquamarine"))
 H_LONGER_COLOURS = (("darkgreen", "yellowgreen"), ("darkorange", "gold"))
+# Which look at the test set each attempt at H's milestone is (the 13-epoch runs were the first)
+LOOKS = ("second", "third", "fourth")
+assert len(MILESTONE_PROFILES["H"]) <= min(len(H_LONGER_COLOURS), len(LOOKS)), "a colour and a look for every attempt"
 
 
 def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]],
@@ -227,12 +230,10 @@ def h_runs_for(runs: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], str 
 
 def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | None = None,
               profile_file: Path | None = None, with_h95: bool = False) -> dict | None:
-    """What the template's section on H reads, beside the report's own `runs`; None when neither they
-    nor the archive hold a finished run of H. Writes the frontier figure. `code_version`: today's
-    version of H's training code, against which archived runs are reported as stale. `profile_file`: the
-    per-layer profile beside the runs (default: the archive's, where the runs come from the archive). `with_h95`:
-    H-95's runs and H's longer ones too (h95_context, longer_h_context; their sections and frontier markers are H's
-    note's only)."""
+    """What the template's section on H reads, beside the report's own `runs`; None when neither they nor the archive
+    hold a finished run of H. Writes the frontier figure. `code_version`: today's version of H's training code (older
+    runs are stale). `profile_file`: the per-layer profile beside the runs (default: the archive's, where the runs come
+    from it). `with_h95`: H-95's runs and H's longer ones too (h95_context, longer_h_context: H's note's only)."""
     h_runs, archive, damaged = h_runs_for(runs)
     seeds = h_runs.get("H")
     if not seeds:
@@ -244,7 +245,8 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     # h-e16), which would compare them with themselves
     tuning = tuning_runs()
     longer = longer_h_context(seeds, tuning, code_version) if with_h95 and not is_longer(seeds[0]) else None
-    longer_groups = [(attempt_label(a, first=seeds[0]["config"]), a["seeds"]) for a in (longer["attempts"] if longer else [])]
+    longer_groups = [(attempt_label(a, seeds[0]["config"], longer["named_by"]), a["seeds"])
+                     for a in (longer["attempts"] if longer else [])]
     family_seeds = [run for _, seeds in h95_groups for run in seeds] + [run for _, runs in longer_groups for run in runs]
     first = seeds[0]
     profile_file = profile_file or (h_layout().layer_profile if archive else None)
@@ -340,8 +342,7 @@ def h95_context(code_version: str | None = None) -> dict | None:
 
 
 def projected(runs: dict, epochs: int) -> list[float]:
-    """The minutes a seed of `epochs` epochs would take at the fastest and at the slowest epoch, evaluation and rest of
-    a run that `runs` (judged_runs, with seeds) took."""
+    """Minutes a seed of `epochs` epochs takes at the fastest and slowest epoch (and evaluation) of `runs` (judged_runs)."""
     fastest_evaluation = min((r["evaluation_seconds"] / 60 for r in runs["seeds"] if r["evaluation_seconds"] is not None),
                              default=0.0)
     return [epochs * epoch + evaluation + runs["overhead_minutes"]
@@ -353,11 +354,11 @@ def is_longer(run: dict) -> bool:
     return run["config"].get("profile") in MILESTONE_PROFILES["H"]
 
 
-def attempt_label(attempt: dict, first: dict) -> str:
-    """An attempt at H's milestone as the frontier names it: its epochs, and its batch where not that of `first` (the
-    config of H's final runs)."""
-    batch = attempt["config"]["batch_size"]
-    return f"H ({attempt['epochs']} epochs" + (f", batch {batch})" if batch != first.get("batch_size") else ")")
+def attempt_label(attempt: dict, first: dict, named_by: str = "epochs") -> str:
+    """An attempt at H's milestone as the frontier names it: its epochs, and its `named_by` setting where not `first`'s."""
+    value = attempt["config"].get(named_by)
+    differs = named_by != "epochs" and value != first.get(named_by)
+    return f"H ({attempt['epochs']} epochs" + (f", {named_by.replace('_', ' ')} {value})" if differs else ")")
 
 
 def tuned_longer(tuning_run: dict) -> bool:
@@ -366,38 +367,34 @@ def tuned_longer(tuning_run: dict) -> bool:
 
 
 def longer_h_context(h_seeds: list[dict], h_tuning: list[dict], code_version: str | None = None) -> dict | None:
-    """H trained longer for issue 28's goal for H (its target's accuracy without test-time augmentation, within its
-    minutes) for H's note: each attempt (MILESTONE_PROFILES: results/h-e16, then results/h-b512) that has seeds
-    (final_runs, judged on that goal; before any, the first, planned), the latest at the top level and all of them,
-    earliest first, in `attempts`, each with the settings changed from the runs before it, its tuning runs (those of
-    `h_tuning` at its epochs whose settings are its own but for the training split, with the binomial standard error of
-    their validation accuracy; a tuning run like no attempt's is the first's) and, where its epochs differ from the runs
-    before it, `projected`: the minutes a seed would take at their fastest and slowest epoch (projected). `base`: H's
-    final seeds the note reports (`h_seeds`, the h profile's) judged on the goal too; `same_code`: whether every one of
-    these runs trained with one version of the training code. None while neither a seed nor such a tuning run exists."""
+    """H's attempts at issue 28's goal for H (MILESTONE_PROFILES, judged on it: final_runs) that have seeds or a tuning
+    run, for H's note: the latest at the top level, all in `attempts` (earliest first), each with the settings `changed`
+    from the runs before it, its `look` at the test set, its `tuning` runs (at its epochs with its settings, seeded or
+    planned, but the training split; else the first's) and `projected` minutes where its epochs differ; `base`: H's
+    seeds (`h_seeds`) judged on the goal; `same_code`; `named_by`: the setting the attempts differ in. None without any."""
     attempts = [final_runs("H", p, code_version, PLAIN_GOAL) for p in MILESTONE_PROFILES["H"]]
     tuning = [t for t in h_tuning if tuned_longer(t)]
-    shown = [a for a in attempts if a["seeds"]] or (attempts[:1] if tuning else [])
+    for t in tuning:
+        t["standard_error"] = (t["val"] * (1 - t["val"]) / t["val_images"]) ** 0.5
+    own = {id(t): next((a for a in attempts if not [c for c in changed_settings(t["config"], a["config"])
+                                                   if c["name"] != "train_split"]), attempts[0]) for t in tuning}
+    shown = [a for a in attempts if a["seeds"] or any(own[id(t)] is a for t in tuning)]
     if not shown:
         return None
     base = judged_runs(h_seeds, "H", H_PROFILE, code_version, PLAIN_GOAL)
-    for t in tuning:
-        t["standard_error"] = (t["val"] * (1 - t["val"]) / t["val_images"]) ** 0.5
-    own = {id(t): next((a for a in shown if not [c for c in changed_settings(t["config"], a["config"])
-                                                 if c["name"] != "train_split"]), shown[0]) for t in tuning}
     before = base
-    for attempt in shown:
-        attempt.update(changed=changed_settings(before["config"], attempt["config"]),
+    for attempt, look in zip(shown, LOOKS):
+        attempt.update(changed=changed_settings(before["config"], attempt["config"]), look=look,
                        tuning=[t for t in tuning if own[id(t)] is attempt],
                        projected=projected(before, attempt["epochs"])
                        if before["epoch_minutes"] and attempt["epochs"] != before["epochs"] else None)
         before = attempt
     versions = {r.get("code_version") for r in [*base["seeds"], *(r for a in shown for r in a["seeds"])]}
-    return dict(**shown[-1], attempts=shown, base=base, same_code=len(versions) == 1)
+    named_by = shown[1]["changed"][0]["name"] if len(shown) > 1 and shown[1]["changed"] else "epochs"
+    return dict(**shown[-1], attempts=shown, base=base, same_code=len(versions) == 1, named_by=named_by)
 
 
 def changed_settings(before: dict, after: dict) -> list[dict]:
-    """The TrainConfig settings (name, before, after) in which one final run's config differs from another's, the seed
-    and the profile's name aside."""
+    """The TrainConfig settings (name, before, after) in which two runs' configs differ, seed and profile aside."""
     return [dict(name=key, before=before.get(key), after=after.get(key)) for key in sorted(before.keys() | after.keys())
             if key not in ("seed", "profile") and before.get(key) != after.get(key)]

@@ -9,6 +9,7 @@ import convladder.report.figures as draw
 from convladder.analysis.statistics import (
     LADDER_STEPS,
     MIN_SEEDS,
+    TAKE_OFF_LOW_ACC,
     architecture,
     compare,
     dropout_verdict,
@@ -213,7 +214,9 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
             take_offs = [take_off_epoch(r["history"]["val_acc"]) for r in seeds]
             left = [float(t) for t in take_offs if t is not None]
             never = len(take_offs) - len(left)  # a seed that never left chance has no take-off to put in an interval
+            low = [take_off_epoch(r["history"]["val_acc"], TAKE_OFF_LOW_ACC) for r in seeds]  # the sensitivity check
             row["curve"] = dict(take_offs=[_never(t) for t in take_offs], study=STUDY_CURVES[name]["take_off"], never=never,
+                                low_take_offs=[_never(t) for t in low],
                                 within=within_interval(left, STUDY_CURVES[name]["take_off"]) if not never else "--",
                                 low=min(left, default=None), high=max(left, default=None),
                                 interval=prediction_interval(left) if not never else None,
