@@ -1122,8 +1122,8 @@ def test_a_second_attempt_at_hs_milestone_is_reported_after_the_first(tmp_path, 
                                       [(report_h.attempt_label(a, context["config"], "batch_size"), a["seeds"])
                                        for a in context["longer"]["attempts"]])
     assert [g["label"] for g in groups][:4] == ["H (16 epochs), test-time augmentation", "H (16 epochs)",
-                                                "H (16 epochs, batch 512), test-time augmentation",
-                                                "H (16 epochs, batch 512)"]
+                                                "H (16 epochs, batch size 512), test-time augmentation",
+                                                "H (16 epochs, batch size 512)"]
 
 
 def test_a_later_attempt_with_a_tuning_run_but_no_seeds_is_planned_and_keeps_its_tuning_run(tmp_path, monkeypatch):
