@@ -16,7 +16,7 @@ from convladder.analysis.h_targets import PLAIN_GOAL, every_seed_measured, goal,
 from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
-from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_E16_PROFILE, H_PROFILE,
+from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_PROFILE,
                                       MILESTONE_PROFILES, get_profile, plan_config)
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, project_root, results_archive
@@ -362,8 +362,8 @@ def attempt_label(attempt: dict, first: dict, named_by: str = "epochs") -> str:
 
 
 def tuned_longer(tuning_run: dict) -> bool:
-    """Whether a tuning run of H tried the longer runs' epochs (then it belongs to them, not to the 13-epoch runs)."""
-    return tuning_run["epochs"] == get_profile(H_E16_PROFILE).epochs["H"]
+    """Whether a tuning run of H tried an attempt's epochs at its milestone (then it is the attempts', not the 13-epoch's)."""
+    return tuning_run["epochs"] in {get_profile(p).epochs["H"] for p in MILESTONE_PROFILES["H"]}
 
 
 def longer_h_context(h_seeds: list[dict], h_tuning: list[dict], code_version: str | None = None) -> dict | None:
