@@ -797,6 +797,14 @@ def test_a_claim_prints_nothing_when_it_holds_and_stops_the_build_or_marks_a_dra
     assert fmt_p(None) == "--"
 
 
+def test_a_near_certain_probability_is_written_as_its_distance_from_one():
+    from convladder.report.latex import fmt_prob
+
+    assert [fmt_prob(p) for p in (0.434, 0.9994, None)] == ["0.434", "0.999", "--"]
+    assert fmt_prob(0.99996) == "$1 - 4 \\times 10^{-5}$" and fmt_prob(1 - 2e-6) == "$1 - 2 \\times 10^{-6}$"
+    assert fmt_prob(1.0) == "$1 - {<}10^{-7}$"  # the float32 softmax cannot tell it from 1
+
+
 def test_a_draft_is_not_exported(capsys):
     from convladder.cli import main
 

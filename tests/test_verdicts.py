@@ -170,6 +170,27 @@ def test_the_studys_accuracy_is_judged_with_both_splits_noise_and_its_rounding()
     assert study_accuracy_interval([0.8, 0.81], 8_000) is None  # fewer than 3 seeds
 
 
+def test_the_normal_quantile_on_the_split_noise_narrows_the_interval_and_shows_which_verdicts_rest_on_it():
+    """The archive's G (0.8034, 0.8025, 0.7964 after 30 epochs) against the study's 0.83: inside the report's interval
+    (t on the split noise too), outside when the split noise, whose variance is known, takes the normal quantile."""
+    import math
+
+    from scipy import stats
+
+    from convladder.analysis.statistics import study_accuracy_interval
+    from convladder.report.ladder import accuracy_within
+
+    g = [0.803375, 0.8025, 0.796375]
+    wide, narrow = study_accuracy_interval(g, 8_000), study_accuracy_interval(g, 8_000, split_quantile="normal")
+    mean, sd = sum(g) / 3, stats.tstd(g)
+    half = math.sqrt(stats.t.ppf(0.975, 2) ** 2 * sd ** 2 * 4 / 3
+                     + stats.norm.ppf(0.975) ** 2 * mean * (1 - mean) * 2 / 8_000) + 0.005
+    assert narrow == pytest.approx((mean - half, mean + half)) and wide[0] < narrow[0] and narrow[1] < wide[1]
+    assert accuracy_within(g, 0.83, 8_000)[0] == "yes" and accuracy_within(g, 0.83, 8_000, "normal")[0] == "no"
+    gap = [0.8434, 0.8465, 0.8436]  # a verdict the construction does not decide stays
+    assert accuracy_within(gap, 0.83, 8_000)[0] == accuracy_within(gap, 0.83, 8_000, "normal")[0] == "yes"
+
+
 def test_an_accuracy_below_what_a_model_that_learned_nothing_scores_is_not_compared():
     """The study's E (0.01 for a model it says does not learn): no verdict against our seeds, which sit at chance."""
     import math

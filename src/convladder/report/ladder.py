@@ -166,11 +166,12 @@ def within_interval(values: list[float], reference: float | None) -> str:
     return "--" if inside is None else ("yes" if inside else "no")
 
 
-def accuracy_within(values: list[float], reference: float | None, val_images: int) -> tuple[str, tuple | None]:
+def accuracy_within(values: list[float], reference: float | None, val_images: int,
+                    split_quantile: str = "t") -> tuple[str, tuple | None]:
     """Whether the study's validation accuracy lies in analysis.study_accuracy_interval (our seeds' prediction
     interval widened by both splits' sampling noise and the study's rounding), and that interval; "n/c" (not
     compared) where the study's number lies below what a model that learned nothing scores (analysis.below_chance)."""
-    interval = study_accuracy_interval(values, val_images)
+    interval = study_accuracy_interval(values, val_images, split_quantile=split_quantile)
     if reference is None or interval is None:
         return "--", interval
     if study_below_chance(reference):
@@ -185,11 +186,13 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
         study = {"epochs": None, "train_acc": None, "val_acc": None, "test_acc": None, **STUDY_RESULTS.get(name, {})}
         val = final_values(seeds, "val_acc")
         within, interval = accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"])
+        narrow = accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"], split_quantile="normal")[0]
         rows.append(dict(
             name=name, parameters=seeds[0]["parameters"], epochs=final_epoch(seeds[0]), seeds=len(seeds),
             train=final_values(seeds, "train_acc"), val=val, test=final_values(seeds, "test_acc"), study=study,
             difference=None if study["val_acc"] is None or within == "n/c" else summarize(val)[0] - study["val_acc"],
-            within=within, interval=interval, train_rise=[late_rise(r["history"]) for r in seeds],
+            within=within, interval=interval, construction_decides=narrow != within,
+            train_rise=[late_rise(r["history"]) for r in seeds],
         ))
     return rows
 

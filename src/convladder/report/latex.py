@@ -73,6 +73,19 @@ def fmt_acc(value: float | None) -> str:
     return "--" if value is None else f"{value:.3f}"
 
 
+def fmt_prob(p: float | None) -> Markup:
+    """A predicted probability to three decimals; one that would round to 1.000 is written as its distance from 1
+    ($1 - 3 \\times 10^{-5}$), so that near-certain predictions stay apart, as the study wrote 0.999999."""
+    if p is None:
+        return Markup("--")
+    if p < 0.9995:
+        return Markup(f"{p:.3f}")
+    if 1 - p < 1e-7:  # the float32 softmax's resolution near 1
+        return Markup("$1 - {<}10^{-7}$")
+    mantissa, exponent = f"{1 - p:.0e}".split("e")
+    return Markup(f"$1 - {mantissa} \\times 10^{{{int(exponent)}}}$")
+
+
 def fmt_ms(values: list[float], digits: int = 3) -> Markup:
     """Mean $\\pm$ standard deviation over seeds; the single value for one seed. A spread that rounds to zero but is
     not zero reads "<0.001", so that seeds that differ do not look identical."""
@@ -153,7 +166,8 @@ def environment(folder: Path, draft: bool = False) -> jinja2.Environment:
     )
     env.filters.update(e=tex_escape, escape=tex_escape, join=tex_join, replace=tex_replace, acc=fmt_acc, graphic=graphic,
                        ms=fmt_ms, signed=fmt_signed, plural=plural, thousands=lambda n: f"{n:,}",
-                       seconds=fmt_seconds, percent=fmt_percent, and_list=and_list, p=fmt_p)
+                       seconds=fmt_seconds, percent=fmt_percent, and_list=and_list, p=fmt_p,
+                       prob=fmt_prob)
     env.globals.update(claim=lambda label, holds: claim(label, holds, draft))
     return env
 
