@@ -894,6 +894,15 @@ def test_the_whole_paper_as_one_family_counts_a_shared_comparison_once_and_only_
     assert family["tests"] == 5 and [k["label"] for k in family["kept"]] == ["D against C after 16 epochs"]
     assert [k["label"] for k in family["lost"]] == ["G against F after 30 epochs"] + [
         f"E against D after {b} epochs" for b in (30, 60, 150)]
+    # the precision test of the recipe probes (plain fp32 against bfloat16) is one of the paper's tests too: it calls
+    # nothing, but it makes the correction stricter (a p of 0.028 is kept over 2 tests and lost over 3)
+    context["longer"]["verdicts"] = context["longer"]["verdicts"][:2]
+    context["conclusions"]["steps"][1]["c"] = compare([0.50, 0.52, 0.54], [0.555, 0.575, 0.595])
+    assert [k["label"] for k in paper_family(context)["kept"]][-1] == "G against F after 30 epochs"
+    context["probes"] = {"precision": [dict(model="A", c=compare([0.26, 0.26, 0.28], [0.26, 0.27, 0.27]))]}
+    family = paper_family(context)
+    assert family["tests"] == 3 and family["called"] == 2
+    assert [k["label"] for k in family["lost"]] == ["G against F after 30 epochs"]
 
 
 def use_h95_archives(monkeypatch, latest: RunLayout, earlier: RunLayout | None = None) -> None:

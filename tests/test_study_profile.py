@@ -73,7 +73,7 @@ def test_a_stale_archived_run_is_reported_not_retrained(tiny_cifar, tmp_path, mo
 
 
 def _candidate_folder(root, name, config, val, finished=True):
-    folder = root / name / "seed0"
+    folder = root / name / f"seed{config['seed']}"
     folder.mkdir(parents=True)
     history = {"val_acc": val, "epoch_seconds": [1.0] * len(val), "epoch": list(range(1, len(val) + 1)),
                "train_acc": val, "train_loss": [2.3] * len(val), "val_loss": [2.3] * len(val)}
@@ -96,6 +96,27 @@ def test_the_closest_recipe_is_the_one_taking_off_nearest_the_study(tmp_path):
     assert found["B-part"]["finished"] is False and found["B-part"]["epochs"] == 2
     assert closest_candidate(list(found.values()), "A")["name"] == "A-late"  # take-off 5 is nearest the study's 140
     assert closest_candidate(list(found.values()), "B") is None  # unfinished candidates do not count
+
+
+def test_further_seeds_test_the_choice_made_on_the_selection_seed_instead_of_remaking_it(tmp_path):
+    from convladder.analysis.recipe_search import candidate_rows, further_seeds
+
+    base = dict(model="A", epochs=5, seed=0, batch_size=32, study_softmax=True, optimizer="sgd")
+    _candidate_folder(tmp_path, "A-late", {**base, "momentum": 0.9}, [0.1, 0.2, 0.2, 0.2, 0.2])
+    _candidate_folder(tmp_path, "A-never", {**base, "momentum": 0.0}, [0.1] * 5)
+    _candidate_folder(tmp_path, "A-never", {**base, "momentum": 0.0, "seed": 2}, [0.1] * 5)
+    _candidate_folder(tmp_path, "A-never", {**base, "momentum": 0.0, "seed": 1}, [0.1, 0.1, 0.1, 0.2, 0.2])
+    _candidate_folder(tmp_path, "A-late", {**base, "momentum": 0.9, "seed": 1}, [0.1, 0.2], finished=False)
+    runs = archived_candidates(tmp_path)
+    # seed 1 of A-never leaves chance at epoch 4, nearer the study's 140 than A-late's 2: the choice stays the one
+    # made on seed 0, and the further seed is reported as what it is
+    assert closest_candidate(runs, "A")["name"] == "A-late" and closest_candidate(runs, "A")["seed"] == 0
+    further = further_seeds(runs)
+    assert [(r["name"], r["seed"]) for r in further["left"]] == [("A-never", 1)] and further["left"][0]["take_off"] == 4
+    assert sorted(r["seed"] for r in further["of_stalled"]) == [1, 2] and further["candidates"] == ["A-never"]
+    rows = {r["name"]: r for r in candidate_rows(runs)}
+    assert rows["A-never"]["seeds"] == [0, 1, 2] and rows["A-never"]["take_offs"] == [None, 4, None]
+    assert rows["A-late"]["seeds"] == [0, 1] and rows["A-late"]["finished"] is False  # its seed 1 is unfinished
 
 
 def test_stability_summary_measures_jumps_on_full_size_epochs_only():

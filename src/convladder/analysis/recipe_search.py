@@ -47,11 +47,40 @@ def archived_candidates(out_dir: str | Path | None = None) -> list[dict]:
     return found
 
 
+SELECTION_SEED = 0  # the search chose its recipe on this seed's runs; further seeds test the choice, not remake it
+
+
+def candidate_rows(runs: list[dict]) -> list[dict]:
+    """The runs grouped by candidate (one folder per candidate, one seed folder per run): the candidate's recipe,
+    its runs in seed order, and each run's seed, take-off and last validation accuracy, for a table of candidates."""
+    grouped: dict[str, list[dict]] = {}
+    for run in runs:
+        grouped.setdefault(run["name"], []).append(run)
+    rows = []
+    for name, found in grouped.items():
+        found = sorted(found, key=lambda r: r["seed"])
+        rows.append(dict({key: found[0][key] for key in ("name", "model", "optimizer", "output", "batch_size", "planned")},
+                         runs=found, seeds=[r["seed"] for r in found], take_offs=[r["take_off"] for r in found],
+                         val_accs=[r["val_acc"] for r in found], finished=all(r["finished"] for r in found)))
+    return rows
+
+
+def further_seeds(runs: list[dict]) -> dict:
+    """What the seeds after the selection's say about the candidates that stayed at chance on it: the finished
+    further runs of those candidates (`of_stalled`), and those of them that left chance (`left`)."""
+    stalled = {r["name"] for r in runs if r["seed"] == SELECTION_SEED and r["finished"] and r["take_off"] is None}
+    of_stalled = [r for r in runs if r["name"] in stalled and r["seed"] != SELECTION_SEED and r["finished"]]
+    return dict(of_stalled=of_stalled, left=[r for r in of_stalled if r["take_off"] is not None],
+                candidates=sorted({r["name"] for r in of_stalled}))
+
+
 def closest_candidate(candidates: list[dict], model: str) -> dict | None:
-    """The finished candidate of `model` whose take-off epoch lies closest to the study's (ties: the
-    closer validation accuracy at the end); None if none of them left chance."""
+    """The finished run of `model` on the selection seed whose take-off epoch lies closest to the study's (ties:
+    the closer validation accuracy at the end); None if none of them left chance. Runs of further seeds do not
+    take part: they test the choice made on the selection seed (further_seeds) instead of changing it."""
     study = STUDY_CURVES[model]
-    taking_off = [c for c in candidates if c["model"] == model and c["finished"] and c["take_off"] is not None]
+    taking_off = [c for c in candidates if c["model"] == model and c["finished"] and c["take_off"] is not None
+                  and c["seed"] == SELECTION_SEED]
     if not taking_off:
         return None
     return min(taking_off, key=lambda c: (abs(c["take_off"] - study["take_off"]), abs(c["val_acc"] - study["val_acc"])))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from convladder.analysis.recipe_search import archived_candidates, closest_candidate
+from convladder.analysis.recipe_search import (SELECTION_SEED, archived_candidates, candidate_rows, closest_candidate,
+                                               further_seeds)
 from convladder.analysis.stability import archived_stability, stability_summary
 from convladder.analysis.statistics import (
     final_values,
@@ -192,12 +193,14 @@ def recipe_search_context(figures: Path) -> dict | None:
     save(plot_recipe_search(candidates, STUDY_CURVES), figures / "recipe_search.pdf")
     models = sorted({c["model"] for c in candidates})
     order = {"Adam": 0, "plain SGD": 1}
-    rows = sorted(candidates, key=lambda c: (c["model"], order.get(c["optimizer"], 2), c["output"], -c["batch_size"]))
+    runs = sorted(candidates, key=lambda c: (c["model"], order.get(c["optimizer"], 2), c["output"], -c["batch_size"],
+                                             c["seed"]))
     cpus = sorted({c["cpu"] for c in candidates if c["cpu"]})
-    return dict(rows=rows, study=STUDY_CURVES, models=models, cpus=cpus,
+    return dict(rows=candidate_rows(runs), runs=runs, study=STUDY_CURVES, models=models, cpus=cpus,
                 closest={model: closest_candidate(candidates, model) for model in models},
+                selection_seed=SELECTION_SEED, further=further_seeds(runs),
                 unfinished=[c for c in candidates if not c["finished"]], seeds=sorted({c["seed"] for c in candidates}),
-                shifts=take_off_shifts({i: c["curve"] for i, c in enumerate(rows)}))  # by row: the template words it
+                shifts=take_off_shifts({i: c["curve"] for i, c in enumerate(runs)}))  # by run: the template words it
 
 
 def errors_context(layout: RunLayout, figures: Path, test_images: int) -> dict | None:

@@ -67,7 +67,7 @@ def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure
     names = list(labels)
     if never:
         handles.append(plt.Line2D([], [], **chance))
-        names.append(f"never left chance ({len(never)} candidates)")
+        names.append(f"never left chance ({len(never)} runs of {len({c['name'] for c in never})} candidates)")
     handles += [plt.Line2D([], [], color="grey", ls=":", lw=1), plt.Line2D([], [], color="k", marker="*", ls="", ms=10)]
     names += ["the study's take-off", "the study after 150 epochs"]
     fig.legend(handles, names, loc="lower center", ncol=2, fontsize=9, frameon=False)

@@ -8,9 +8,10 @@ from convladder.analysis.statistics import holm_family
 
 def paper_family(context: dict) -> dict | None:
     """Every distinct difference the study paper tests (the questions, Table 5; the longer budgets, Table 6; the
-    questions under Adam, Table 7; E's variants, Table 10), with Holm's correction over all of them at once, beside
-    each table's own: how many differences the tables call, and which keep an adjusted p below 0.05 when the whole
-    paper is one family (`kept`, `lost`: dicts of label, recipe, low, high, epoch). A comparison two tables share
+    questions under Adam, Table 7; E's variants, Table 10; plain fp32 against bfloat16, Section 4.3), with Holm's
+    correction over all of them at once, beside each table's own: how many differences the tables call, and which
+    keep an adjusted p below 0.05 when the whole paper is one family (`kept`, `lost`: dicts of label, recipe, low,
+    high, epoch). A comparison two tables share
     (Table 6's first budget is Table 5's runs) counts once. None when the paper tests nothing."""
     tests: dict[tuple, tuple[dict, object]] = {}  # (recipe, low, high, epoch) -> (what it is, its comparison)
 
@@ -29,6 +30,8 @@ def paper_family(context: dict) -> dict | None:
     for v in (context.get("ladder_diagnosis") or {}).get("variants", []):
         if v.get("c") is not None:
             add("variant", "E", v["name"], None, f"{v['name']} against E", v["c"])
+    for r in (context.get("probes") or {}).get("precision", []):  # Section 4.3: plain fp32 against bfloat16
+        add("precision", r["model"], f"{r['model']} in fp32", None, f"{r['model']} in fp32 against bfloat16", r["c"])
     # a comparison with fewer seeds a side than a verdict needs calls nothing, and is left out of the family
     adjusted = holm_family([c for _, c in tests.values()])
     tested = [(what, c, p) for (what, c), p in zip(tests.values(), adjusted) if p is not None]
