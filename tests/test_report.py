@@ -553,8 +553,8 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     # no logits runs beside the study recipe's: the recipe search (archived) stands in
     assert "The ladder's runs here all use the softmax output;" in text
     assert "the recipe search (Section~\\ref{sec:recipe}) trains model A both ways" in text
-    assert "With Adam at batch 128 on logits, the recipe of our short test runs (the profiles smoke and quick, outside" \
-           " this paper), A leaves chance within a few epochs (Table~\\ref{tab:recipes})" in text
+    assert "With Adam at batch 128 on logits, the recipe we assumed before the search, A leaves chance within a few" \
+           " epochs (Table~\\ref{tab:recipes})" in text
     assert "varies from seed to seed; the ladder's runs with the recipe show it (Section~\\ref{sec:study-epochs}): A's 3" \
            " seeds left chance 30 epochs apart (Table~\\ref{tab:study-epochs}), B's 2 seeds left chance at epoch 50 (1 of" \
            " its seeds never did). So this is the candidate" in text

@@ -99,6 +99,7 @@ BREAKERS = {
     "conclusion-dropout-regularises": lambda c: verdict(step(c, "FG"), "higher", difference=0.07),
     "conclusion-relu-later": lambda c: c["paper_family"].update(kept=[k for k in c["paper_family"]["kept"]
                                                                       if (k["low"], k["epoch"]) != ("C", 60)]),
+    "diagnosis-adam-e": lambda c: c["robustness"]["vals"].update(E=[0.09, 0.7, 0.7]),
     "sizes-cat-photo": lambda c: next(i for i in c["other_sizes"]["runs"][0]["images"] if i["photo"]).update(
         predicted="airplane"),
 }

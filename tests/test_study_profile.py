@@ -107,15 +107,20 @@ def test_further_seeds_test_the_choice_made_on_the_selection_seed_instead_of_rem
     _candidate_folder(tmp_path, "A-never", {**base, "momentum": 0.0, "seed": 2}, [0.1] * 5)
     _candidate_folder(tmp_path, "A-never", {**base, "momentum": 0.0, "seed": 1}, [0.1, 0.1, 0.1, 0.2, 0.2])
     _candidate_folder(tmp_path, "A-late", {**base, "momentum": 0.9, "seed": 1}, [0.1, 0.2], finished=False)
+    _candidate_folder(tmp_path, "A-never", {**base, "momentum": 0.0, "seed": 3}, [0.1, 0.2], finished=False)
+    _candidate_folder(tmp_path, "B-never", {**base, "model": "B", "momentum": 0.0}, [0.1] * 5)
+    _candidate_folder(tmp_path, "B-never", {**base, "model": "B", "momentum": 0.0, "seed": 1}, [0.1, 0.2, 0.2, 0.2, 0.2])
     runs = archived_candidates(tmp_path)
     # seed 1 of A-never leaves chance at epoch 4, nearer the study's 140 than A-late's 2: the choice stays the one
     # made on seed 0, and the further seed is reported as what it is
     assert closest_candidate(runs, "A")["name"] == "A-late" and closest_candidate(runs, "A")["seed"] == 0
-    further = further_seeds(runs)
+    further = further_seeds(runs, "A")
     assert [(r["name"], r["seed"]) for r in further["left"]] == [("A-never", 1)] and further["left"][0]["take_off"] == 4
+    # an unfinished further seed (A-never seed 3) says nothing yet; B's candidates are B's
     assert sorted(r["seed"] for r in further["of_stalled"]) == [1, 2] and further["candidates"] == ["A-never"]
+    assert [(r["name"], r["seed"]) for r in further_seeds(runs, "B")["left"]] == [("B-never", 1)]
     rows = {r["name"]: r for r in candidate_rows(runs)}
-    assert rows["A-never"]["seeds"] == [0, 1, 2] and rows["A-never"]["take_offs"] == [None, 4, None]
+    assert rows["A-never"]["seeds"] == [0, 1, 2, 3] and rows["A-never"]["take_offs"] == [None, 4, None, 2]
     assert rows["A-late"]["seeds"] == [0, 1] and rows["A-late"]["finished"] is False  # its seed 1 is unfinished
 
 

@@ -162,17 +162,18 @@ def test_the_studys_accuracy_is_judged_with_both_splits_noise_and_its_rounding()
     ours = [0.843, 0.845, 0.846]
     low, high = prediction_interval(ours)
     assert not low <= 0.83 <= high
-    wide = study_accuracy_interval(ours, 8_000)
+    judged = study_accuracy_interval(ours, 8_000)  # t on the seeds' estimated spread, z on the split's known noise
     mean, sd = sum(ours) / 3, stats.tstd(ours)
-    half = stats.t.ppf(0.975, 2) * math.sqrt(sd ** 2 * 4 / 3 + mean * (1 - mean) * 2 / 8_000) + 0.005
-    assert wide == pytest.approx((mean - half, mean + half)) and wide[0] <= 0.83 <= wide[1]
+    half = math.sqrt(stats.t.ppf(0.975, 2) ** 2 * sd ** 2 * 4 / 3
+                     + stats.norm.ppf(0.975) ** 2 * mean * (1 - mean) * 2 / 8_000) + 0.005
+    assert judged == pytest.approx((mean - half, mean + half)) and judged[0] <= 0.83 <= judged[1]
     assert study_accuracy_interval([0.267, 0.26, 0.275], 8_000)[0] > 0.18  # A: the study's 0.18 stays outside
     assert study_accuracy_interval([0.8, 0.81], 8_000) is None  # fewer than 3 seeds
 
 
-def test_the_normal_quantile_on_the_split_noise_narrows_the_interval_and_shows_which_verdicts_rest_on_it():
-    """The archive's G (0.8034, 0.8025, 0.7964 after 30 epochs) against the study's 0.83: inside the report's interval
-    (t on the split noise too), outside when the split noise, whose variance is known, takes the normal quantile."""
+def test_t_on_the_split_noise_too_widens_the_interval_and_shows_which_verdicts_rest_on_it():
+    """The archive's G (0.8034, 0.8025, 0.7964 after 30 epochs) against the study's 0.83: outside the report's interval
+    (the split noise, whose variance is known, with the normal quantile), inside with t on the split noise too."""
     import math
 
     from scipy import stats
@@ -181,14 +182,25 @@ def test_the_normal_quantile_on_the_split_noise_narrows_the_interval_and_shows_w
     from convladder.report.ladder import accuracy_within
 
     g = [0.803375, 0.8025, 0.796375]
-    wide, narrow = study_accuracy_interval(g, 8_000), study_accuracy_interval(g, 8_000, split_quantile="normal")
+    wide, narrow = study_accuracy_interval(g, 8_000, split_quantile="t"), study_accuracy_interval(g, 8_000)
     mean, sd = sum(g) / 3, stats.tstd(g)
     half = math.sqrt(stats.t.ppf(0.975, 2) ** 2 * sd ** 2 * 4 / 3
                      + stats.norm.ppf(0.975) ** 2 * mean * (1 - mean) * 2 / 8_000) + 0.005
     assert narrow == pytest.approx((mean - half, mean + half)) and wide[0] < narrow[0] and narrow[1] < wide[1]
-    assert accuracy_within(g, 0.83, 8_000)[0] == "yes" and accuracy_within(g, 0.83, 8_000, "normal")[0] == "no"
+    assert accuracy_within(g, 0.83, 8_000)[0] == "no" and accuracy_within(g, 0.83, 8_000, "t")[0] == "yes"
     gap = [0.8434, 0.8465, 0.8436]  # a verdict the construction does not decide stays
-    assert accuracy_within(gap, 0.83, 8_000)[0] == accuracy_within(gap, 0.83, 8_000, "normal")[0] == "yes"
+    assert accuracy_within(gap, 0.83, 8_000)[0] == accuracy_within(gap, 0.83, 8_000, "t")[0] == "yes"
+    # the summary table marks the verdict the construction decides (G's), and only that one
+    from convladder.report.ladder import summary_rows
+
+    def seeds(name, vals):
+        return [{"config": {"model": name}, "parameters": 1, "data": {"sizes": {"val": 8_000}},
+                 "history": {"epoch": [1], "val_acc": [v], "train_acc": [v]},
+                 "final": {"train_acc": v, "val_acc": v, "test_acc": v}} for v in vals]
+
+    rows = {r["name"]: r for r in summary_rows({"G": seeds("G", g), "GAP": seeds("GAP", gap)})}
+    assert rows["G"]["within"] == "no" and rows["G"]["construction_decides"]
+    assert rows["GAP"]["within"] == "yes" and not rows["GAP"]["construction_decides"]
 
 
 def test_an_accuracy_below_what_a_model_that_learned_nothing_scores_is_not_compared():

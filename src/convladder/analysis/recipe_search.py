@@ -65,10 +65,11 @@ def candidate_rows(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def further_seeds(runs: list[dict]) -> dict:
-    """What the seeds after the selection's say about the candidates that stayed at chance on it: the finished
-    further runs of those candidates (`of_stalled`), and those of them that left chance (`left`)."""
-    stalled = {r["name"] for r in runs if r["seed"] == SELECTION_SEED and r["finished"] and r["take_off"] is None}
+def further_seeds(runs: list[dict], model: str) -> dict:
+    """What the seeds after the selection's say about `model`'s candidates that stayed at chance on it: the finished
+    further runs of those candidates (`of_stalled`), those of them that left chance (`left`), the candidates."""
+    stalled = {r["name"] for r in runs if r["model"] == model and r["seed"] == SELECTION_SEED and r["finished"]
+               and r["take_off"] is None}
     of_stalled = [r for r in runs if r["name"] in stalled and r["seed"] != SELECTION_SEED and r["finished"]]
     return dict(of_stalled=of_stalled, left=[r for r in of_stalled if r["take_off"] is not None],
                 candidates=sorted({r["name"] for r in of_stalled}))

@@ -198,7 +198,8 @@ def recipe_search_context(figures: Path) -> dict | None:
     cpus = sorted({c["cpu"] for c in candidates if c["cpu"]})
     return dict(rows=candidate_rows(runs), runs=runs, study=STUDY_CURVES, models=models, cpus=cpus,
                 closest={model: closest_candidate(candidates, model) for model in models},
-                selection_seed=SELECTION_SEED, further=further_seeds(runs),
+                selection_seed=SELECTION_SEED, further={model: further_seeds(runs, model) for model in models},
+                selection_runs=[c for c in runs if c["seed"] == SELECTION_SEED],
                 unfinished=[c for c in candidates if not c["finished"]], seeds=sorted({c["seed"] for c in candidates}),
                 shifts=take_off_shifts({i: c["curve"] for i, c in enumerate(runs)}))  # by run: the template words it
 

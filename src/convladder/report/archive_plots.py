@@ -43,8 +43,8 @@ def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure
     both panels, those that never did (take_off None) thin grey lines under one legend entry, since their
     curves lie on each other at 0.1; one legend below the panels, large enough to read at the page's width."""
     models = sorted({c["model"] for c in candidates})
-    label = lambda c: f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}" + ("" if c["finished"] else " (unfinished)")  # noqa: E731
-    never = [c for c in candidates if c["take_off"] is None]
+    label = lambda c: f"{c['optimizer']}, {c['output']}, batch {c['batch_size']}"  # noqa: E731 - one per candidate
+    never = [c for c in candidates if c["take_off"] is None and c["finished"]]
     labels = list(dict.fromkeys(label(c) for c in candidates if c not in never))
     styles = {name: dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)]) for i, name in enumerate(labels)}
     chance = dict(color="0.6", ls="-", lw=0.7)

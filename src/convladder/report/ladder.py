@@ -167,7 +167,7 @@ def within_interval(values: list[float], reference: float | None) -> str:
 
 
 def accuracy_within(values: list[float], reference: float | None, val_images: int,
-                    split_quantile: str = "t") -> tuple[str, tuple | None]:
+                    split_quantile: str = "normal") -> tuple[str, tuple | None]:
     """Whether the study's validation accuracy lies in analysis.study_accuracy_interval (our seeds' prediction
     interval widened by both splits' sampling noise and the study's rounding), and that interval; "n/c" (not
     compared) where the study's number lies below what a model that learned nothing scores (analysis.below_chance)."""
@@ -186,12 +186,12 @@ def summary_rows(runs: dict[str, list[dict]]) -> list[dict]:
         study = {"epochs": None, "train_acc": None, "val_acc": None, "test_acc": None, **STUDY_RESULTS.get(name, {})}
         val = final_values(seeds, "val_acc")
         within, interval = accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"])
-        narrow = accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"], split_quantile="normal")[0]
+        wide = accuracy_within(val, study["val_acc"], seeds[0]["data"]["sizes"]["val"], split_quantile="t")[0]
         rows.append(dict(
             name=name, parameters=seeds[0]["parameters"], epochs=final_epoch(seeds[0]), seeds=len(seeds),
             train=final_values(seeds, "train_acc"), val=val, test=final_values(seeds, "test_acc"), study=study,
             difference=None if study["val_acc"] is None or within == "n/c" else summarize(val)[0] - study["val_acc"],
-            within=within, interval=interval, construction_decides=narrow != within,
+            within=within, interval=interval, construction_decides=wide != within,
             train_rise=[late_rise(r["history"]) for r in seeds],
         ))
     return rows
