@@ -60,7 +60,7 @@ def seconds_per_validation(config, splits, images: int = 2000) -> float:
     return (time.perf_counter() - start) / images * len(val)
 
 
-def measure(profile: str, data_dir, threads: int, steps: int) -> dict[str, tuple[float, float]]:
+def measure(profile: str, data_dir, threads: int, steps: int, warmup: int = 5) -> dict[str, tuple[float, float]]:
     """{run name: (seconds per step, seconds per validation)} with `threads` threads."""
     torch.set_num_threads(threads)
     prof = get_profile(profile)
@@ -69,7 +69,7 @@ def measure(profile: str, data_dir, threads: int, steps: int) -> dict[str, tuple
     out = {}
     for run in ladder(profile):
         config = run.config(profile)
-        out[run.name] = (seconds_per_step(config, splits, steps), seconds_per_validation(config, splits))
+        out[run.name] = (seconds_per_step(config, splits, steps, warmup), seconds_per_validation(config, splits))
         print(f"  measured {run.name} with {threads} thread{'s' if threads > 1 else ''}: "
               f"{out[run.name][0] * 1000:.1f} ms per step", flush=True)
     return out
@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="study")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps before the timed ones, per run")
     parser.add_argument("--parallel", action="store_true",
                         help="also time two one-thread processes at once (the two-worker speed)")
     parser.add_argument("--data-dir")
@@ -104,11 +105,11 @@ def main() -> None:
     n_train = len(splits["train"])
     print(f"{cpu_name()}, {torch.get_num_threads()} threads available; profile {args.profile}: "
           f"{n_train:,} training images", flush=True)
-    solo = {threads: measure(args.profile, args.data_dir, threads, args.steps) for threads in (1, 2)}
+    solo = {threads: measure(args.profile, args.data_dir, threads, args.steps, args.warmup) for threads in (1, 2)}
     side_by_side = None
     if args.parallel:
         with multiprocessing.get_context("spawn").Pool(2) as pool:
-            side_by_side = pool.map(_measure_in_child, [(args.profile, args.data_dir, 1, args.steps)] * 2)[0]
+            side_by_side = pool.map(_measure_in_child, [(args.profile, args.data_dir, 1, args.steps, args.warmup)] * 2)[0]
 
     def seed_minutes(timing: dict, run) -> float:
         """Minutes of one seed of `run`; a continuation (GAP+) trains only the epochs beyond its source."""

@@ -84,7 +84,7 @@ def test_continued_name_reads_seed_folders_and_plain_folders():
 
 def test_the_profile_time_benchmark_prints_every_run_and_the_totals(full_size_cifar):
     script = SCRIPT.parent / "profile_time.py"  # the smoke profile's 256 training images: more than the tiny copy
-    proc = subprocess.run([sys.executable, str(script), "--profile", "smoke", "--steps", "1",
+    proc = subprocess.run([sys.executable, str(script), "--profile", "smoke", "--steps", "1", "--warmup", "1",
                            "--data-dir", str(full_size_cifar)], capture_output=True, text=True, check=True)
     from convladder.plan.profiles import ladder
 
