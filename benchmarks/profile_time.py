@@ -30,7 +30,10 @@ from convladder.tools.hardware import cpu_name
 from convladder.core.training import Trainer
 
 
-def seconds_per_step(config, splits, steps: int, warmup: int = 5) -> float:
+WARMUP_STEPS = 5  # untimed steps of each run before the timed ones
+
+
+def seconds_per_step(config, splits, steps: int, warmup: int = WARMUP_STEPS) -> float:
     """Mean seconds of one training step of `config`'s model on its batch size (data included)."""
     torch.manual_seed(0)
     model = create_model(config.model, study_softmax=config.study_softmax, without=config.left_out)
@@ -60,7 +63,7 @@ def seconds_per_validation(config, splits, images: int = 2000) -> float:
     return (time.perf_counter() - start) / images * len(val)
 
 
-def measure(profile: str, data_dir, threads: int, steps: int, warmup: int = 5) -> dict[str, tuple[float, float]]:
+def measure(profile: str, data_dir, threads: int, steps: int, warmup: int = WARMUP_STEPS) -> dict[str, tuple[float, float]]:
     """{run name: (seconds per step, seconds per validation)} with `threads` threads."""
     torch.set_num_threads(threads)
     prof = get_profile(profile)
@@ -92,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="study")
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps before the timed ones, per run")
+    parser.add_argument("--warmup", type=int, default=WARMUP_STEPS, help="untimed steps before the timed ones, per run")
     parser.add_argument("--parallel", action="store_true",
                         help="also time two one-thread processes at once (the two-worker speed)")
     parser.add_argument("--data-dir")

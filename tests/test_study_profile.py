@@ -96,6 +96,13 @@ def test_the_closest_recipe_is_the_one_taking_off_nearest_the_study(tmp_path):
     assert found["B-part"]["finished"] is False and found["B-part"]["epochs"] == 2
     assert closest_candidate(list(found.values()), "A")["name"] == "A-late"  # take-off 5 is nearest the study's 140
     assert closest_candidate(list(found.values()), "B") is None  # unfinished candidates do not count
+    # the chosen one is the only late one: Adam leaves chance at epoch 2, under half its 5; one more at 3 would not be
+    from convladder.analysis.recipe_search import choice_forced
+
+    chosen = found["A-late"]
+    assert choice_forced(list(found.values()), "A", chosen) == dict(others=2, stalled=1, early=1, latest=2)
+    _candidate_folder(tmp_path, "A-mid", {**base, "optimizer": "sgd", "momentum": 0.5}, [0.1, 0.1, 0.2, 0.2, 0.2])
+    assert choice_forced(archived_candidates(tmp_path), "A", chosen) is None
 
 
 def test_further_seeds_test_the_choice_made_on_the_selection_seed_instead_of_remaking_it(tmp_path):
@@ -120,7 +127,8 @@ def test_further_seeds_test_the_choice_made_on_the_selection_seed_instead_of_rem
     assert sorted(r["seed"] for r in further["of_stalled"]) == [1, 2] and further["candidates"] == ["A-never"]
     assert [(r["name"], r["seed"]) for r in further_seeds(runs, "B")["left"]] == [("B-never", 1)]
     rows = {r["name"]: r for r in candidate_rows(runs)}
-    assert rows["A-never"]["seeds"] == [0, 1, 2, 3] and rows["A-never"]["take_offs"] == [None, 4, None, 2]
+    assert rows["A-never"]["seeds"] == [0, 1, 2, 3]
+    assert [r["take_off"] for r in rows["A-never"]["runs"]] == [None, 4, None, 2]
     assert rows["A-late"]["seeds"] == [0, 1] and rows["A-late"]["finished"] is False  # its seed 1 is unfinished
 
 

@@ -51,8 +51,8 @@ SELECTION_SEED = 0  # the search chose its recipe on this seed's runs; further s
 
 
 def candidate_rows(runs: list[dict]) -> list[dict]:
-    """The runs grouped by candidate (one folder per candidate, one seed folder per run): the candidate's recipe,
-    its runs in seed order, and each run's seed, take-off and last validation accuracy, for a table of candidates."""
+    """The runs grouped by candidate (one folder per candidate, one seed folder per run): the candidate's recipe, its
+    runs in seed order and their seeds, and whether all of them finished, for a table of candidates."""
     grouped: dict[str, list[dict]] = {}
     for run in runs:
         grouped.setdefault(run["name"], []).append(run)
@@ -60,8 +60,7 @@ def candidate_rows(runs: list[dict]) -> list[dict]:
     for name, found in grouped.items():
         found = sorted(found, key=lambda r: r["seed"])
         rows.append(dict({key: found[0][key] for key in ("name", "model", "optimizer", "output", "batch_size", "planned")},
-                         runs=found, seeds=[r["seed"] for r in found], take_offs=[r["take_off"] for r in found],
-                         val_accs=[r["val_acc"] for r in found], finished=all(r["finished"] for r in found)))
+                         runs=found, seeds=[r["seed"] for r in found], finished=all(r["finished"] for r in found)))
     return rows
 
 
@@ -73,6 +72,20 @@ def further_seeds(runs: list[dict], model: str) -> dict:
     of_stalled = [r for r in runs if r["name"] in stalled and r["seed"] != SELECTION_SEED and r["finished"]]
     return dict(of_stalled=of_stalled, left=[r for r in of_stalled if r["take_off"] is not None],
                 candidates=sorted({r["name"] for r in of_stalled}))
+
+
+def choice_forced(runs: list[dict], model: str, chosen: dict) -> dict | None:
+    """How little the selection seed's runs of `model` leave to choose: when `chosen` is the only finished candidate
+    whose take-off comes late (every other that leaves chance does so in less than half its epochs), the others that
+    never leave chance (`stalled`) and those that leave it early (`early`, `latest`: the last of their take-offs);
+    None when another candidate also leaves chance late."""
+    others = [r for r in runs if r["model"] == model and r["seed"] == SELECTION_SEED and r["finished"]
+              and r["name"] != chosen["name"]]
+    early = [r for r in others if r["take_off"] is not None]
+    latest = max((r["take_off"] for r in early), default=None)
+    if latest is not None and latest * 2 >= chosen["take_off"]:
+        return None
+    return dict(others=len(others), stalled=len(others) - len(early), early=len(early), latest=latest)
 
 
 def closest_candidate(candidates: list[dict], model: str) -> dict | None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from convladder.analysis.recipe_search import (SELECTION_SEED, archived_candidates, candidate_rows, closest_candidate,
-                                               further_seeds)
+from convladder.analysis.recipe_search import (SELECTION_SEED, archived_candidates, candidate_rows, choice_forced,
+                                               closest_candidate, further_seeds)
 from convladder.analysis.stability import archived_stability, stability_summary
 from convladder.analysis.statistics import (
     final_values,
@@ -196,11 +196,12 @@ def recipe_search_context(figures: Path) -> dict | None:
     runs = sorted(candidates, key=lambda c: (c["model"], order.get(c["optimizer"], 2), c["output"], -c["batch_size"],
                                              c["seed"]))
     cpus = sorted({c["cpu"] for c in candidates if c["cpu"]})
-    return dict(rows=candidate_rows(runs), runs=runs, study=STUDY_CURVES, models=models, cpus=cpus,
-                closest={model: closest_candidate(candidates, model) for model in models},
+    closest = {model: closest_candidate(candidates, model) for model in models}
+    return dict(rows=candidate_rows(runs), runs=runs, study=STUDY_CURVES, models=models, cpus=cpus, closest=closest,
+                forced={model: choice_forced(runs, model, chosen) for model, chosen in closest.items() if chosen},
                 selection_seed=SELECTION_SEED, further={model: further_seeds(runs, model) for model in models},
                 selection_runs=[c for c in runs if c["seed"] == SELECTION_SEED],
-                unfinished=[c for c in candidates if not c["finished"]], seeds=sorted({c["seed"] for c in candidates}),
+                unfinished=[c for c in candidates if not c["finished"]],
                 shifts=take_off_shifts({i: c["curve"] for i, c in enumerate(runs)}))  # by run: the template words it
 
 

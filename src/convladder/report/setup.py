@@ -180,7 +180,8 @@ def fast_context(runs: dict[str, list[dict]]) -> dict | None:
         study_test=STUDY_RESULTS["GAP+"]["test_acc"], study_epochs=STUDY_RESULTS["GAP+"]["epochs"],
         flip=measured(fast, "test_acc_flip"), tta=measured(fast, "test_acc_tta"), tta_views=TTA_VIEWS,
         target=fast_target(fast), target_acc=FAST_TARGET_ACC, target_minutes=FAST_TARGET_MINUTES,
-        stem=file_stem("GAP-fast"),  # the threads it trained with, of the cores it had: a 1-thread run is not the target's
+        stem=file_stem("GAP-fast"),
+        # the threads it trained with, of the cores it had: a 1-thread run beside another is not the target's setting
         threads=sorted({r["environment"].get("torch_threads") or 0 for r in fast}),
         cores=max(r["environment"].get("cpu_count") or 0 for r in fast),
     )
