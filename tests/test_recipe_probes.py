@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from convladder.analysis.statistics import compare
 from convladder.experiments.recipe_probes import ARCHIVE, PROBES, planned_runs, probe_plan
 from convladder.plan.profiles import plan_config
 
@@ -56,9 +57,11 @@ def test_the_report_sets_each_probe_beside_its_unchanged_run_and_finds_the_one_c
                                                                "B": {"take_off": 3, "val_acc": 0.3}})
     out = tmp_path / "recipe-probes"
     ladder = {"A": [], "B": []}
+    # fp32 ends 0.004, 0.005, 0.006 above each seed's bfloat16 run: a difference the seeds' spread (0.01) hides from
+    # Welch's test and the pairing by seed shows
     for seed, curve in enumerate([[0.1, 0.2, 0.3, 0.40], [0.1, 0.2, 0.3, 0.41], [0.1, 0.2, 0.3, 0.42]]):
         ladder["A"].append(_write_run(tmp_path / "study" / "A" / f"seed{seed}", "A", seed, curve))
-        _write_run(out / "A-fp32" / f"seed{seed}", "A", seed, [0.1, 0.1, 0.2, curve[-1] + 0.001], amp=False)
+        _write_run(out / "A-fp32" / f"seed{seed}", "A", seed, [0.1, 0.1, 0.2, curve[-1] + 0.004 + seed / 1000], amp=False)
     ladder["B"].append(_write_run(tmp_path / "study" / "B" / "seed0", "B", 0, [0.2, 0.3, 0.4, 0.5]))
     _write_run(out / "B-b16" / "seed0", "B", 0, [0.1, 0.2, 0.1, 0.2], batch_size=16)  # take-off 4 (first above: 2)
     _write_run(out / "B-init0.5" / "seed0", "B", 0, [0.1, 0.1, 0.3, 0.35], init_scale=0.5)  # take-off 3
@@ -68,7 +71,9 @@ def test_the_report_sets_each_probe_beside_its_unchanged_run_and_finds_the_one_c
     assert rows["B", (("batch_size", 16),), 0]["unchanged_val"] == 0.5
     (precision,) = context["precision"]
     assert precision["model"] == "A" and precision["seeds"] == [0, 1, 2] and precision["take_offs_fp32"] == [3, 3, 3]
-    assert precision["c"].difference == pytest.approx(0.001)
+    assert precision["c"].difference == pytest.approx(0.005)
+    assert precision["c"].paired and precision["c"].verdict == "higher"
+    assert compare(precision["bf16"], precision["fp32"]).verdict == "inconclusive"  # unpaired, the seeds' spread hides it
     monkeypatch.setattr("convladder.plan.study.STUDY_CURVES", {"A": {"take_off": 4, "val_acc": 0.2},
                                                                "B": {"take_off": 4, "val_acc": 0.3}})
     closest = recipe_probes_context(ladder, out)["closest"]

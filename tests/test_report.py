@@ -9,7 +9,8 @@ import matplotlib
 import pytest
 
 from convladder.analysis import h_targets
-from convladder.analysis.statistics import MIN_SEEDS, architecture, layer_formula
+from convladder.analysis.architecture import architecture, layer_formula
+from convladder.analysis.statistics import MIN_SEEDS
 from convladder.core.config import TrainConfig
 from convladder.report.latex import environment
 from convladder.core.models import count_parameters, create_model, layer_records

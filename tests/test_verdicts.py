@@ -3,7 +3,7 @@
 import pytest
 
 from convladder.analysis.statistics import (
-    LADDER_STEPS, MIN_SEEDS, compare, dropout_verdict, gradient_ratio, ladder_verdicts, mean_interval,
+    LADDER_STEPS, MIN_SEEDS, compare, compare_paired, dropout_verdict, gradient_ratio, ladder_verdicts, mean_interval,
     single_run_verdict, study_within, take_off_epoch, first_above,
 )
 
@@ -39,6 +39,22 @@ def test_the_welch_interval_matches_a_textbook_example():
     result = compare([0.49, 0.50, 0.51], [0.59, 0.60, 0.61])
     half = 2.7764 * 0.01 * (2 / 3) ** 0.5
     assert result.ci_low == pytest.approx(0.1 - half, abs=1e-4) and result.ci_high == pytest.approx(0.1 + half, abs=1e-4)
+
+
+def test_paired_seeds_are_compared_on_their_differences():
+    # each seed's second run is 0.02, 0.03, 0.04 above its first: mean 0.03, s.d. 0.01, dof 2, t(0.975, 2) = 4.3027
+    low, high = [0.50, 0.60, 0.70], [0.52, 0.63, 0.74]
+    result = compare_paired(low, high)
+    half = 4.3027 * 0.01 / 3 ** 0.5
+    assert result.paired and result.verdict == "higher" and result.difference == pytest.approx(0.03)
+    assert result.ci_low == pytest.approx(0.03 - half, abs=1e-4) and result.ci_high == pytest.approx(0.03 + half, abs=1e-4)
+    assert compare(low, high).verdict == "inconclusive"  # the seeds' own spread (0.1) hides it from Welch's test
+    assert compare_paired(high, low).verdict == "lower"
+    assert compare_paired([0.5, 0.6], [0.52, 0.63]).reason == f"fewer than {MIN_SEEDS} seeds"
+    same = compare_paired([0.1, 0.2, 0.3], [0.2, 0.3, 0.4])  # every pair 0.1 apart: nothing to judge the spread by
+    assert same.verdict == "inconclusive" and same.p_value is None and "no spread" in same.reason
+    with pytest.raises(ValueError):
+        compare_paired([0.1, 0.2, 0.3], [0.2, 0.3])
 
 
 def test_the_study_number_is_within_our_interval_only_with_enough_seeds():

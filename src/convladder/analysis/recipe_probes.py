@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convladder.analysis.statistics import compare, first_above, take_off_epoch
+from convladder.analysis.statistics import compare_paired, first_above, take_off_epoch
 from convladder.plan.recipes import STUDY_RECOVERED, changes
 from convladder.results.layout import results_archive, seed_dirs
 
@@ -54,7 +54,8 @@ def unchanged_curves(ladder: dict[str, list[dict]]) -> dict[tuple[str, int], lis
 
 def precision_comparisons(probes: list[dict], ladder: dict[str, list[dict]]) -> list[dict]:
     """For each model with finished fp32 seeds that the study profile also trained: bfloat16 (the profile's runs)
-    against plain fp32 on validation accuracy after EPOCHS, over the seeds both have (Welch, analysis.compare)."""
+    against plain fp32 on validation accuracy after EPOCHS, over the seeds both have, paired by seed (a seed sets the
+    same initial weights and batch order in both precisions; analysis.compare_paired)."""
     base = unchanged_curves(ladder)
     fp32 = {(p["model"], p["seed"]): p for p in probes if p["changes"] == {"amp": False} and p["val_150"] is not None}
     out = []
@@ -65,5 +66,5 @@ def precision_comparisons(probes: list[dict], ladder: dict[str, list[dict]]) -> 
             plain = [fp32[model, s]["val_150"] for s in seeds]
             out.append(dict(model=model, seeds=seeds, bf16=bf16, fp32=plain,
                             take_offs_bf16=[take_off_epoch(base[model, s]) for s in seeds],
-                            take_offs_fp32=[fp32[model, s]["take_off"] for s in seeds], c=compare(bf16, plain)))
+                            take_offs_fp32=[fp32[model, s]["take_off"] for s in seeds], c=compare_paired(bf16, plain)))
     return out

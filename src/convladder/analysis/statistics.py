@@ -3,7 +3,10 @@
 One rule decides every "better than": Welch's t-test (scipy.stats.ttest_ind, equal_var=False) on
 the per-seed values of two runs, with the 95% confidence interval of the difference of their
 means. A difference is called only when that interval excludes zero and each run has at least
-`MIN_SEEDS` seeds; otherwise the verdict is "inconclusive", and the reason says why. The study's
+`MIN_SEEDS` seeds; otherwise the verdict is "inconclusive", and the reason says why. Where the two
+sides are the same seeds of one model changed in nothing the seed sets (the same initial weights,
+batch order and augmentation), the t-test is on the per-seed differences instead (`compare_paired`,
+scipy.stats.ttest_rel), under the same rule. The study's
 questions are answered from pairs of models that differ in one ingredient (`LADDER_STEPS`),
 compared after the same epoch (`ladder_verdicts`); a question without such a pair says so.
 """
@@ -11,7 +14,6 @@ compared after the same epoch (`ladder_verdicts`); a question without such a pai
 from __future__ import annotations
 
 import math
-import re
 import statistics
 import warnings
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ class Comparison:
     n_high: int
     verdict: str
     reason: str = ""
+    paired: bool = False  # a t-test on the per-seed differences (compare_paired), not Welch's
 
     @property
     def enough_seeds(self) -> bool:
@@ -77,9 +80,35 @@ def compare(low: list[float], high: list[float], confidence: float = CONFIDENCE)
     with warnings.catch_warnings():  # one side's seeds all alike (a run at chance): its variance is 0, as it should be
         warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
         welch = stats.ttest_ind(high, low, equal_var=False)
-    interval = welch.confidence_interval(confidence)
-    ci, p = (float(interval.low), float(interval.high)), float(welch.pvalue)
-    if min(n_low, n_high) < MIN_SEEDS:
+    return _called(base, welch, confidence)
+
+
+def compare_paired(low: list[float], high: list[float], confidence: float = CONFIDENCE) -> Comparison:
+    """The rule of `compare` on paired values: `low[i]` and `high[i]` are the same seed, the two runs differing in
+    nothing the seed sets, so the seed's share of the spread cancels in their difference. A t-test on the
+    differences (scipy.stats.ttest_rel) with its interval; a verdict needs MIN_SEEDS pairs."""
+    if len(low) != len(high):
+        raise ValueError(f"paired values need as many on each side, not {len(low)} and {len(high)}")
+    base = dict(low_mean=summarize(low)[0], high_mean=summarize(high)[0], n_low=len(low), n_high=len(high),
+                paired=True)
+    base["difference"] = base["high_mean"] - base["low_mean"]
+    differences = [h - lo for lo, h in zip(low, high)]
+    if len(differences) < 2:
+        return Comparison(**base, ci_low=None, ci_high=None, p_value=None, verdict="inconclusive",
+                          reason=f"fewer than {MIN_SEEDS} seeds")
+    if max(differences) - min(differences) < 1e-12:  # every pair differs by the same amount: no spread to judge by
+        reason = (f"fewer than {MIN_SEEDS} seeds" if len(differences) < MIN_SEEDS
+                  else "no spread across seeds to judge the difference by")
+        return Comparison(**base, ci_low=differences[0], ci_high=differences[0], p_value=None, verdict="inconclusive",
+                          reason=reason)
+    return _called(base, stats.ttest_rel(high, low), confidence)
+
+
+def _called(base: dict, test, confidence: float) -> Comparison:
+    """The verdict of a t-test's result (scipy's, with its confidence interval) by the rule of the module."""
+    interval = test.confidence_interval(confidence)
+    ci, p = (float(interval.low), float(interval.high)), float(test.pvalue)
+    if min(base["n_low"], base["n_high"]) < MIN_SEEDS:
         verdict, reason = "inconclusive", f"fewer than {MIN_SEEDS} seeds"
     elif ci[0] > 0:
         verdict, reason = "higher", ""
@@ -347,52 +376,3 @@ def accuracy_at_minutes(history: dict, minutes: float) -> float | None:
     if none did. Compares runs at equal training time rather than at their own budgets."""
     done = [acc for spent, acc in zip(*minutes_curve(history)) if spent <= minutes]
     return done[-1] if done else None
-
-
-# --- the models as the runs recorded them (results.json "layers") ----------------------------
-
-_CONV = re.compile(r"^Conv2d\((\d+), (\d+), kernel_size=\((\d+), (\d+)\)")
-_LINEAR = re.compile(r"^Linear\(in_features=(\d+), out_features=(\d+)")
-_NORM = re.compile(r"^BatchNorm2d\((\d+)")
-_DROPOUT = re.compile(r"^Dropout\(p=([0-9.]+)")
-_MAX_POOL = re.compile(r"^MaxPool2d\(kernel_size=(\d+)")
-
-
-def architecture(layers: list[dict]) -> dict:
-    """What a model is made of, read from its recorded layers (name, module as PyTorch prints it,
-    parameters): the filters of each convolution, the activations, batch norm, the dropout rates,
-    the max-pool sizes, whether a global average pool feeds the classifier, the classifier's
-    inputs, and the parameter count."""
-    modules = [layer["module"] for layer in layers]
-    linear = [m for m in map(_LINEAR.match, modules) if m]
-    return dict(
-        convs=[int(m.group(2)) for m in map(_CONV.match, modules) if m],
-        activations=sorted({m.split("(")[0] for m in modules if m.startswith(("ReLU", "Sigmoid", "Tanh", "GELU"))}),
-        batch_norm=any(_NORM.match(m) for m in modules),
-        dropout=[float(m.group(1)) for m in map(_DROPOUT.match, modules) if m],
-        max_pools=[int(m.group(1)) for m in map(_MAX_POOL.match, modules) if m],
-        global_pool=any(m.startswith("AdaptiveAvgPool2d") for m in modules),
-        features=int(linear[-1].group(1)) if linear else None,
-        parameters=sum(layer["parameters"] for layer in layers),
-    )
-
-
-def layer_formula(layers: list[dict]) -> tuple[list[str], int]:
-    """The parameter count from the recorded layer shapes: a k x k convolution has (k^2 c_in + 1) c_out
-    parameters, a linear layer (n_in + 1) n_out (without their "+ 1" where PyTorch printed bias=False),
-    a batch norm 2 per channel. The terms, and their sum."""
-    terms, total = [], 0
-    for module in (layer["module"] for layer in layers):
-        bias = 0 if "bias=False" in module else 1
-        if conv := _CONV.match(module):
-            c_in, c_out, kh, kw = map(int, conv.groups())
-            terms.append(f"({kh * kw}*{c_in}{'+1' * bias})*{c_out}")
-            total += (kh * kw * c_in + bias) * c_out
-        elif linear := _LINEAR.match(module):
-            n_in, n_out = map(int, linear.groups())
-            terms.append(f"({n_in}{'+1' * bias})*{n_out}")
-            total += (n_in + bias) * n_out
-        elif norm := _NORM.match(module):
-            terms.append(f"2*{norm.group(1)}")
-            total += 2 * int(norm.group(1))
-    return terms, total

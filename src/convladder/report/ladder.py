@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import convladder.report.figures as draw
+from convladder.analysis.architecture import architecture, layer_formula
 from convladder.analysis.statistics import (
     LADDER_STEPS,
     MIN_SEEDS,
     TAKE_OFF_LOW_ACC,
-    architecture,
     compare,
     dropout_verdict,
     final_values,
@@ -19,7 +19,6 @@ from convladder.analysis.statistics import (
     holm_family,
     late_rise,
     ladder_verdicts,
-    layer_formula,
     prediction_interval,
     study_below_chance,
     study_within,
