@@ -2,14 +2,14 @@
 on clusters of 2-core nodes.
 
 1. Overhead: the same training steps (default: the smoke profile's A, B, C; --profile quick for runs of minutes)
-   trained twice from nothing, once with pipeline.execute_side_by_side (2 workers, one thread each) and once with
+   trained twice from nothing, once with workers.execute_side_by_side (2 workers, one thread each) and once with
    cluster.execute_on_cluster on a Ray cluster of two 1-CPU nodes this script starts on 127.0.0.1 (or the one at
    --cluster). Printed: each wall time, the joining of the cluster (start-up), the bytes a task returns and the
    seconds the driver takes to write them back, and the extra wall seconds per run.
 2. Projection: the study profile's archived runs (results/study/*/seed*/results.json: training and evaluation
    seconds, one thread each; GAP+'s own epochs only) scheduled longest first on N nodes of 2 slots, plus the
-   measured overhead per run: once as the cluster path schedules them today (a chain per model, its seeds one
-   after another; GAP -> GAP+ one chain) and once as if every seed were a task of its own.
+   measured overhead per run: as the cluster path schedules them (every seed a task of its own, GAP's seed k and
+   GAP+'s seed k one chain) and, for comparison, as it did before (a chain per model, its seeds one after another).
 
     python benchmarks/cluster.py                      # a few minutes on 2 cores
     python benchmarks/cluster.py --profile quick --models A B   # runs of minutes
@@ -30,13 +30,15 @@ from convladder.results.layout import RunLayout, results_archive
 
 def timed_runs(profile: str, models: list[str], address: str | None, data_dir: str | None) -> dict:
     from convladder.cluster import execute_on_cluster
-    from convladder.pipeline import execute_side_by_side, plan
+    from convladder.pipeline import plan
+    from convladder.workers import execute_side_by_side
 
     measured = {}
     with tempfile.TemporaryDirectory(prefix="convladder-bench-") as scratch:
         for path in ("local", "cluster"):
             layout = RunLayout(Path(scratch) / path)
-            steps = [s for s in plan(profile, layout, data_dir, models=models) if s.notebook == "10_train"]
+            steps = [s for s in plan(profile, layout, data_dir, models=models, per_seed=True)  # as run_pipeline plans
+                     if s.notebook == "10_train"]
             lines = []
             start = time.perf_counter()
             if path == "local":
@@ -64,8 +66,8 @@ def local_cluster():
 
 
 def study_jobs() -> tuple[list[float], list[float]]:
-    """The study's archived runs in seconds: (chains as scheduled today, one job per seed, GAP+'s seed k after
-    GAP's seed k)."""
+    """The study's archived runs in seconds: (a chain per model, as the cluster path scheduled them before; one job
+    per seed, GAP+'s seed k after GAP's seed k, as it schedules them now)."""
     runs = {}
     for path in sorted(results_archive("study").glob("*/seed*/results.json")):
         r = json.loads(path.read_text())
@@ -122,8 +124,8 @@ def main() -> None:
           f"{sum(per_seed) / 3600:.1f} h of one-thread training and evaluation")
     for nodes in (1, 4, 16):
         print(f"  {nodes:2d} node(s) of 2 cores: {makespan([c + overhead for c in chains], 2 * nodes) / 3600:.1f} h with "
-              f"a chain per model (as built), {makespan([s + overhead for s in per_seed], 2 * nodes) / 3600:.1f} h "
-              f"with a task per seed")
+              f"a chain per model (before), {makespan([s + overhead for s in per_seed], 2 * nodes) / 3600:.1f} h "
+              f"with a task per seed (as built)")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def imports(path: Path) -> set[str]:
 
 def test_every_module_lives_in_a_layer_folder_except_the_entry_points():
     top = {name for name, path in modules().items() if name.count(".") == 1 and path.name != "__init__.py"}
-    assert top == {"convladder.cli", "convladder.pipeline", "convladder.cluster", "convladder.cluster_files"}
+    assert top == {"convladder.cli", "convladder.pipeline", "convladder.workers", "convladder.cluster",
+                   "convladder.cluster_files"}
     assert {name.split(".")[1] for name in modules() if name.count(".") == 2} <= set(LAYERS)
 
 

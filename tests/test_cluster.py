@@ -17,7 +17,8 @@ import ray
 import torch
 
 from convladder.cli import main
-from convladder.pipeline import Step, StepFailed, _execute_chain, execute_side_by_side, plan
+from convladder.pipeline import Step, StepFailed, plan
+from convladder.workers import _execute_chain, execute_side_by_side
 from convladder.results.layout import RunLayout, run_name_of
 
 LOOPBACK = "127.0.0.1"

@@ -120,7 +120,7 @@ def _training_step(tmp_path, model: str, name: str, epochs: int, seeds, resume_f
 
 
 def test_training_chains_keep_a_continuation_after_its_source_and_start_the_largest(tmp_path):
-    from convladder.pipeline import training_chains
+    from convladder.workers import training_chains
 
     steps = [_training_step(tmp_path, "A", "A", 150, [0, 1, 2]), _training_step(tmp_path, "G", "G", 30, [0]),
              _training_step(tmp_path, "GAP", "GAP", 120, [0, 1, 2]),
@@ -133,6 +133,32 @@ def test_training_chains_keep_a_continuation_after_its_source_and_start_the_larg
     assert [[s.parameters["name"] for s in chain] for chain in chains] == [["GAP"], ["GAP+"], ["G"], ["A"]]
 
 
+def test_side_by_side_each_seed_trains_as_a_step_of_its_own_and_a_continuation_follows_its_seed(tiny_cifar, tmp_path):
+    """With --workers or --cluster (plan's per_seed) the quick profile's 3 seeds of a run are 3 steps, each with its own
+    notebook, log and HTML copy, so that more workers (or nodes) train them at the same time; GAP+'s seed k still
+    follows GAP's seed k in one chain."""
+    from convladder.pipeline import _html_name, plan
+    from convladder.workers import training_chains
+
+    layout = RunLayout(tmp_path / "runs")
+    steps = [s for s in plan("quick", layout, str(tiny_cifar), models=["A", "GAP"], per_seed=True)
+             if s.notebook == "10_train" and s.parameters["name"] in ("A", "GAP", "GAP+")]  # not the runs beyond
+    by_name = {}
+    for step in steps:
+        by_name.setdefault(step.parameters["name"], []).append(step)
+    assert {name: [s.parameters["seeds"] for s in steps] for name, steps in by_name.items()} == {
+        "A": [[0], [1], [2]], "GAP": [[0], [1], [2]], "GAP+": [[0], [1], [2]]}
+    a1 = by_name["A"][1]
+    assert a1.output == layout.train_notebook("A", 1) == layout.run("A") / "train-seed1.ipynb"
+    assert a1.label == f"train A ({a1.parameters['planned']['config']['epochs']} epochs, seed 1)"
+    assert _html_name(a1, layout) == "10_train_A_seed1.html" and _html_name(by_name["GAP+"][0], layout) == "10_train_GAP+_seed0.html"
+    assert len({s.output for s in steps}) == len(steps)  # no two steps write the same notebook
+    chains = [[(s.parameters["name"], s.parameters["seeds"][0]) for s in chain] for chain in training_chains(steps)]
+    assert all([("GAP", k), ("GAP+", k)] in chains for k in range(3)) and len(chains) == 6
+    together = [s for s in plan("quick", layout, str(tiny_cifar), models=["A"]) if s.parameters.get("name") == "A"]
+    assert [s.parameters["seeds"] for s in together] == [[0, 1, 2]] and together[0].output == layout.train_notebook("A")
+
+
 def test_workers_must_be_a_whole_number_of_at_least_one(capsys):
     with pytest.raises(SystemExit):
         main(["all", "--workers", "0"])
@@ -141,7 +167,8 @@ def test_workers_must_be_a_whole_number_of_at_least_one(capsys):
 
 @pytest.mark.slow
 def test_training_side_by_side_runs_each_chain_in_its_own_process(full_size_cifar, tmp_path, capfd):
-    from convladder.pipeline import execute_side_by_side, plan
+    from convladder.pipeline import plan
+    from convladder.workers import execute_side_by_side
 
     layout = RunLayout(tmp_path / "runs")
     steps = [s for s in plan("smoke", layout, str(full_size_cifar), models=["A", "GAP"])
@@ -217,16 +244,16 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path, monke
     import signal
     import time
 
-    from convladder import pipeline
+    from convladder import workers
 
-    monkeypatch.setattr(pipeline, "_execute_chain", interrupt_the_parent)
+    monkeypatch.setattr(workers, "_execute_chain", interrupt_the_parent)
     # Ctrl-C raises KeyboardInterrupt here even when pytest was started in the background (`pytest &`), where the
     # shell has this process ignore SIGINT
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.perf_counter()
     try:
         with pytest.raises(KeyboardInterrupt):
-            pipeline.execute_side_by_side(chains_of(["A", "B", "C"], tmp_path), RunLayout(tmp_path), workers=2)
+            workers.execute_side_by_side(chains_of(["A", "B", "C"], tmp_path), RunLayout(tmp_path), workers=2)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - start < 30  # not the minute the workers would sleep, nor the third chain
@@ -235,31 +262,31 @@ def test_ctrl_c_stops_every_worker_and_raises_keyboard_interrupt(tmp_path, monke
 
 @pytest.mark.slow
 def test_a_worker_leaves_ctrl_c_to_the_parent(tmp_path, monkeypatch):
-    from convladder import pipeline
+    from convladder import workers
 
-    monkeypatch.setattr(pipeline, "_execute_chain", shrug_off_ctrl_c)
-    seconds = pipeline.execute_side_by_side(chains_of(["A", "B"], tmp_path), RunLayout(tmp_path), workers=2)
+    monkeypatch.setattr(workers, "_execute_chain", shrug_off_ctrl_c)
+    seconds = workers.execute_side_by_side(chains_of(["A", "B"], tmp_path), RunLayout(tmp_path), workers=2)
     assert seconds == {"train A": 1.0, "train B": 1.0}
 
 
 @pytest.mark.slow
 def test_a_killed_worker_is_one_message_that_names_the_runs_not_finished(tmp_path, monkeypatch):
-    from convladder import pipeline
+    from convladder import workers
 
-    monkeypatch.setattr(pipeline, "_execute_chain", die)
-    with pytest.raises(pipeline.StepFailed, match=r"a training worker process died \(killed, or out of memory\?\) before it "
+    monkeypatch.setattr(workers, "_execute_chain", die)
+    with pytest.raises(workers.StepFailed, match=r"a training worker process died \(killed, or out of memory\?\) before it "
                                                  r"finished train [AB].*; its finished epochs and runs are kept") as raised:
-        pipeline.execute_side_by_side(chains_of(["A", "B"], tmp_path), RunLayout(tmp_path), workers=2)
+        workers.execute_side_by_side(chains_of(["A", "B"], tmp_path), RunLayout(tmp_path), workers=2)
     assert "train A" in str(raised.value) and "train B" in str(raised.value)
 
 
 @pytest.mark.slow
 def test_a_killed_worker_stops_no_other_chain(tmp_path, monkeypatch):
-    from convladder import pipeline
+    from convladder import workers
 
-    monkeypatch.setattr(pipeline, "_execute_chain", die_if_a)
-    with pytest.raises(pipeline.StepFailed) as raised:
-        pipeline.execute_side_by_side(chains_of(["A", "B", "C"], tmp_path), RunLayout(tmp_path), workers=2)
+    monkeypatch.setattr(workers, "_execute_chain", die_if_a)
+    with pytest.raises(workers.StepFailed) as raised:
+        workers.execute_side_by_side(chains_of(["A", "B", "C"], tmp_path), RunLayout(tmp_path), workers=2)
     assert "train A" in str(raised.value) and "train B" not in str(raised.value)
     assert sorted(p.name for p in tmp_path.glob("finished-*")) == ["finished-train B", "finished-train C"]
     assert multiprocessing.active_children() == []
@@ -268,7 +295,7 @@ def test_a_killed_worker_stops_no_other_chain(tmp_path, monkeypatch):
 PARENT_SCRIPT = """
 import os, sys, time
 from pathlib import Path
-from convladder import pipeline
+from convladder import pipeline, workers
 from convladder.results.layout import RunLayout
 
 
@@ -283,8 +310,8 @@ if __name__ == "__main__":
     steps = [pipeline.Step("10_train", root / n / "train.ipynb",
                            {"name": n, "planned": {"config": {"model": n, "epochs": 1}}, "seeds": [0]},
                            f"train {n}") for n in ("A", "B", "C")]
-    pipeline._execute_chain = sleep_long
-    pipeline.execute_side_by_side(steps, RunLayout(root), workers=2)
+    workers._execute_chain = sleep_long
+    workers.execute_side_by_side(steps, RunLayout(root), workers=2)
 """
 
 

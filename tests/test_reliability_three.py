@@ -394,15 +394,15 @@ def test_replace_on_latex_keeps_it_latex():
 def test_the_signal_mask_is_what_it_was_after_side_by_side_training(tmp_path, monkeypatch):
     import signal
 
-    from convladder import pipeline
+    from convladder import pipeline, workers
     from convladder.results.layout import RunLayout
 
-    monkeypatch.setattr(pipeline, "_execute_chain", _quick_chain)
+    monkeypatch.setattr(workers, "_execute_chain", _quick_chain)
     before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     steps = [pipeline.Step("10_train", tmp_path / n / "train.ipynb",
                            {"name": n, "planned": {"config": {"model": n, "epochs": 1}}, "seeds": [0]},
                            f"train {n}") for n in ("A", "B", "C")]
-    assert pipeline.execute_side_by_side(steps, RunLayout(tmp_path), workers=2) == {f"train {n}": 1.0 for n in "ABC"}
+    assert workers.execute_side_by_side(steps, RunLayout(tmp_path), workers=2) == {f"train {n}": 1.0 for n in "ABC"}
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 

@@ -1,7 +1,8 @@
 """Training runs on a Ray cluster: `convladder all --cluster auto` (the cluster in RAY_ADDRESS, Ray's own convention)
 or `--cluster <head>:6379` / `ray://<head>:10001`. Imported only then: the local path never imports Ray.
 
-Each training chain (pipeline.training_chains: GAP -> GAP+ stays one chain) is one Ray task asking for the CPUs it
+Each training chain (workers.training_chains: a seed of GAP and the same seed of GAP+ stay one chain; every other
+seed is a chain of its own, pipeline.plan's per_seed) is one Ray task asking for the CPUs it
 trains with (RUN_THREADS; a GPU too where the cluster has one: `run_resources`). No shared filesystem is assumed:
 
 - Inputs travel as the task's arguments: the seed files the run continues (a resumable checkpoint, a stale run that
@@ -35,7 +36,8 @@ import time
 from contextlib import ExitStack
 
 from convladder.cluster_files import ClusterError, keep_checkpoints, node_main, write_back
-from convladder.pipeline import Step, StepFailed, _html_name, _minutes, export_html, training_chains
+from convladder.pipeline import Step, StepFailed, _html_name, _minutes, export_html
+from convladder.workers import training_chains
 from convladder.results.layout import RunLayout
 from convladder.tools.files import first_line
 from convladder.tools.signals import restore, signals_held, stop_signals_raise
@@ -129,13 +131,13 @@ class Tracker:
 def _node_step(step: Step) -> dict:
     """What a node needs of a step: its label and parameters, without the driver's paths (the node sets its own)."""
     parameters = {k: v for k, v in step.parameters.items() if k not in ("run_dir", "data_dir")}
-    return {"label": step.label, "parameters": parameters}
+    return {"label": step.label, "parameters": parameters, "notebook": step.output.name}
 
 
 def execute_on_cluster(steps: list[Step], layout: RunLayout, address: str, data_dir: str | None, html: bool = True,
                        say=print) -> dict[str, float]:
     """Run the training steps on the Ray cluster at `address`, every chain a task; returns each step's seconds, as
-    pipeline.execute_side_by_side does, and like it raises the failures together at the end (StepFailed) and
+    workers.execute_side_by_side does, and like it raises the failures together at the end (StepFailed) and
     Ctrl-C / SIGTERM as KeyboardInterrupt once every task is cancelled. `say` prints a progress line."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -213,9 +215,8 @@ def _collect(pending: dict, tracker, layout: RunLayout, html: bool, say, checksu
                 say(f"written back: {labels} ({len(written)} files, {answer['bytes'] / 2**20:.1f} MB from "
                     f"{answer['node']}) in {time.perf_counter() - start:.2f} s")
                 for step in chain:
-                    if html and layout.train_notebook(step.parameters["name"]).exists():
-                        export_html(layout.train_notebook(step.parameters["name"]),
-                                    layout.html_dir / _html_name(step, layout))
+                    if html and step.output.exists():
+                        export_html(step.output, layout.html_dir / _html_name(step, layout))
                 seconds.update(answer["seconds"])
                 if answer["failed"]:
                     failed.append(answer["failed"].replace(answer["root"], str(layout.root)))

@@ -182,11 +182,12 @@ def node_main(chain: list[dict], shipped: dict[str, bytes], wanted: dict, thread
         with CheckpointWatcher(layout.root, _watched(chain), tracker, key):
             for entry in chain:
                 name = entry["parameters"]["name"]
-                step = Step("10_train", layout.train_notebook(name), {**entry["parameters"], "run_dir": str(layout.root),
+                output = layout.run(name) / entry["notebook"]
+                step = Step("10_train", output, {**entry["parameters"], "run_dir": str(layout.root),
                             "data_dir": data_dir, "threads": threads}, entry["label"])
                 tracker.say.remote(f"started: {step.label} on {_node()} (worker pid {os.getpid()}){resumed}")
                 try:
-                    seconds[step.label] = execute(step, layout, html=False, log=layout.run(name) / "train.log")
+                    seconds[step.label] = execute(step, layout, html=False, log=output.with_suffix(".log"))
                 except StepFailed as err:
                     failed = str(err)
                     break

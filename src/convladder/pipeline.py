@@ -9,18 +9,12 @@ streams to this process's terminal as it comes.
     convladder all --profile quick            # or: papermill notebooks/run_all.ipynb ...
     convladder all --profile study --workers 2   # two runs at a time, one thread each
 
-With `workers` above 1 the training notebooks run side by side, each in its own process with its
-share of the cores (a small model at a small batch gains little from a second thread, so two runs
-of one thread each finish sooner than one run after another with two); each writes its progress to
-a log beside its executed notebook. A continuation (GAP+) runs after the run it continues, in the
-same worker, and the runs with the most training arithmetic start first.
+With `workers` above 1 the training notebooks run side by side (convladder.workers), and with
+`cluster` on a Ray cluster (convladder.cluster); both train each seed as a step of its own.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,7 +24,6 @@ from convladder.core.registry import study_model_names
 from convladder.plan.profiles import H_PROFILE, OTHER_SIZES_RUNS, PlannedRun, ladder
 from convladder.results.layout import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
 from convladder.tools.files import atomic_write_bytes, atomic_write_text, claim, refuse_links_leaving
-from convladder.tools.signals import STOP_SIGNALS, die_with_parent, restore, signals_held, stop_signals_raise
 
 # The kernel's own log (a notice that it listens on the loopback interface, a note when it is shut
 # down) says nothing to act on; a failing cell is reported through the notebook, with its traceback.
@@ -67,10 +60,11 @@ def planned(run: PlannedRun, profile: str) -> dict:
 
 
 def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, force: bool = False,
-         retrain_stale: bool = False) -> list[Step]:
+         retrain_stale: bool = False, per_seed: bool = False) -> list[Step]:
     """The steps of a profile, the reused runs left out. In an archived profile (its runs take hours)
     a stale run is reported and kept as it is unless `retrain_stale` (or `force`) asks for hours of
-    training; elsewhere a stale run trains again."""
+    training; elsewhere a stale run trains again. A run's seeds train in one step, or with `per_seed` (runs
+    trained side by side or on a cluster) each in a step of its own, so that they can train at the same time."""
     from convladder.core.data import load_cifar10
     from convladder.core.runs import run_state
 
@@ -92,13 +86,14 @@ def plan(profile: str, layout: RunLayout, data_dir: str | None, models=None, for
             print(f"{run.name}: seeds {list(run.seeds)} finished and current in {layout.run(run.name)}, reused",
                   flush=True)
             continue
-        steps.append(Step(
-            "10_train", layout.train_notebook(run.name),
-            {**common, "name": run.name, "planned": planned(run, profile), "seeds": todo, "resume_from": run.continues,
-             "restart": force, "retrain_stale": True},
-            f"train {run.name} ({run.epochs} epoch{'s' if run.epochs != 1 else ''}, seed{'s' if len(todo) > 1 else ''} "
-            f"{', '.join(map(str, todo))})",
-        ))
+        for seeds in ([[seed] for seed in todo] if per_seed else [todo]):
+            steps.append(Step(
+                "10_train", layout.train_notebook(run.name, seeds[0] if per_seed else None),
+                {**common, "name": run.name, "planned": planned(run, profile), "seeds": seeds,
+                 "resume_from": run.continues, "restart": force, "retrain_stale": True},
+                f"train {run.name} ({run.epochs} epoch{'s' if run.epochs != 1 else ''}, seed{'s' if len(seeds) > 1 else ''} "
+                f"{', '.join(map(str, seeds))})",
+            ))
     names = {run.name for run in runs}
     gap_runs = [name for name in OTHER_SIZES_RUNS if name in names]
     if gap_runs:
@@ -164,138 +159,11 @@ def _literal(path: Path) -> str:
     return str(path).replace("{", "{{").replace("}", "}}")
 
 
-def training_chains(steps: list[Step]) -> list[list[Step]]:
-    """The training steps in chains that run one after another: a continuation (GAP+) after the step
-    that trains a seed it continues (its seed k continues its source's seed k), in a chain of its own
-    when its source's seeds are already trained; the chains with the most training arithmetic (FLOPs
-    per image x epochs x seeds) first."""
-    from convladder.core.models import create_model
-    from convladder.tools.hardware import training_flops_per_image
-
-    chains: list[list[Step]] = []
-    for step in steps:
-        source, seeds = step.parameters.get("resume_from"), set(step.parameters["seeds"])
-        chain = next((c for c in chains if any(s.parameters["name"] == source and seeds & set(s.parameters["seeds"])
-                                               for s in c)), None)
-        if chain is None:
-            chains.append([step])
-        else:
-            chain.append(step)
-    configs = {id(s): s.parameters["planned"]["config"] for s in steps}
-    flops = {model: training_flops_per_image(create_model(model)) for model in {c["model"] for c in configs.values()}}
-
-    def arithmetic(chain: list[Step]) -> float:
-        return sum(flops[configs[id(s)]["model"]] * configs[id(s)]["epochs"] * len(s.parameters["seeds"]) for s in chain)
-
-    return sorted(chains, key=arithmetic, reverse=True)
-
-
-def _execute_chain(chain: list[Step], layout: RunLayout, html: bool, threads: int) -> dict[str, float]:
-    """One worker's chain of training steps, each with `threads` threads and its output in a log beside its
-    notebook (a child process of run_pipeline)."""
-    seconds = {}
-    for step in chain:
-        log = step.output.with_suffix(".log")
-        print(f"started: {step.label} (progress: {log})", flush=True)
-        step = Step(step.notebook, step.output, {**step.parameters, "threads": threads}, step.label)
-        seconds[step.label] = execute(step, layout, html, log=log)
-        print(f"done: {step.label} in {_minutes(seconds[step.label])}", flush=True)
-    return seconds
-
-
-def _worker(connection, parent_pid: int, run_chain, chain: list[Step], layout: RunLayout, html: bool,
-            threads: int) -> None:
-    """One worker process: runs `chain` and sends ("done", seconds) or ("failed", message) back.
-    Ctrl-C is the parent's to handle (it ends every worker), so that a worker does not print a
-    traceback of its own or start its next run; SIGTERM (the parent's, or its death) ends it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # started inside signals_held
-    die_with_parent(parent_pid)
-    try:
-        outcome = ("done", run_chain(chain, layout, html, threads))
-    except StepFailed as err:
-        outcome = ("failed", str(err))
-    except Exception as err:  # noqa: BLE001 - any other failure is reported by the parent in one line
-        outcome = ("failed", f"{chain[0].label}: {type(err).__name__}: {err}")
-    connection.send(outcome)
-    connection.close()
-
-
-def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, html: bool = True) -> dict[str, float]:
-    """Run training steps in `workers` processes at a time, each with its share of the cores; returns each
-    step's seconds. Each chain (training_chains) runs in a process of its own, started here and joined here
-    (no pool thread in between, so nothing is left running once this returns or raises). A failed chain,
-    or a worker killed from outside, does not stop the others; the failures are raised together at the end
-    (finished runs are kept, and running the same command again continues). Ctrl-C and SIGTERM end every
-    worker (and with it its notebook's kernel) and are raised here as KeyboardInterrupt; a worker whose
-    parent dies, even by SIGKILL, ends too (die_with_parent)."""
-    from multiprocessing.connection import wait
-
-    chains = training_chains(steps)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    print(f"{len(steps)} training steps in {len(chains)} chains, {workers} at a time with {threads} "
-          f"thread{'s' if threads > 1 else ''} each", flush=True)
-    seconds: dict[str, float] = {}
-    failed, unfinished = [], []
-    # spawned, not forked: this process has started PyTorch's thread pool (the FLOP counts above)
-    context = multiprocessing.get_context("spawn")
-    waiting = list(chains)
-    running: dict = {}  # the receiving end of each worker's pipe -> (process, chain)
-    # multiprocessing starts its resource tracker with the first process, unblocking these signals as it does:
-    # started here, outside signals_held, so that no start can undo the block
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()
-    handlers = stop_signals_raise()
-    try:
-        while waiting or running:
-            while waiting and len(running) < workers:
-                chain = waiting.pop(0)
-                receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_worker, args=(send, os.getpid(), _execute_chain, chain, layout,
-                                                                html, threads), daemon=True)
-                with signals_held():  # a worker is started and recorded, or neither
-                    process.start()
-                    running[receive] = (process, chain)
-                send.close()
-            for receive in wait(list(running)):
-                with signals_held():  # a worker is joined and forgotten, or neither
-                    process, chain = running[receive]
-                    try:
-                        kind, value = receive.recv()
-                    except (EOFError, OSError):  # the worker died before it could answer (killed, out of memory?)
-                        kind, value = "died", None
-                    process.join()
-                    receive.close()
-                    del running[receive]
-                if kind == "done":
-                    seconds.update(value)
-                elif kind == "failed":
-                    failed.append(value)
-                else:
-                    unfinished.extend(step.label for step in chain)
-    finally:
-        # End the workers first of all, deaf to a second Ctrl-C or SIGTERM, which would otherwise leave them
-        # training; after a normal end nothing is running and this ends nothing.
-        with signals_held():
-            for process, _ in running.values():
-                process.terminate()
-            for receive, (process, _) in running.items():
-                process.join()
-                receive.close()
-            restore(handlers)
-    if unfinished:
-        failed.append(f"a training worker process died (killed, or out of memory?) before it finished "
-                      f"{', '.join(unfinished)}; its finished epochs and runs are kept, and running the same "
-                      f"command again continues")
-    if failed:
-        raise StepFailed(" | ".join(failed))
-    return seconds
-
-
 def _html_name(step: Step, layout: RunLayout) -> str:
+    """`10_train_<run>.html`, `10_train_<run>_seed<k>.html` for a seed's own step, `<stem>.html` for the others."""
     if step.notebook == "10_train":
-        return f"10_train_{step.output.parent.name}.html"
+        seed = step.output.stem.removeprefix("train").removeprefix("-")
+        return f"10_train_{step.output.parent.name}{'_' + seed if seed else ''}.html"
     return f"{step.output.stem}.html"
 
 
@@ -369,7 +237,7 @@ def run_pipeline(
     refuse_links_leaving(layout.root)  # every write below stays in the run folder
     data_dir = str(Path(data_dir).resolve()) if data_dir else None
     start = time.perf_counter()
-    steps = plan(profile, layout, data_dir, models, force, retrain_stale)
+    steps = plan(profile, layout, data_dir, models, force, retrain_stale, per_seed=bool(cluster) or workers > 1)
     training = [step for step in steps if step.notebook == "10_train"]
     side_by_side = bool(cluster) or (workers > 1 and len(training) > 1)
     seconds: dict[str, float] = {}
@@ -378,8 +246,12 @@ def run_pipeline(
             if step is training[0]:
                 how = f"on the Ray cluster at {cluster}" if cluster else f"{workers} runs at a time"
                 print(f"[{number}-{number + len(training) - 1}/{len(steps)}] training, {how}", flush=True)
-                seconds.update(execute_on_cluster(training, layout, cluster, data_dir, html) if cluster
-                               else execute_side_by_side(training, layout, workers, html))
+                if cluster:
+                    seconds.update(execute_on_cluster(training, layout, cluster, data_dir, html))
+                else:
+                    from convladder.workers import execute_side_by_side
+
+                    seconds.update(execute_side_by_side(training, layout, workers, html))
             continue
         print(f"[{number}/{len(steps)}] {step.label} -> {step.output}", flush=True)
         seconds[step.label] = execute(step, layout, html)

@@ -149,9 +149,10 @@ class RunLayout:
     def checkpoint(self, name: str, seed: int) -> Path:
         return self.seed(name, seed) / CHECKPOINT_FILE
 
-    def train_notebook(self, name: str) -> Path:
-        """The executed copy of `10_train` for one run."""
-        return self.run(name) / "train.ipynb"
+    def train_notebook(self, name: str, seed: int | None = None) -> Path:
+        """The executed copy of `10_train` for one run, or for one of its seeds where each seed trains as a step of
+        its own (side by side, or on a cluster)."""
+        return self.run(name) / ("train.ipynb" if seed is None else f"train-seed{seed}.ipynb")
 
     def notebook(self, stem: str) -> Path:
         """The executed copy of one of the profile's other notebooks."""

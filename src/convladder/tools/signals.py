@@ -1,5 +1,5 @@
 """Signals for processes that start workers: SIGTERM raised as Ctrl-C, Ctrl-C and SIGTERM held while
-a worker is started or joined, and a worker that ends with its parent (pipeline.execute_side_by_side)."""
+a worker is started or joined, and a worker that ends with its parent (workers.execute_side_by_side)."""
 
 from __future__ import annotations
 
