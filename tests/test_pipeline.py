@@ -4,7 +4,9 @@ import dataclasses
 import json
 import os
 import multiprocessing
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from convladder.results import layout as paths
 from convladder.cli import config_flags, field_help, main
 from convladder.core.config import TrainConfig
-from convladder.results.layout import RunLayout
+from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.pipeline import export_report
 
 
@@ -151,12 +153,28 @@ def test_side_by_side_each_seed_trains_as_a_step_of_its_own_and_a_continuation_f
     a1 = by_name["A"][1]
     assert a1.output == layout.train_notebook("A", 1) == layout.run("A") / "train-seed1.ipynb"
     assert a1.label == f"train A ({a1.parameters['planned']['config']['epochs']} epochs, seed 1)"
-    assert _html_name(a1, layout) == "10_train_A_seed1.html" and _html_name(by_name["GAP+"][0], layout) == "10_train_GAP+_seed0.html"
+    assert _html_name(a1, layout) == "10_train_A_seed1.html"
+    assert _html_name(by_name["GAP+"][0], layout) == "10_train_GAP+_seed0.html"
     assert len({s.output for s in steps}) == len(steps)  # no two steps write the same notebook
     chains = [[(s.parameters["name"], s.parameters["seeds"][0]) for s in chain] for chain in training_chains(steps)]
     assert all([("GAP", k), ("GAP+", k)] in chains for k in range(3)) and len(chains) == 6
     together = [s for s in plan("quick", layout, str(tiny_cifar), models=["A"]) if s.parameters.get("name") == "A"]
     assert [s.parameters["seeds"] for s in together] == [[0, 1, 2]] and together[0].output == layout.train_notebook("A")
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (project_root() / ".git").exists(), reason="not a git checkout")
+def test_what_the_pipeline_writes_beside_an_archives_runs_stays_out_of_git():
+    """An archived profile's seed folders are committed; the executed notebooks and logs of its training steps (one
+    per run, or one per seed side by side) are not."""
+    layout = RunLayout(results_archive("study"))
+    written = [layout.train_notebook("A"), layout.train_notebook("GAP+", 2)]
+    written += [path.with_suffix(".log") for path in written]
+    relative = [str(path.relative_to(project_root())) for path in written]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *relative], cwd=project_root(), capture_output=True,
+                             text=True).stdout.split()
+    assert ignored == relative
+    kept = str(layout.results("A", 0).relative_to(project_root()))
+    assert subprocess.run(["git", "check-ignore", "--no-index", "-q", kept], cwd=project_root()).returncode == 1
 
 
 def test_workers_must_be_a_whole_number_of_at_least_one(capsys):
