@@ -376,16 +376,16 @@ def longer_h_context(h_seeds: list[dict], h_tuning: list[dict], code_version: st
     tuning = [t for t in h_tuning if tuned_longer(t)]
     for t in tuning:
         t["standard_error"] = (t["val"] * (1 - t["val"]) / t["val_images"]) ** 0.5
-    own = {id(t): next((a for a in attempts if not [c for c in changed_settings(t["config"], a["config"])
-                                                   if c["name"] != "train_split"]), attempts[0]) for t in tuning}
-    shown = [a for a in attempts if a["seeds"] or any(own[id(t)] is a for t in tuning)]
+    owners = [next((a for a in attempts if not [c for c in changed_settings(t["config"], a["config"])
+                                                if c["name"] != "train_split"]), attempts[0]) for t in tuning]
+    shown = [a for a in attempts if a["seeds"] or any(owner is a for owner in owners)]
     if not shown:
         return None
     base = judged_runs(h_seeds, "H", H_PROFILE, code_version, PLAIN_GOAL)
     before = base
     for attempt, look in zip(shown, LOOKS):
         attempt.update(changed=changed_settings(before["config"], attempt["config"]), look=look,
-                       tuning=[t for t in tuning if own[id(t)] is attempt],
+                       tuning=[t for t, owner in zip(tuning, owners) if owner is attempt],
                        projected=projected(before, attempt["epochs"])
                        if before["epoch_minutes"] and attempt["epochs"] != before["epochs"] else None)
         before = attempt
