@@ -3,7 +3,7 @@ every planned run (its own model, batch size and recipe), measured with 1 and wi
 the run's minutes extrapolated from them (epochs x steps per epoch x seconds per step, plus one
 validation pass per epoch). Prints each run (all its seeds) and two totals: one run after another
 with both threads, and two workers of one thread each as `convladder all --workers 2` runs them
-(each run with all its seeds one job, a continuation in its source's job; the longest first, each
+(each seed one job, a continuation's seed k in the job of its source's seed k; the longest first, each
 to the worker that is free first).
 
     python benchmarks/profile_time.py --profile study              # every run of the study profile
@@ -126,7 +126,7 @@ def main() -> None:
         header += f"{'min 1t beside':>15}"
     print(header)
     sums = {"1t": 0.0, "2t": 0.0}
-    jobs = {}  # the pipeline's chains (convladder all --workers 2): minutes of each
+    jobs = {}  # the pipeline's chains (convladder all --workers 2: a chain per seed): minutes of each
     for run in runs:
         m1, m2 = seed_minutes(solo[1], run), seed_minutes(solo[2], run)
         sums["1t"] += m1 * len(run.seeds)
@@ -137,8 +137,9 @@ def main() -> None:
         if side_by_side:
             worker = seed_minutes(side_by_side, run)
             line += f"{worker * len(run.seeds):>15.1f}"
-        chain = run.continues or run.name  # as the pipeline runs them: a run's seeds in turn, GAP+ after GAP
-        jobs[chain] = jobs.get(chain, 0.0) + worker * len(run.seeds)
+        for seed in run.seeds:  # as the pipeline runs them: each seed a chain, GAP+'s seed k after GAP's seed k
+            chain = (run.continues or run.name, seed)
+            jobs[chain] = jobs.get(chain, 0.0) + worker
         print(line)
     print(f"one run after another, 2 threads: {sums['2t'] / 60:.1f} h")
     print(f"two workers of 1 thread ({'timed side by side' if side_by_side else 'timed alone: optimistic'}): "

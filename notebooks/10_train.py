@@ -67,7 +67,8 @@ for seed, config in configs.items():
               recipe=recorded)
 
 # %%
-runs = collect_runs(layout.root).get(run_name, [])  # every finished seed, also those trained before
+# the seeds of this step (all of the run's, or one where seeds train side by side), finished now or before
+runs = [r for r in collect_runs(layout.root).get(run_name, []) if r["config"]["seed"] in configs]
 plot_history([r["history"] for r in runs], title=f"model {run_name}, {len(runs)} seed{'s' if len(runs) > 1 else ''}")
 plt.show()
 for r in runs:

@@ -56,8 +56,9 @@ def ray_cluster():
 
 
 def training_steps(layout: RunLayout, data: Path, models: list[str], **changes) -> list[Step]:
-    """The smoke profile's training steps of `models` (their continuations too), the config changed by `changes`."""
-    steps = [s for s in plan("smoke", layout, str(data), models=models) if s.notebook == "10_train"
+    """The smoke profile's training steps of `models` (their continuations too), the config changed by `changes`: a
+    step per seed, as convladder all --cluster plans them."""
+    steps = [s for s in plan("smoke", layout, str(data), models=models, per_seed=True) if s.notebook == "10_train"
              and s.parameters["name"] in {*models, "GAP+"}]
     for step in steps:
         step.parameters["planned"]["config"].update(changes)
@@ -111,9 +112,9 @@ def test_a_cluster_run_writes_the_archive_a_local_run_writes(ray_cluster, full_s
         assert results_without_timings(remote.results(name, 0)) == results_without_timings(local.results(name, 0))
         assert_same_checkpoint(remote.checkpoint(name, 0), local.checkpoint(name, 0))
         last = f"epoch {json.loads(remote.results(name, 0).read_text())['config']['epochs']}"
-        assert last in (remote.run(name) / "train.log").read_text()  # the progress bar, in the log, as locally
-        assert json.loads(remote.train_notebook(name).read_text())["metadata"]["papermill"]["exception"] is None
-        assert (remote.html_dir / f"10_train_{name}.html").is_file()
+        assert last in (remote.run(name) / "train-seed0.log").read_text()  # the progress bar, in the log, as locally
+        assert json.loads(remote.train_notebook(name, 0).read_text())["metadata"]["papermill"]["exception"] is None
+        assert (remote.html_dir / f"10_train_{name}_seed0.html").is_file()
     assert sorted(p.name for p in remote.seed("GAP+", 0).iterdir()) == ["checkpoint.pt", "results.json"]
     assert not task_folders()  # each task removed its temporary folder
 
@@ -162,8 +163,8 @@ def test_a_failing_notebook_is_not_retried_and_is_one_line(ray_cluster, full_siz
         execute_on_cluster(steps, layout, ray_cluster.address, str(full_size_cifar), html=False, say=lines.append)
     message = str(raised.value)
     assert "\n" not in message and message.startswith("train A (1 epoch, seed 0) failed (ValueError: ")
-    assert f"the executed notebook with the traceback is {layout.train_notebook('A')}" in message
-    assert "ValueError" in layout.train_notebook("A").read_text()  # written back, to read here
+    assert f"the executed notebook with the traceback is {layout.train_notebook('A', 0)}" in message
+    assert "ValueError" in layout.train_notebook("A", 0).read_text()  # written back, to read here
     assert sum(line.startswith("started: ") for line in lines) == 1  # tried once
     assert not layout.results("A", 0).exists()
 
@@ -291,3 +292,16 @@ def test_joining_the_cluster_leaves_this_processs_signal_handlers_as_they_were(r
     finally:
         ray.shutdown()
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_node_with_another_cluster_protocol_is_refused_in_one_line():
+    """A node whose convladder exchanges other entries with the driver (here: a driver before per-seed notebooks, which
+    sent no protocol) is refused before it trains, whatever its training code's versions."""
+    from convladder.cluster_files import PROTOCOL, ClusterError, node_main
+    from convladder.core.versions import CODE_VERSIONS
+
+    for protocol in (None, PROTOCOL - 1):
+        wanted = {"code_versions": dict(CODE_VERSIONS), **({"protocol": protocol} if protocol else {})}
+        with pytest.raises(ClusterError, match=f"another cluster protocol \\({PROTOCOL}, the driver {protocol}\\): "
+                                               f"install the driver's checkout on every node"):
+            node_main([], {}, wanted, 1, tracker=None, key=f"protocol-test-{os.getpid()}")

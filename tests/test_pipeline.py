@@ -185,21 +185,32 @@ def test_workers_must_be_a_whole_number_of_at_least_one(capsys):
 
 @pytest.mark.slow
 def test_training_side_by_side_runs_each_chain_in_its_own_process(full_size_cifar, tmp_path, capfd):
+    """Per-seed steps, as convladder all --workers 2 plans them: two seeds of A train at the same time, each with its
+    own notebook, log and HTML copy, beside GAP -> GAP+ in one chain."""
     from convladder.pipeline import plan
     from convladder.workers import execute_side_by_side
 
     layout = RunLayout(tmp_path / "runs")
-    steps = [s for s in plan("smoke", layout, str(full_size_cifar), models=["A", "GAP"])
+    steps = [s for s in plan("smoke", layout, str(full_size_cifar), models=["A", "GAP"], per_seed=True)
              if s.notebook == "10_train" and s.parameters["name"] in ("A", "GAP", "GAP+")]  # not the runs beyond
-    assert [s.parameters["name"] for s in steps] == ["A", "GAP", "GAP+"]
-    seconds = execute_side_by_side(steps, layout, workers=2, html=False)
+    a = steps[0]  # the smoke profile trains one seed: a second of A, as a 3-seed profile plans it
+    steps.insert(1, dataclasses.replace(a, output=layout.train_notebook("A", 1), parameters={**a.parameters, "seeds": [1]},
+                                        label=a.label.replace("seed 0", "seed 1")))
+    assert [(s.parameters["name"], s.parameters["seeds"]) for s in steps] == [("A", [0]), ("A", [1]), ("GAP", [0]),
+                                                                               ("GAP+", [0])]
+    seconds = execute_side_by_side(steps, layout, workers=2, html=True)
     assert set(seconds) == {s.label for s in steps}
     out = capfd.readouterr().out
-    assert "3 training steps in 2 chains, 2 at a time with" in out and out.count("started: ") == 3
-    for name in ("A", "GAP", "GAP+"):
-        results = json.loads((layout.seed(name, 0) / "results.json").read_text())
+    assert "4 training steps in 3 chains, 2 at a time with" in out and out.count("started: ") == 4
+    for name, seed in (("A", 0), ("A", 1), ("GAP", 0), ("GAP+", 0)):
+        results = json.loads((layout.seed(name, seed) / "results.json").read_text())
         assert results["environment"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
-        assert "epoch " in (layout.run(name) / "train.log").read_text()  # its progress bars, in its log
+        assert results["config"]["seed"] == seed
+        assert "epoch " in layout.train_notebook(name, seed).with_suffix(".log").read_text()  # its progress, in its log
+        notebook = json.loads(layout.train_notebook(name, seed).read_text())
+        assert notebook["metadata"]["papermill"]["parameters"]["seeds"] == [seed]
+        assert (layout.html_dir / f"10_train_{name}_seed{seed}.html").stat().st_size > 1000
+    assert not layout.train_notebook("A").exists()
     assert json.loads((layout.seed("GAP+", 0) / "results.json").read_text())["continued_from"].endswith("GAP/seed0")
 
 

@@ -74,6 +74,18 @@ def test_the_report_sets_each_probe_beside_its_unchanged_run_and_finds_the_one_c
     assert precision["c"].difference == pytest.approx(0.005)
     assert precision["c"].paired and precision["c"].verdict == "higher"
     assert compare(precision["bf16"], precision["fp32"]).verdict == "inconclusive"  # unpaired, the seeds' spread hides it
+    # a pair that differs in more than the precision (another code version) is not paired: Welch's test instead
+    from convladder.analysis.recipe_probes import archived_probes, precision_comparisons
+
+    probes = archived_probes(out, ladder)
+    (paired,) = precision_comparisons(probes, ladder)
+    assert paired["c"].paired
+    probes = [{**p, "code_version": "1"} for p in probes]
+    for changed in ({"code_version": "2"}, {"config": {**ladder["A"][1]["config"], "lr": 0.01}}):
+        other = {**ladder, "A": [ladder["A"][0], {**ladder["A"][1], **changed}, ladder["A"][2]]}
+        (welch,) = precision_comparisons(probes, other)
+        assert not welch["c"].paired and welch["c"].verdict == "inconclusive"
+        assert welch["c"].difference == pytest.approx(0.005)
     monkeypatch.setattr("convladder.plan.study.STUDY_CURVES", {"A": {"take_off": 4, "val_acc": 0.2},
                                                                "B": {"take_off": 4, "val_acc": 0.3}})
     closest = recipe_probes_context(ladder, out)["closest"]

@@ -35,7 +35,7 @@ import socket
 import time
 from contextlib import ExitStack
 
-from convladder.cluster_files import ClusterError, keep_checkpoints, node_main, write_back
+from convladder.cluster_files import PROTOCOL, ClusterError, keep_checkpoints, node_main, write_back
 from convladder.pipeline import Step, StepFailed, _html_name, _minutes, export_html
 from convladder.workers import training_chains
 from convladder.results.layout import RunLayout
@@ -160,7 +160,8 @@ def execute_on_cluster(steps: list[Step], layout: RunLayout, address: str, data_
         stack.callback(ray.kill, tracker)
         task = ray.remote(node_main).options(max_retries=MAX_RETRIES, retry_exceptions=False, **resources)
         job = ray.get_runtime_context().get_job_id()
-        wanted = {"checksum": data.checksum, "data_dir": str(data.root), "code_versions": dict(CODE_VERSIONS)}
+        wanted = {"checksum": data.checksum, "data_dir": str(data.root), "code_versions": dict(CODE_VERSIONS),
+                  "protocol": PROTOCOL}
         for number, chain in enumerate(chains):
             for step in chain:  # the driver's seed folders stay locked, as a local training run locks them
                 for seed in step.parameters["seeds"]:

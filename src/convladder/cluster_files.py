@@ -16,6 +16,9 @@ from pathlib import Path, PurePosixPath
 from convladder.results.layout import CHECKPOINT_FILE, RESULTS_FILE, RunLayout
 from convladder.tools.files import LinkError, atomic_write_bytes
 
+# What the driver and a node exchange (a chain's entries, the files and answers): bumped when that changes, so that a
+# node with another checkout of convladder is refused in one line (2: each step names its own notebook, per seed)
+PROTOCOL = 2
 WATCH_SECONDS = 0.25  # how often a node looks for a new checkpoint (one per epoch; an epoch takes seconds or more)
 
 
@@ -168,6 +171,9 @@ def node_main(chain: list[dict], shipped: dict[str, bytes], wanted: dict, thread
 
     work, lock = task_folder(key)
     try:
+        if wanted.get("protocol") != PROTOCOL:
+            raise ClusterError(f"node {_node()} has convladder of another cluster protocol ({PROTOCOL}, the driver "
+                               f"{wanted.get('protocol')}): install the driver's checkout on every node")
         if dict(CODE_VERSIONS) != wanted["code_versions"]:
             raise ClusterError(f"node {_node()} has convladder code of other versions ({dict(CODE_VERSIONS)}, the "
                                f"driver {wanted['code_versions']}): install the driver's checkout on every node")

@@ -225,7 +225,7 @@ def run_pipeline(
 ) -> PipelineResult:
     """Everything a profile makes, ending in its PDF (`runs/<profile>/report/report.pdf`);
     `export` also copies it to `report/<profile>.pdf` of the repository. `workers` above 1 trains that
-    many runs side by side (execute_side_by_side); `cluster` (a Ray address, or "auto": RAY_ADDRESS) trains
+    many seeds side by side (workers.execute_side_by_side); `cluster` (a Ray address, or "auto": RAY_ADDRESS) trains
     every run on that Ray cluster instead (cluster.execute_on_cluster)."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convladder.analysis.statistics import compare_paired, first_above, take_off_epoch
+from convladder.analysis.statistics import compare, compare_paired, first_above, take_off_epoch
 from convladder.plan.recipes import STUDY_RECOVERED, changes
 from convladder.results.layout import results_archive, seed_dirs
 
@@ -38,6 +38,7 @@ def archived_probes(out_dir: str | Path | None = None, ladder: dict[str, list[di
         unchanged = base.get((model, config["seed"]), [])
         reached = len(unchanged) >= EPOCHS
         found.append(dict(probe=probe, model=model, seed=config["seed"], changes=changes(config, STUDY_RECOVERED),
+                          config=config, code_version=(results or {}).get("code_version"),
                           finished=finished, epochs=len(val), planned=config["epochs"], take_off=take_off_epoch(val),
                           first_above=first_above(val), val_acc=val[-1],
                           val_150=val[EPOCHS - 1] if len(val) >= EPOCHS else None,
@@ -54,9 +55,11 @@ def unchanged_curves(ladder: dict[str, list[dict]]) -> dict[tuple[str, int], lis
 
 def precision_comparisons(probes: list[dict], ladder: dict[str, list[dict]]) -> list[dict]:
     """For each model with finished fp32 seeds that the study profile also trained: bfloat16 (the profile's runs)
-    against plain fp32 on validation accuracy after EPOCHS, over the seeds both have, paired by seed (a seed sets the
-    same initial weights and batch order in both precisions; analysis.compare_paired)."""
+    against plain fp32 on validation accuracy after EPOCHS, over the seeds both have, paired by seed where each pair
+    differs in the precision alone (then a seed sets the same initial weights and batch order on both sides:
+    analysis.compare_paired), else by Welch's test (analysis.compare)."""
     base = unchanged_curves(ladder)
+    runs = {(m, r["config"]["seed"]): r for m in MODELS for r in ladder.get(m, [])}
     fp32 = {(p["model"], p["seed"]): p for p in probes if p["changes"] == {"amp": False} and p["val_150"] is not None}
     out = []
     for model in MODELS:
@@ -64,7 +67,18 @@ def precision_comparisons(probes: list[dict], ladder: dict[str, list[dict]]) -> 
         if seeds:
             bf16 = [base[model, s][EPOCHS - 1] for s in seeds]
             plain = [fp32[model, s]["val_150"] for s in seeds]
+            paired = all(precision_alone(fp32[model, s], runs[model, s]) for s in seeds)
             out.append(dict(model=model, seeds=seeds, bf16=bf16, fp32=plain,
                             take_offs_bf16=[take_off_epoch(base[model, s]) for s in seeds],
-                            take_offs_fp32=[fp32[model, s]["take_off"] for s in seeds], c=compare_paired(bf16, plain)))
+                            take_offs_fp32=[fp32[model, s]["take_off"] for s in seeds],
+                            c=(compare_paired if paired else compare)(bf16, plain)))
     return out
+
+
+def precision_alone(probe: dict, run: dict) -> bool:
+    """Whether a probe seed and the study profile's run of the same seed differ in the precision alone: their
+    configs but `amp` (and the profile's name), and their training code's declared version where both recorded one."""
+    a, b = probe["config"], run["config"]
+    differ = {key for key in a.keys() | b.keys() if key != "profile" and a.get(key) != b.get(key)}
+    versions = {probe.get("code_version"), run.get("code_version")} - {None, ""}
+    return differ == {"amp"} and len(versions) <= 1

@@ -35,8 +35,9 @@ CLASSES = 10  # CIFAR-10: chance level is 1 / CLASSES on its balanced splits
 
 @dataclass(frozen=True)
 class Comparison:
-    """`high` against `low`: difference of means with its 95% interval (Welch), and the verdict:
-    "higher", "lower" or "inconclusive" (`reason` says why when inconclusive)."""
+    """`high` against `low`: difference of means with its 95% interval (Welch's, or with `paired` the paired t
+    interval of compare_paired), and the verdict: "higher", "lower" or "inconclusive" (`reason` says why when
+    inconclusive)."""
 
     low_mean: float
     high_mean: float

@@ -85,7 +85,7 @@ def planned_runs(only=None) -> list[tuple[str, str, int]]:
 
 def summary(out_dir=None, ladder_dir=None) -> str:
     """Each probe seed's take-off and validation accuracy beside the study profile's run of the same model and
-    seed (the recipe unchanged), and fp32 against bfloat16 over the seeds both have (Welch, 95% interval)."""
+    seed (the recipe unchanged), and fp32 against bfloat16 over the seeds both have (paired by seed, 95% interval)."""
     from convladder.plan.study import STUDY_CURVES
     from convladder.results.records import collect_runs
 

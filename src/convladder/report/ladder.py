@@ -255,7 +255,7 @@ def softmax_rows(all_runs: dict[str, list[dict]]) -> list[dict]:
 
 def parameters_context(runs: dict[str, list[dict]]) -> dict:
     """Every architecture's parameter count as its runs recorded it, beside the count from its recorded
-    layer shapes (analysis.layer_formula), and the study's formula for model A."""
+    layer shapes (analysis.architecture.layer_formula), and the study's formula for model A."""
     rows, formula_a = [], None
     for row in ladder_table(runs):
         seeds = runs[row["run"]]
