@@ -162,7 +162,9 @@ PROFILES: dict[str, Profile] = {
         seeds=3,
         # GAP continued to 240 epochs ("GAP+") once: 120 more epochs cost about 1.8 hours on a 2-core CPU. The
         # profile's runs take about 7.5 hours there, trained two at a time (convladder all --workers 2;
-        # benchmarks/profile_time.py), one after another with two threads about 12
+        # benchmarks/profile_time.py), one after another with two threads about 12. Projected again on 2026-12-06
+        # (AMD EPYC Zen 4, alone): 7.1 h two at a time with a chain per seed (7.5 h as a chain per model), 9.8 h
+        # one after another with two threads
         model_seeds={"GAP+": 1},
         extras=False,
         diagnosis_train_size=8_000,
