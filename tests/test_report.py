@@ -263,8 +263,13 @@ def bench_json(tmp_path, compiled: bool = True):
 
 def test_the_training_cost_section_states_whether_compilation_pays(tmp_path):
     context = dict(benchmark=benchmark_context(bench_json(tmp_path)), fp32=None, fast=None, minutes_figure="m.pdf",
-                   profile="tiny", epochs_low=2, epochs_high=2, min_seeds=MIN_SEEDS)
+                   profile="tiny", epochs_low=2, epochs_high=2, min_seeds=MIN_SEEDS,
+                   provenance=dict(ladder_batches=[32], threads=[1]))
     text = render_section("training_cost", **context)
+    # the benchmark's settings (batch 128) against those the ladder's runs recorded
+    assert "not the settings of the ladder's runs (batch 32, 1 thread a run)" in " ".join(text.split())
+    same = render_section("training_cost", **{**context, "provenance": dict(ladder_batches=[128], threads=[2])})
+    assert "as the ladder's runs trained" in same and "not the settings" not in same
     assert "torch.compile" in text and "bfloat16 autocast" in text
     assert ("G: 20.0\\,s per epoch compiled against 24.0\\,s, compilation 61\\,s, so it pays for its compilation "
             "after 15.2 epochs") in text
@@ -709,6 +714,20 @@ def test_runs_of_one_thread_on_two_cores_count_half_their_time_as_the_machines(t
     text = " ".join(tex.split())
     assert "training took 18\\,s over all runs and seeds" in text
     assert "that is about 14\\,s of the machine, not a measured wall time." in text
+
+
+def test_seeds_trained_beside_other_work_are_marked_in_the_time_table(tmp_path):
+    runs = accuracies({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62]})
+    runs["D"][1]["beside_cores"] = 0.8  # another process kept most of a core busy while seed 1 trained
+    runs["D"][2]["beside_cores"] = 0.05  # housekeeping only: counts as alone
+    tex = (write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    text = " ".join(tex.split())
+    assert "D & 2 & 3 & 3.0\\,s$^*$ &" in text and "C & 2 & 3 & 3.0\\,s &" in text  # 2 epochs, 3 seeds
+    assert "with seeds that trained while other work kept the machine's cores busy (D seed 1), so their times" in text
+    del runs["D"][1]["beside_cores"]
+    tex = (write_sources(write_results(tmp_path / "again", runs), benchmark=tmp_path / "none.json") / "report.tex").read_text()
+    text = " ".join(tex.split())
+    assert "D & 2 & 3 & 3.0\\,s &" in text and "other work kept" not in text
 
 
 @pytest.mark.parametrize("seconds, shown", [(5, "5.0\\,s"), (90, "90\\,s"), (600, "10.0\\,min"),

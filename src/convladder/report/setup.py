@@ -25,6 +25,7 @@ from convladder.results.layout import RESULTS_FILE, benchmark_json, results_arch
 from convladder.results.records import git_commit, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import bf16_unit_name, cpu_names
+from convladder.tools.load import ran_alone
 from convladder.results.schema import final_epoch
 
 # The study paper's archives beyond the ladder's runs (which `convladder all` trains): each one's folder and the module of
@@ -99,8 +100,13 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
                         for r in flat}),
         total_seconds=sum(own_seconds(run) for run in flat), damaged=damaged or [],
         machine_seconds=sum(own_seconds(run) * core_share(run["environment"]) for run in flat),
+        # the ladder's own runs (the study's models), whose settings the training-cost table compares with
+        ladder_batches=sorted({r["config"]["batch_size"] for name, seeds in runs.items() if name in STUDY_RESULTS
+                               for r in seeds}),
         rows=[dict(name=name, seeds=len(seeds), epochs=final_epoch(seeds[0]),
                    cpus=cpu_names(r["environment"] for r in seeds),
+                   # seeds that trained while other work kept the cores busy (their times are longer than alone)
+                   beside=[r["config"]["seed"] for r in seeds if ran_alone(r.get("beside_cores")) is False],
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
                    epoch_seconds=statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]]))
               for name, seeds in runs.items()],
