@@ -186,6 +186,12 @@ def test_a_short_profile_gets_the_run_report_with_the_papers_tables_and_no_prose
     assert "report/study.pdf" in first  # the reproduction is the study paper's
     for label in ("tab:ladder", "tab:run-recipes", "tab:summary", "tab:verdicts", "fig:questions", "tab:time"):
         assert f"\\label{{{label}}}" in tex, label
+    # the study's epochs for A are read from its text, not stated: marked so in the accuracy table
+    start = tex.index("\\begin{tabular}", tex.index("\\section{Accuracy}"))
+    summary = " ".join(tex[start:tex.index("\\label{tab:summary}")].split())
+    assert re.search(r"^A & [\d,]+ & \d+ / 150\$\^\\S\$ &", summary[summary.index("\\midrule") + 9:])
+    assert "$^\\S$: inferred from the study's text, which gives no epoch count for this model." in summary
+    assert "B & " in summary and not re.search(r"B & [\d,]+ & \d+ / 150\$\^\\S", summary)
     verdicts = tex[tex.index("\\label{sec:questions}"):tex.index("\\label{tab:verdicts}")]
     rows = re.findall(r"^(.*) & ([A-Z]+), ([A-Z]+) & .* \\\\$", verdicts, re.M)
     assert [(low, high) for _, low, high in rows] == [("A", "B"), ("C", "D"), ("D", "E"), ("E", "F"), ("F", "G"), ("G", "GAP")]
