@@ -270,11 +270,11 @@ def bench_json(tmp_path, compiled: bool = True):
 def test_the_training_cost_section_states_whether_compilation_pays(tmp_path):
     context = dict(benchmark=benchmark_context(bench_json(tmp_path)), fp32=None, fast=None, minutes_figure="m.pdf",
                    profile="tiny", epochs_low=2, epochs_high=2, min_seeds=MIN_SEEDS,
-                   provenance=dict(ladder_batches=[32], threads=[1]))
+                   provenance=dict(ladder_settings=dict(batches=[32], threads=[1])))
     text = render_section("training_cost", **context)
     # the benchmark's settings (batch 128) against those the ladder's runs recorded
     assert "not the settings of the ladder's runs (batch 32, 1 thread a run)" in " ".join(text.split())
-    same = render_section("training_cost", **{**context, "provenance": dict(ladder_batches=[128], threads=[2])})
+    same = render_section("training_cost", **{**context, "provenance": dict(ladder_settings=dict(batches=[128], threads=[2]))})
     assert "as the ladder's runs trained" in same and "not the settings" not in same
     assert "torch.compile" in text and "bfloat16 autocast" in text
     assert ("G: 20.0\\,s per epoch compiled against 24.0\\,s, compilation 61\\,s, so it pays for its compilation "

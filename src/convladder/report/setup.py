@@ -68,6 +68,7 @@ FAST_TARGET_MINUTES = 20
 def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = None) -> dict:
     """Where the numbers come from: code, data, hardware and training time, as the runs recorded them."""
     flat = [r for seeds in runs.values() for r in seeds]
+    ladder = [r for name, seeds in runs.items() if name in STUDY_RESULTS for r in seeds]
     first = flat[0]
     environment = first["environment"]
     commits = sorted({r["environment"]["git_commit"] for r in flat})
@@ -100,9 +101,11 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
                         for r in flat}),
         total_seconds=sum(own_seconds(run) for run in flat), damaged=damaged or [],
         machine_seconds=sum(own_seconds(run) * core_share(run["environment"]) for run in flat),
-        # the ladder's own runs (the study's models), whose settings the training-cost table compares with
-        ladder_batches=sorted({r["config"]["batch_size"] for name, seeds in runs.items() if name in STUDY_RESULTS
-                               for r in seeds}),
+        # the batch sizes and threads of the ladder's own runs (the study's models), which the training-cost table
+        # compares with its benchmark's
+        ladder_settings=dict(batches=sorted({r["config"]["batch_size"] for r in ladder}),
+                             threads=sorted({r["environment"]["torch_threads"] for r in ladder
+                                             if r["environment"].get("torch_threads")})),
         rows=[dict(name=name, seeds=len(seeds), epochs=final_epoch(seeds[0]),
                    cpus=cpu_names(r["environment"] for r in seeds),
                    # seeds that trained while other work kept the cores busy (their times are longer than alone)
