@@ -39,7 +39,7 @@ report: venv tex data
 
 test: venv tex
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadscope --no-loadscope-reorder
 
 # Bring each notebook and its paired percent script (notebooks/*.py) into agreement, the newer one winning.
 notebooks: venv
