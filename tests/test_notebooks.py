@@ -1,6 +1,7 @@
 """Every notebook executed with papermill on the smoke profile, ending in the smoke PDF."""
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -60,6 +61,9 @@ def test_smoke_pdf_names_every_model_and_has_the_accuracy_table(smoke_run):
                     "Where the models go wrong", "How to reproduce this report", "Every run: layers",
                     "Training time of every run"):
         assert section in text, section
+    tex = (pdf.parent / "report.tex").read_text()
+    main = tex[:tex.index("\\appendix")]  # every figure of the main matter is cited in its text (the mistakes' too)
+    assert "fig:mistakes" in main and [f for f in re.findall(r"\\label\{(fig:[^}]*)\}", main) if f"\\ref{{{f}}}" not in tex] == []
     log = (pdf.parent / "report.log").read_text(errors="replace")
     assert "undefined references" not in log and "Citation" not in log  # every \\ref and \\cite resolves
     assert "smoke" in text and "Not trained for this report" not in text

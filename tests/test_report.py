@@ -83,19 +83,28 @@ def accuracies(vals: dict[str, list[float]]) -> dict[str, list[dict]]:
     return {name: [hand_made(name, name, seed, val) for seed, val in enumerate(values)] for name, values in vals.items()}
 
 
+def empty_h_archives(monkeypatch, root) -> None:
+    """The report reads model H's runs from the h profile's archive, H-95's from the h95 profile's and their tuning
+    runs from results/h-tuning: here empty folders under `root`, not the repository's."""
+    monkeypatch.setattr(report_h, "h_layout", lambda: RunLayout(root / "h-archive"))
+    use_h95_archives(monkeypatch, RunLayout(root / "h95-archive"), RunLayout(root / "h95-earlier-archive"))
+    monkeypatch.setattr(report_h, "tuning_root", lambda: root / "h-tuning-archive")
+
+
 @pytest.fixture(autouse=True)
 def no_h_archive(tmp_path, monkeypatch):
-    """The report reads model H's runs from the h profile's archive, H-95's from the h95 profile's and their tuning
-    runs from results/h-tuning: here empty folders, not the repository's."""
-    monkeypatch.setattr(report_h, "h_layout", lambda: RunLayout(tmp_path / "h-archive"))
-    use_h95_archives(monkeypatch, RunLayout(tmp_path / "h95-archive"), RunLayout(tmp_path / "h95-earlier-archive"))
-    monkeypatch.setattr(report_h, "tuning_root", lambda: tmp_path / "h-tuning-archive")
+    empty_h_archives(monkeypatch, tmp_path)
 
 
-@pytest.fixture(params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
-def report_tex(request, tmp_path):
-    layout = write_runs(tmp_path / "runs", request.param)
-    report_dir = write_sources(layout, benchmark=tmp_path / "no-benchmark.json", paper=True)
+# The sources of the full ladder's paper and run report are written once per seed count for the module (each takes a
+# few seconds): the tests that take them only read them.
+@pytest.fixture(scope="module", params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
+def report_tex(request, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("paper")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        empty_h_archives(monkeypatch, tmp_path)
+        layout = write_runs(tmp_path / "runs", request.param)
+        report_dir = write_sources(layout, benchmark=tmp_path / "no-benchmark.json", paper=True)
     return request.param, report_dir, (report_dir / "report.tex").read_text()
 
 
@@ -136,6 +145,13 @@ def test_every_table_and_figure_of_the_run_report_has_a_caption_with_profile_and
     assert_captions(run_tex[1])
 
 
+def test_every_figure_of_the_run_report_is_cited_in_its_text(run_tex):
+    _, tex = run_tex
+    labels = re.findall(r"\\label\{(fig:[^}]*)\}", tex[:tex.index("\\appendix")])  # the appendix's per-run figures aside
+    assert len(labels) >= 3
+    assert [label for label in labels if f"\\ref{{{label}}}" not in tex] == []
+
+
 def assert_captions(tex: str) -> None:
     floats = re.findall(r"\\begin\{(table|figure|longtable)\}(.*?)\\end\{\1\}", tex, re.S)
     assert len(floats) > 10
@@ -169,11 +185,14 @@ def undefined_references(tex: str) -> set[str]:
     return refs | (cites - set(re.findall(r"\\bibitem\{([^}]*)\}", tex)))
 
 
-@pytest.fixture(params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
-def run_tex(request, tmp_path):
+@pytest.fixture(scope="module", params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
+def run_tex(request, tmp_path_factory):
     """The run report a short profile gets by default (no `paper`)."""
-    layout = write_runs(tmp_path / "run-report", request.param)
-    return request.param, (write_sources(layout, benchmark=tmp_path / "no-benchmark.json") / "report.tex").read_text()
+    tmp_path = tmp_path_factory.mktemp("run-report")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        empty_h_archives(monkeypatch, tmp_path)
+        layout = write_runs(tmp_path / "run-report", request.param)
+        return request.param, (write_sources(layout, benchmark=tmp_path / "no-benchmark.json") / "report.tex").read_text()
 
 
 def test_a_short_profile_gets_the_run_report_with_the_papers_tables_and_no_prose_sections(run_tex):
@@ -736,6 +755,37 @@ def test_seeds_trained_beside_other_work_are_marked_in_the_time_table(tmp_path):
     assert "D & 2 & 3 & 3.0\\,s &" in text and "other work kept" not in text
 
 
+def test_the_run_reports_first_lines_name_the_runs_with_fewer_seeds(tmp_path):
+    runs = accuracies({"C": [0.50, 0.51, 0.52], "D": [0.60, 0.61, 0.62], "E": [0.65]})
+    text = " ".join((write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json")
+                     / "report.tex").read_text().split())
+    assert "; fewer seeds for E (1)) trained" in text
+    runs["E"] += [hand_made("E", "E", seed, 0.66) for seed in (1, 2)]
+    text = " ".join((write_sources(write_results(tmp_path / "again", runs), benchmark=tmp_path / "none.json")
+                     / "report.tex").read_text().split())
+    assert "fewer seeds for" not in text
+
+
+def test_the_precision_comparison_names_the_seeds_that_trained_beside_other_work(tmp_path):
+    from convladder.report.setup import fp32_context
+
+    runs = {"G": [hand_made("G", "G", seed, val=0.7) for seed in range(3)],
+            "G-fp32": [hand_made("G-fp32", "G", seed, val=0.7, amp=False) for seed in range(3)]}
+    runs["G"][0]["beside_cores"] = 0.9  # a test suite kept a core busy while seed 0 trained
+    runs["G-fp32"][2]["beside_cores"] = 0.05  # housekeeping only: alone
+    context = fp32_context(runs)
+    assert context["amp_crowded"] == [0] and context["plain_crowded"] == []
+    text = " ".join((write_sources(write_results(tmp_path / "runs", runs), benchmark=tmp_path / "none.json")
+                     / "report.tex").read_text().split())
+    assert "1.5\\,s per epoch (bfloat16 seed 0 trained beside other work, so these seconds compare the runs as they went, " \
+           "not the two precisions' speeds). The difference" in text
+    del runs["G"][0]["beside_cores"]
+    assert fp32_context(runs)["amp_crowded"] == []
+    text = " ".join((write_sources(write_results(tmp_path / "again", runs), benchmark=tmp_path / "none.json")
+                     / "report.tex").read_text().split())
+    assert "Does bfloat16 keep the accuracy?" in text and "trained beside other work, so these seconds" not in text
+
+
 @pytest.mark.parametrize("seconds, shown", [(5, "5.0\\,s"), (90, "90\\,s"), (600, "10.0\\,min"),
                                              (4 * 3600, "240.0\\,min"), (15.6 * 3600, "15.6\\,h")])
 def test_durations_are_shown_in_seconds_minutes_or_hours(seconds, shown):
@@ -858,6 +908,17 @@ def test_a_question_panel_zooms_into_a_difference_too_small_to_see_and_only_then
     low, high = inset.get_ylim()
     # zoomed to the window's values (F at epoch 23: 0.691 to G's third seed at 30: 0.802), not the panel's 0.4-0.8
     assert 0.67 < low < 0.691 and 0.802 < high < 0.82
+
+
+@pytest.mark.parametrize("start, end, slot", [(0.3, 0.9, 0.22), (0.9, 0.3, 0.58)])  # curves ending high: the inset low
+def test_a_question_panels_inset_sits_where_the_curves_are_not(start, end, slot):
+    from convladder.report.plots import plot_questions
+
+    runs = {name: [{"history": {"epoch": [1, 2], "val_acc": [start + shift, end + shift]}}]
+            for name, shift in (("F", 0), ("G", 0.01))}
+    fig = plot_questions([dict(letter="a", low="F", high="G", at_epoch=None, runs=runs, colors={"F": "C1", "G": "C2"})])
+    inset = fig.axes[0].child_axes[0]
+    assert inset.get_axes_locator()._bounds[1] == slot  # its bottom, as a fraction of the panel's height
 
 
 def test_near_certain_mistakes_keep_distinct_probability_labels():

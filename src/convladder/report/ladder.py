@@ -359,6 +359,7 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
         fewest_seeds=min([row["seeds"] for row in paired] or seeds),
         most_paired_seeds=max([row["seeds"] for row in paired] or seeds),
         few_seeded=[row["name"] for row in paired if row["seeds"] < MIN_SEEDS],
+        fewer_seeds=[row for row in summary if row["seeds"] < max(seeds)],  # the runs with fewer than the most seeds
         subset=first["config"].get("train_size") is not None, epochs_low=min(epochs), epochs_high=max(epochs), best=best,
         shorter=[row for row in summary if row["study"]["epochs"] and row["epochs"] < row["study"]["epochs"]],
         # the models of the ladder whose epochs the study does not state: their epochs are our choice

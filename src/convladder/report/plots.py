@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -193,28 +194,27 @@ def plot_compare(runs: dict[str, list[dict]], key: str = "val_acc", title: str =
 PANEL_COLUMNS = 3
 
 
-def _zoom(ax, values: list[float], pad: float = 0.05) -> None:
-    """The y axis over the range the curves span (band included), padded, inside [0, 1]."""
-    ax.set_ylim(max(0.0, min(values) - pad), min(1.0, max(values) + pad))
-
-
 INSET_BELOW = 0.1  # a question's panel gets a zoomed inset where its two means differ by less than this share of its axis
 
 
 def _inset_at_end(ax, curves: list[tuple], end: int) -> None:
-    """A zoomed inset in the panel's lower right: the last quarter (at least 3) of the epochs up to `end` of each
-    (epochs, seeds' series, color) curve, mean line and range band, its vertical axis spanning only those values."""
+    """A zoomed inset in the panel's right half, low or high, wherever less of the curves' lines there falls: the last
+    quarter (at least 3) of the epochs up to `end` of each (epochs, seeds' series, color) curve, mean line and range
+    band, its vertical axis spanning only those values."""
     first = max(1, end - max(3, end // 4))
-    inset = ax.inset_axes([0.5, 0.22, 0.46, 0.38])
+    (low, high), middle = ax.get_ylim(), (min(c[0][0] for c in curves) + end) / 2
+    grid = [middle + (end - middle) * k / 20 for k in range(21)]  # the lines between the epochs' points count too
+    right = [(v - low) / (high - low) for epochs, rows, _ in curves for row in rows for v in np.interp(grid, epochs, row)]
+    bottom = min((0.22, 0.58), key=lambda y: sum(y - 0.05 <= v <= y + 0.43 for v in right))  # its tick labels too
+    inset = ax.inset_axes([0.5, bottom, 0.46, 0.38])
     values = []
     for epochs, series, color in curves:
         keep = [i for i, e in enumerate(epochs) if first <= e <= end]
         window = [[row[i] for i in keep] for row in series]
         _band(inset, [epochs[i] for i in keep], window, "", color=color)
         values += [v for row in window for v in row]
-    span = max(values) - min(values)
-    inset.set_ylim(min(values) - 0.1 * span - 1e-3, max(values) + 0.1 * span + 1e-3)
-    inset.set_xlim(first, end)
+    pad = 0.1 * (max(values) - min(values)) + 1e-3
+    inset.set(ylim=(min(values) - pad, max(values) + pad), xlim=(first, end))
     inset.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
     inset.yaxis.set_major_locator(MaxNLocator(nbins=3))
     inset.tick_params(labelsize=9)  # about 7 pt once the figure is scaled to the text width
@@ -222,8 +222,7 @@ def _inset_at_end(ax, curves: list[tuple], end: int) -> None:
 
 
 def _mean_at(epochs: list[int], series: list[list[float]], epoch: int) -> float:
-    i = max(j for j, e in enumerate(epochs) if e <= epoch)
-    return sum(row[i] for row in series) / len(series)
+    return sum(row[max(j for j, e in enumerate(epochs) if e <= epoch)] for row in series) / len(series)
 
 
 def plot_questions(panels: list[dict]) -> Figure:
@@ -250,7 +249,7 @@ def plot_questions(panels: list[dict]) -> Figure:
         ax.axhline(0.1, color="grey", lw=0.8, ls=":")
         if panel["at_epoch"]:
             ax.axvline(panel["at_epoch"], color="black", lw=0.9, ls="--")
-        _zoom(ax, values)
+        ax.set_ylim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.05))  # the curves' range, bands included
         end = panel["at_epoch"] or min(lengths)
         low, high = ax.get_ylim()
         means = [_mean_at(epochs, series, end) for epochs, series, _ in curves]

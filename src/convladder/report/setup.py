@@ -197,14 +197,16 @@ def fast_context(runs: dict[str, list[dict]]) -> dict | None:
 
 
 def fp32_context(runs: dict[str, list[dict]]) -> dict | None:
-    """Model G with bfloat16 autocast (the default) against the same run in plain fp32."""
+    """Model G with bfloat16 autocast (the default) against the same run in plain fp32; the seeds of each that trained
+    beside other work (their seconds per epoch are then not the machine's)."""
     fp32 = "G" + FP32_SUFFIX
     if fp32 not in runs or "G" not in runs:
         return None
     amp, plain = runs["G"], runs[fp32]
     epoch = lambda seeds: statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]])  # noqa: E731
+    crowded = lambda seeds: [r["config"]["seed"] for r in seeds if ran_alone(r.get("beside_cores")) is False]  # noqa: E731
     return dict(amp=final_values(amp, "test_acc"), plain=final_values(plain, "test_acc"), amp_epoch=epoch(amp),
-                plain_epoch=epoch(plain), epochs=final_epoch(amp[0]),
+                plain_epoch=epoch(plain), epochs=final_epoch(amp[0]), amp_crowded=crowded(amp), plain_crowded=crowded(plain),
                 c=compare(final_values(plain, "test_acc"), final_values(amp, "test_acc")))
 
 
