@@ -4,6 +4,7 @@ whole report.tex written from tiny synthetic runs (no training, no LaTeX)."""
 import json
 import random
 import re
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -96,15 +97,18 @@ def no_h_archive(tmp_path, monkeypatch):
     empty_h_archives(monkeypatch, tmp_path)
 
 
+def full_ladder_sources(tmp_path, seeds: int, paper: bool) -> Path:
+    """The LaTeX sources of every model's hand-made runs (`seeds` each), the paper or the run report; H's archives empty."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        empty_h_archives(monkeypatch, tmp_path)
+        return write_sources(write_runs(tmp_path / "runs", seeds), benchmark=tmp_path / "no-benchmark.json", paper=paper)
+
+
 # The sources of the full ladder's paper and run report are written once per seed count for the module (each takes a
 # few seconds): the tests that take them only read them.
 @pytest.fixture(scope="module", params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
 def report_tex(request, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("paper")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        empty_h_archives(monkeypatch, tmp_path)
-        layout = write_runs(tmp_path / "runs", request.param)
-        report_dir = write_sources(layout, benchmark=tmp_path / "no-benchmark.json", paper=True)
+    report_dir = full_ladder_sources(tmp_path_factory.mktemp("paper"), request.param, paper=True)
     return request.param, report_dir, (report_dir / "report.tex").read_text()
 
 
@@ -188,11 +192,8 @@ def undefined_references(tex: str) -> set[str]:
 @pytest.fixture(scope="module", params=[1, MIN_SEEDS], ids=["one seed", "enough seeds"])
 def run_tex(request, tmp_path_factory):
     """The run report a short profile gets by default (no `paper`)."""
-    tmp_path = tmp_path_factory.mktemp("run-report")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        empty_h_archives(monkeypatch, tmp_path)
-        layout = write_runs(tmp_path / "run-report", request.param)
-        return request.param, (write_sources(layout, benchmark=tmp_path / "no-benchmark.json") / "report.tex").read_text()
+    report_dir = full_ladder_sources(tmp_path_factory.mktemp("run-report"), request.param, paper=False)
+    return request.param, (report_dir / "report.tex").read_text()
 
 
 def test_a_short_profile_gets_the_run_report_with_the_papers_tables_and_no_prose_sections(run_tex):
@@ -889,7 +890,7 @@ def test_a_draft_is_not_exported(capsys):
 
 
 def test_a_question_panel_zooms_into_a_difference_too_small_to_see_and_only_then():
-    from convladder.report.plots import plot_questions
+    from convladder.report.question_plots import plot_questions
 
     def seeds(end: float, offset: float = 0.0):
         return [{"history": {"epoch": list(range(1, 31)),
@@ -910,15 +911,24 @@ def test_a_question_panel_zooms_into_a_difference_too_small_to_see_and_only_then
     assert 0.67 < low < 0.691 and 0.802 < high < 0.82
 
 
-@pytest.mark.parametrize("start, end, slot", [(0.3, 0.9, 0.22), (0.9, 0.3, 0.58)])  # curves ending high: the inset low
-def test_a_question_panels_inset_sits_where_the_curves_are_not(start, end, slot):
-    from convladder.report.plots import plot_questions
+def _curve(values: list[float]) -> list[dict]:
+    return [{"history": {"epoch": list(range(1, len(values) + 1)), "val_acc": values}}]
 
-    runs = {name: [{"history": {"epoch": [1, 2], "val_acc": [start + shift, end + shift]}}]
-            for name, shift in (("F", 0), ("G", 0.01))}
-    fig = plot_questions([dict(letter="a", low="F", high="G", at_epoch=None, runs=runs, colors={"F": "C1", "G": "C2"})])
-    inset = fig.axes[0].child_axes[0]
-    assert inset.get_axes_locator()._bounds[1] == slot  # its bottom, as a fraction of the panel's height
+
+@pytest.mark.parametrize("low, high, at_epoch, slot", [
+    (_curve([0.3, 0.9]), _curve([0.31, 0.91]), None, 0.22),  # the curves end high: the inset low
+    (_curve([0.9, 0.3]), _curve([0.91, 0.31]), None, 0.58),  # they end low: the inset high
+    # compared at epoch 20, where they are close; the longer one climbs after it, over the right half of the panel
+    (_curve([0.5] * 20), _curve([0.5] * 20 + [0.95] * 40), 20, 0.22),
+])
+def test_a_question_panels_inset_sits_where_the_curves_are_not(low, high, at_epoch, slot):
+    from convladder.report.question_plots import plot_questions
+
+    fig = plot_questions([dict(letter="a", low="F", high="G", at_epoch=at_epoch, runs={"F": low, "G": high},
+                               colors={"F": "C1", "G": "C2"})])
+    fig.canvas.draw()
+    panel, inset = fig.axes[0].get_position(), fig.axes[0].child_axes[0].get_position()
+    assert (inset.y0 - panel.y0) / panel.height == pytest.approx(slot, abs=0.01)  # its bottom, a share of the panel
 
 
 def test_near_certain_mistakes_keep_distinct_probability_labels():
@@ -949,7 +959,7 @@ def test_curves_at_chance_get_markers_between_each_others():
 
 
 def test_a_question_panel_ends_at_twice_the_compared_epoch_when_the_longer_run_goes_on():
-    from convladder.report.plots import panel_end, plot_questions
+    from convladder.report.question_plots import panel_end, plot_questions
 
     assert panel_end([30, 120], 30) == 60 and panel_end([16, 30], 16) is None and panel_end([30, 30], None) is None
     runs = {"G": [hand_made("G", "G", 0, 0.8, epochs=30)], "GAP": [hand_made("GAP", "GAP", 0, 0.84, epochs=120)]}

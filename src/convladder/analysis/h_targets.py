@@ -7,7 +7,7 @@ from __future__ import annotations
 from convladder.analysis.statistics import MIN_SEEDS, measured
 from convladder.results.records import summarize
 from convladder.tools.hardware import bf16_unit_name
-from convladder.tools.load import ran_alone
+from convladder.tools.load import crowded_seeds
 
 # The target and the milestone: test accuracy, and minutes by the CPU's bfloat16 unit (hardware.bf16_unit).
 TARGET_ACC = 0.94
@@ -81,4 +81,4 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float],
                 # the target itself); None where a seed did not measure it
                 difference=mean(key) - accuracy if judged else None,
                 # the seeds that ran beside other work (tools.load): their minutes may be longer than alone
-                crowded=[run["config"]["seed"] for run in seeds if ran_alone(run.get("beside_cores")) is False])
+                crowded=crowded_seeds(seeds))

@@ -9,7 +9,7 @@ from matplotlib.lines import Line2D
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from convladder.report.plots import LINE_STYLES, _epoch_axis
+from convladder.report.plots import LINE_STYLES, epoch_axis
 
 
 def plot_stability(result: dict) -> Figure:
@@ -26,7 +26,7 @@ def plot_stability(result: dict) -> Figure:
         if row["side"] != 32:
             ax.axvspan(row["epoch"] - 0.5, row["epoch"] + 0.5, color="grey", alpha=0.08, lw=0)
     ax.set(xlabel="epoch (shaded: trained on images smaller than 32 pixels)", ylabel="validation accuracy", ylim=(0, 1))
-    _epoch_axis(ax)
+    epoch_axis(ax)
     ax.grid(alpha=0.3)
     lr = ax.twinx()
     lr.plot(epochs, [row["lr_at_start"] for row in rows], color="black", ls=":", lw=1, label="learning rate (right)")
@@ -60,7 +60,7 @@ def plot_recipe_search(candidates: list[dict], study: dict[str, dict]) -> Figure
         ax.axvline(study[model]["take_off"], color="grey", ls=":", lw=1)
         ax.plot([150], [study[model]["val_acc"]], "k*", ms=10)
         ax.set(title=f"model {model}", xlabel="epoch", ylim=(0, 0.6))
-        _epoch_axis(ax)
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation accuracy")
     handles = [plt.Line2D([], [], lw=1.2, **styles[name]) for name in labels]
@@ -87,7 +87,7 @@ def plot_longer(rows: list[dict], d_target: float, continued_from: int = 16) -> 
         if model == "D":
             ax.axhline(d_target, color="k", ls="--", lw=0.8, label=f"the study's D ({d_target:.2f})")
         ax.set(title=f"model {model}", xlabel="epoch", ylim=(0, 0.7))
-        _epoch_axis(ax)
+        epoch_axis(ax)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
         ax.grid(alpha=0.3)
         # off the curves: D's rise at the top left, C's and E's lie low until late

@@ -57,12 +57,8 @@ from convladder.report.ladder import (
 )
 from convladder.report.family import paper_family
 from convladder.report.latex import UnsupportedClaim, render
-from convladder.report.plots import (
-    LOSS_WINDOWS,
-    curve_lengths,
-    log_epochs,
-    panel_end,
-)
+from convladder.report.plots import LOSS_WINDOWS, curve_lengths, log_epochs
+from convladder.report.question_plots import panel_end
 from convladder.report.setup import (benchmark_context, benchmark_source, experiment_archives, fast_context, fp32_context,
                                      provenance_context)
 from convladder.results.layout import RunLayout, h_note_template, report_template, run_report_template

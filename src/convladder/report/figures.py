@@ -12,6 +12,7 @@ from convladder.analysis.statistics import study_below_chance
 from convladder.plan.profiles import SOFTMAX_SUFFIX
 from convladder.plan.study import STUDY_RESULTS
 from convladder.report.archive_plots import plot_frontier
+from convladder.report.question_plots import plot_questions
 from convladder.report.plots import (
     plot_accuracy_minutes,
     plot_compare,
@@ -19,7 +20,6 @@ from convladder.report.plots import (
     plot_history,
     plot_ladder,
     plot_proba,
-    plot_questions,
     plot_variants,
     save,
 )

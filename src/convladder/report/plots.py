@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -28,14 +27,6 @@ def curve_lengths(runs: dict[str, list[dict]]) -> list[int]:
     return [min(len(r["history"]["epoch"]) for r in seeds) for seeds in runs.values()]
 
 
-SHOWN_BEYOND_COMPARISON = 2  # beyond this many times the compared epoch, a panel's shorter curve would be squeezed
-
-
-def panel_end(lengths: list[int], at_epoch: int | None) -> int | None:
-    """The last epoch a question's panel shows when it cuts the longer run short (None: every epoch is shown)."""
-    return SHOWN_BEYOND_COMPARISON * at_epoch if at_epoch and max(lengths) > SHOWN_BEYOND_COMPARISON * at_epoch else None
-
-
 def stagger_markers(curves: dict[str, list[float]]) -> dict[str, tuple[int, int]]:
     """Marker positions (matplotlib's markevery: first index, period) for curves of mean accuracies (name -> values):
     about six markers a curve; the curves that never take off lie on one another at chance, so they share a period of
@@ -46,7 +37,7 @@ def stagger_markers(curves: dict[str, list[float]]) -> dict[str, tuple[int, int]
     return {name: (at_chance.index(name), period) if name in at_chance else (0, step[name]) for name in curves}
 
 
-def _epoch_axis(ax, lengths: list[int] | None = None) -> None:
+def epoch_axis(ax, lengths: list[int] | None = None) -> None:
     """Whole epochs only on the x axis; logarithmic (ticks 1, 2, 5, 10, 20, ...) where log_epochs(lengths)."""
     if lengths and log_epochs(lengths):
         ax.set_xscale("log")
@@ -67,7 +58,7 @@ def _mean(series: list[list[float]]) -> list[float]:
     return torch.tensor(series, dtype=torch.float64).mean(0).tolist()
 
 
-def _band(ax, x, series: list[list[float]], label: str, **style) -> None:
+def band(ax, x, series: list[list[float]], label: str, **style) -> None:
     """The mean of `series` as a line, and the range across them as a shaded band."""
     rows = torch.tensor(series, dtype=torch.float64)
     ax.plot(x, rows.mean(0).tolist(), label=label, marker="." if len(x) < 30 else None, **style)
@@ -84,11 +75,11 @@ def plot_history(histories: dict | list[dict], title: str = "") -> Figure:
     epochs = epochs[:length]
     column = lambda key: [h[key][:length] for h in histories]  # noqa: E731
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    _band(axes[0], epochs, column("train_loss"), "train", color="tab:blue")
-    _band(axes[0], epochs, column("val_loss"), "validation", color="tab:orange")
+    band(axes[0], epochs, column("train_loss"), "train", color="tab:blue")
+    band(axes[0], epochs, column("val_loss"), "validation", color="tab:orange")
     axes[0].set(title="cross-entropy loss", xlabel="epoch")
-    _band(axes[1], epochs, column("train_acc"), "train", color="tab:blue")
-    _band(axes[1], epochs, column("val_acc"), "validation", color="tab:orange")
+    band(axes[1], epochs, column("train_acc"), "train", color="tab:blue")
+    band(axes[1], epochs, column("val_acc"), "validation", color="tab:orange")
     axes[1].axhline(0.1, color="grey", lw=0.8, ls=":", label="chance")
     axes[1].set(title="accuracy" + (f" (mean, band: range of {len(histories)} seeds)" if len(histories) > 1 else ""),
                 xlabel="epoch", ylim=(0, 1))
@@ -96,7 +87,7 @@ def plot_history(histories: dict | list[dict], title: str = "") -> Figure:
     axes[2].bar(epochs, seconds, color="tab:gray")
     axes[2].set(title="epoch time (s)" + (", mean over seeds" if len(histories) > 1 else ""), xlabel="epoch")
     for ax in axes:
-        _epoch_axis(ax)
+        epoch_axis(ax)
     for ax in axes[:2]:
         ax.legend(fontsize=8, loc="best")
         ax.grid(alpha=0.3)
@@ -152,12 +143,12 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict, starts: dict[str, int]
         first = starts.get(name, 1) - 1
         epochs = seeds[0]["history"]["epoch"][first:length]
         style = dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)])
-        _band(curves, epochs, shown[name], name, **style)
+        band(curves, epochs, shown[name], name, **style)
         curves.lines[-1].set(marker=MARKERS[i % len(MARKERS)], markersize=4, markevery=markers[name])
     curves.axhline(0.1, color="grey", lw=0.8, ls=":")
     curves.set(title="validation accuracy (mean over seeds)", xlabel="epoch", ylim=(0, 1))
     curves.grid(alpha=0.3)
-    _epoch_axis(curves, lengths)
+    epoch_axis(curves, lengths)
     _legend_outside(curves)
     names = list(runs)
     x = range(len(names))
@@ -181,91 +172,12 @@ def plot_compare(runs: dict[str, list[dict]], key: str = "val_acc", title: str =
     fig, ax = plt.subplots(figsize=(8, 3.6))
     lengths = curve_lengths(runs)
     for (label, seeds), length in zip(runs.items(), lengths):
-        _band(ax, seeds[0]["history"]["epoch"][:length], [r["history"][key][:length] for r in seeds], label)
+        band(ax, seeds[0]["history"]["epoch"][:length], [r["history"][key][:length] for r in seeds], label)
     ax.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax.set(title=title, xlabel="epoch", ylim=(0, 1))
     ax.grid(alpha=0.3)
-    _epoch_axis(ax, lengths)
+    epoch_axis(ax, lengths)
     _legend_outside(ax)
-    fig.tight_layout()
-    return fig
-
-
-PANEL_COLUMNS = 3
-
-
-INSET_BELOW = 0.1  # a question's panel gets a zoomed inset where its two means differ by less than this share of its axis
-
-
-def _inset_at_end(ax, curves: list[tuple], end: int) -> None:
-    """A zoomed inset in the panel's right half, low or high, wherever less of the curves' lines there falls: the last
-    quarter (at least 3) of the epochs up to `end` of each (epochs, seeds' series, color) curve, mean line and range
-    band, its vertical axis spanning only those values."""
-    first = max(1, end - max(3, end // 4))
-    (low, high), middle = ax.get_ylim(), (min(c[0][0] for c in curves) + end) / 2
-    grid = [middle + (end - middle) * k / 20 for k in range(21)]  # the lines between the epochs' points count too
-    right = [(v - low) / (high - low) for epochs, rows, _ in curves for row in rows for v in np.interp(grid, epochs, row)]
-    bottom = min((0.22, 0.58), key=lambda y: sum(y - 0.05 <= v <= y + 0.43 for v in right))  # its tick labels too
-    inset = ax.inset_axes([0.5, bottom, 0.46, 0.38])
-    values = []
-    for epochs, series, color in curves:
-        keep = [i for i, e in enumerate(epochs) if first <= e <= end]
-        window = [[row[i] for i in keep] for row in series]
-        _band(inset, [epochs[i] for i in keep], window, "", color=color)
-        values += [v for row in window for v in row]
-    pad = 0.1 * (max(values) - min(values)) + 1e-3
-    inset.set(ylim=(min(values) - pad, max(values) + pad), xlim=(first, end))
-    inset.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
-    inset.yaxis.set_major_locator(MaxNLocator(nbins=3))
-    inset.tick_params(labelsize=9)  # about 7 pt once the figure is scaled to the text width
-    inset.grid(alpha=0.3)
-
-
-def _mean_at(epochs: list[int], series: list[list[float]], epoch: int) -> float:
-    return sum(row[max(j for j, e in enumerate(epochs) if e <= epoch)] for row in series) / len(series)
-
-
-def plot_questions(panels: list[dict]) -> Figure:
-    """The study's questions side by side, one panel each (titled by its `letter`): validation accuracy per epoch of
-    the two runs a question compares (`low`, `high`: seeds), mean line and range band in each model's colour (`colors`: one per
-    model, the same in every panel), the y axis zoomed to their range, and the epoch the verdict compares them at where
-    it is not both runs' last (`at_epoch`, else None) as a dashed line."""
-    rows = max(1, -(-len(panels) // PANEL_COLUMNS))
-    fig, axes = plt.subplots(rows, PANEL_COLUMNS, figsize=(8, 2.5 * rows), squeeze=False)
-    for i, (ax, panel) in enumerate(zip(axes.flat, panels)):
-        runs = {panel["low"]: panel["runs"][panel["low"]], panel["high"]: panel["runs"][panel["high"]]}
-        lengths = curve_lengths(runs)
-        values, curves = [], []
-        cut = panel_end(lengths, panel["at_epoch"])
-        for (label, seeds), length in zip(runs.items(), lengths):
-            color = panel["colors"][label]
-            epochs = seeds[0]["history"]["epoch"][:length]
-            keep = len([e for e in epochs if cut is None or e <= cut])
-            series = [r["history"]["val_acc"][:keep] for r in seeds]
-            epochs = epochs[:keep]
-            _band(ax, epochs, series, label, color=color)
-            values += [v for row in series for v in row]
-            curves.append((epochs, series, color))
-        ax.axhline(0.1, color="grey", lw=0.8, ls=":")
-        if panel["at_epoch"]:
-            ax.axvline(panel["at_epoch"], color="black", lw=0.9, ls="--")
-        ax.set_ylim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.05))  # the curves' range, bands included
-        end = panel["at_epoch"] or min(lengths)
-        low, high = ax.get_ylim()
-        means = [_mean_at(epochs, series, end) for epochs, series, _ in curves]
-        inset = abs(means[0] - means[1]) < INSET_BELOW * (high - low)
-        if inset:
-            _inset_at_end(ax, curves, end)
-        ax.set_title(f"({panel['letter']}) {panel['low']} against {panel['high']}", fontsize=10)
-        ax.set_xlabel("epoch", fontsize=9)
-        if i % PANEL_COLUMNS == 0:
-            ax.set_ylabel("validation accuracy", fontsize=9)
-        ax.tick_params(labelsize=9)
-        ax.grid(alpha=0.3)
-        _epoch_axis(ax, [min(length, cut or length) for length in lengths])
-        ax.legend(loc="upper left" if inset else "best", fontsize=9)  # "best" does not see the inset
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
     fig.tight_layout()
     return fig
 
@@ -346,7 +258,7 @@ def plot_variants(diagnosis: dict) -> Figure:
     for i, v in enumerate(diagnosis["variants"]):
         style = dict(color=f"C{i % 10}", ls=LINE_STYLES[i % len(LINE_STYLES)])
         epochs = list(range(1, len(v["seeds"][0]["val_acc"]) + 1))
-        _band(acc, [0] + epochs, [[0.1] + s["val_acc"] for s in v["seeds"]], v["label"], **style)
+        band(acc, [0] + epochs, [[0.1] + s["val_acc"] for s in v["seeds"]], v["label"], **style)
         steps = torch.tensor([s["step_loss"] for s in v["seeds"]], dtype=torch.float64).mean(0)
         window = max(1, len(steps) // LOSS_WINDOWS)
         smooth = steps.unfold(0, window, window).mean(1) if len(steps) >= window else steps

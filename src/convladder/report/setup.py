@@ -25,7 +25,7 @@ from convladder.results.layout import RESULTS_FILE, benchmark_json, results_arch
 from convladder.results.records import git_commit, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import bf16_unit_name, cpu_names
-from convladder.tools.load import ran_alone
+from convladder.tools.load import crowded_seeds
 from convladder.results.schema import final_epoch
 
 # The study paper's archives beyond the ladder's runs (which `convladder all` trains): each one's folder and the module of
@@ -109,7 +109,7 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
         rows=[dict(name=name, seeds=len(seeds), epochs=final_epoch(seeds[0]),
                    cpus=cpu_names(r["environment"] for r in seeds),
                    # seeds that trained while other work kept the cores busy (their times are longer than alone)
-                   beside=[r["config"]["seed"] for r in seeds if ran_alone(r.get("beside_cores")) is False],
+                   beside=crowded_seeds(seeds),
                    seconds=summarize([r["train_seconds"] for r in seeds])[0],
                    epoch_seconds=statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]]))
               for name, seeds in runs.items()],
@@ -204,9 +204,9 @@ def fp32_context(runs: dict[str, list[dict]]) -> dict | None:
         return None
     amp, plain = runs["G"], runs[fp32]
     epoch = lambda seeds: statistics.median([t for r in seeds for t in r["history"]["epoch_seconds"]])  # noqa: E731
-    crowded = lambda seeds: [r["config"]["seed"] for r in seeds if ran_alone(r.get("beside_cores")) is False]  # noqa: E731
     return dict(amp=final_values(amp, "test_acc"), plain=final_values(plain, "test_acc"), amp_epoch=epoch(amp),
-                plain_epoch=epoch(plain), epochs=final_epoch(amp[0]), amp_crowded=crowded(amp), plain_crowded=crowded(plain),
+                plain_epoch=epoch(plain), epochs=final_epoch(amp[0]),
+                amp_crowded=crowded_seeds(amp), plain_crowded=crowded_seeds(plain),
                 c=compare(final_values(plain, "test_acc"), final_values(amp, "test_acc")))
 
 

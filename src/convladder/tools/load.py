@@ -62,3 +62,8 @@ def others_cores(start: CpuSample, end: CpuSample) -> float | None:
 def ran_alone(cores: float | None) -> bool | None:
     """Whether a run with `cores` of other work beside it counts as having run alone; None: not recorded."""
     return None if cores is None else bool(cores < ALONE_CORES)
+
+
+def crowded_seeds(seeds: list[dict]) -> list[int]:
+    """The seeds (results.json of each) that ran beside other work: their times may be longer than alone."""
+    return [run["config"]["seed"] for run in seeds if ran_alone(run.get("beside_cores")) is False]
