@@ -77,7 +77,8 @@ def pytest_configure(config):
     if workers:
         import torch
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = max(1, cores // int(workers))
+        from convladder.tools.hardware import usable_cores
+
+        threads = max(1, usable_cores() // int(workers))
         os.environ["OMP_NUM_THREADS"] = str(threads)
         torch.set_num_threads(threads)

@@ -8,8 +8,9 @@ import subprocess
 import papermill as pm
 import pytest
 
+from convladder.pipeline import execute, plan
 from convladder.plan.profiles import ladder
-from convladder.results.layout import notebooks_dir
+from convladder.results.layout import RunLayout, notebooks_dir
 
 pytestmark = pytest.mark.slow
 
@@ -96,8 +97,13 @@ def test_run_all_again_reuses_finished_runs_and_force_retrains(smoke_run, full_s
     for name, stamp in stamps.items():
         assert (smoke_run / "runs" / name / "seed0" / "results.json").stat().st_mtime_ns == stamp
     assert diagnosis.stat().st_mtime_ns == diagnosis_stamp  # the diagnosis is reused too
-    pm.execute_notebook(str(notebooks_dir() / "run_all.ipynb"), str(smoke_run / "forced.ipynb"),
-                        parameters={**parameters, "models": ["A"], "force": True}, progress_bar=False)
+    # force: the finished run of A planned again from epoch 0 (the data notebook and the report around it, which the
+    # run above executed, are not executed again), and its training notebook trains it again
+    layout = RunLayout(smoke_run / "runs")
+    steps = plan("smoke", layout, str(full_size_cifar), models=["A"], force=True)
+    assert [step.notebook for step in steps] == ["00_data", "10_train", "90_report"]
+    assert steps[1].parameters["restart"] is True and steps[1].parameters["seeds"] == list(ladder("smoke", ["A"])[0].seeds)
+    execute(steps[1], layout, html=False)
     assert (smoke_run / "runs" / "A" / "seed0" / "results.json").stat().st_mtime_ns != stamps["A"]
     assert (smoke_run / "runs" / "B" / "seed0" / "results.json").stat().st_mtime_ns == stamps["B"]
 

@@ -18,6 +18,7 @@ from convladder.cli import config_flags, field_help, main
 from convladder.core.config import TrainConfig
 from convladder.results.layout import RunLayout, project_root, results_archive
 from convladder.pipeline import export_report
+from convladder.tools.hardware import usable_cores
 
 
 def test_every_config_field_is_a_flag_with_help():
@@ -204,7 +205,7 @@ def test_training_side_by_side_runs_each_chain_in_its_own_process(full_size_cifa
     assert "4 training steps in 3 chains, 2 at a time with" in out and out.count("started: ") == 4
     for name, seed in (("A", 0), ("A", 1), ("GAP", 0), ("GAP+", 0)):
         results = json.loads((layout.seed(name, seed) / "results.json").read_text())
-        assert results["environment"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2)
+        assert results["environment"]["torch_threads"] == max(1, usable_cores() // 2)
         assert results["config"]["seed"] == seed
         assert "epoch " in layout.train_notebook(name, seed).with_suffix(".log").read_text()  # its progress, in its log
         notebook = json.loads(layout.train_notebook(name, seed).read_text())

@@ -560,6 +560,9 @@ def test_the_study_epochs_table_gives_take_offs_and_end_points_with_the_summary_
     a0[100:119] = [0.12] * 19  # a slow rise above 0.11 but below 0.15 from epoch 101
     assert study_epochs_rows(runs)[0]["curve"]["low_take_offs"][0] == "101"
     assert study_epochs_rows(runs)[0]["curve"]["take_offs"][0] == "120"
+    a0[80:85] = [0.13] * 5  # an early rise above 0.11 (epochs 81-85) that falls back: the first crossing, beside
+    assert study_epochs_rows(runs)[0]["curve"]["low_first"][0] == "81"
+    assert study_epochs_rows(runs)[0]["curve"]["low_take_offs"][0] == "101"
     assert rows["B"]["curve"]["take_offs"] == ["50", "never"] and rows["B"]["curve"]["never"] == 1
     assert rows["B"]["curve"]["within"] == "--"  # a seed that never left chance: no interval
     assert rows["C"]["curve"] is None and rows["GAP+"]["within"] == "--"  # one seed

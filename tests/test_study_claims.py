@@ -54,6 +54,15 @@ def e_he(ctx: dict) -> dict:
     return next(v for v in ctx["ladder_diagnosis"]["variants"] if v["name"] == "E-he")
 
 
+def adam_changed(ctx: dict, pair: str, **changes) -> None:
+    """The Adam side of a question of the robustness table (a frozen row) with its comparison changed."""
+    rows = ctx["robustness"]["rows"]
+    i = next(i for i, r in enumerate(rows) if r.low + r.high == pair)
+    adam = rows[i].adam
+    comparison = dataclasses.replace(adam.comparison, **changes)
+    rows[i] = dataclasses.replace(rows[i], adam=dataclasses.replace(adam, comparison=comparison))
+
+
 def all_seeds_never(ctx: dict, model: str) -> None:
     ctx["longer"]["never"][model] = list(range(ctx["longer"]["seeds"][model]))
 
@@ -93,6 +102,12 @@ BREAKERS = {
     "closing-conclusions": lambda c: verdict(step(c, "FG")["gap"], "inconclusive"),
     "closing-depth": lambda c: verdict(step(c, "DE"), "inconclusive"),
     "closing-adam": lambda c: c["robustness"]["vals"].update(E=[0.09]),
+    # under Adam, batch norm's gain as large as under the selected recipe: not "by less"
+    "closing-adam-same-sign": lambda c: adam_changed(c, "EF", difference=0.9),
+    "abstract-answer": lambda c: c["conclusions"]["size"].update(drop=0.0),
+    # A's first rise above the low threshold is its take-off there: no early rise to fall back from
+    "study-a-early-rise": lambda c: next(r for r in c["study_epochs"] if r["name"] == "A")["curve"].update(
+        low_first=next(r for r in c["study_epochs"] if r["name"] == "A")["curve"]["low_take_offs"]),
     "abstract-depth": lambda c: verdict(step(c, "DE"), "higher"),
     "abstract-adam": lambda c: c["robustness"]["vals"].update(C=[0.09, 0.5]),
     "conclusion-depth-bc": lambda c: next(r for r in c["summary"] if r["name"] == "B").update(val=[0.1, 0.3, 0.3]),

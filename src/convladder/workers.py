@@ -13,6 +13,7 @@ import signal
 
 from convladder.pipeline import Step, StepFailed, _minutes, execute
 from convladder.results.layout import RunLayout
+from convladder.tools.hardware import usable_cores
 from convladder.tools.signals import STOP_SIGNALS, die_with_parent, restore, signals_held, stop_signals_raise
 
 
@@ -84,7 +85,7 @@ def execute_side_by_side(steps: list[Step], layout: RunLayout, workers: int, htm
     from multiprocessing.connection import wait
 
     chains = training_chains(steps)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, usable_cores() // workers)
     print(f"{len(steps)} training steps in {len(chains)} chains, {workers} at a time with {threads} "
           f"thread{'s' if threads > 1 else ''} each", flush=True)
     seconds: dict[str, float] = {}

@@ -69,5 +69,6 @@ def gradient_ratios(found: dict[str, list[dict]]) -> dict[str, list[dict]]:
                                                                     r["record"][f"{kind}:{last}"][:steps]) if b)
                      for kind in ("grad", "update")}
             ratios.setdefault(name, []).append(dict(seed=r["seed"], model=r["model"], first=first, last=last,
-                                                    val_acc=r["history"]["val_acc"], **ratio))
+                                                    val_acc=r["history"]["val_acc"], record_every=r["record_every"],
+                                                    records=steps, **ratio))
     return ratios

@@ -11,7 +11,8 @@ def paper_family(context: dict) -> dict | None:
     questions under Adam, Table 7; E's variants, Table 10; plain fp32 against bfloat16, Section 4.3), with Holm's
     correction over all of them at once, beside each table's own: how many differences the tables call, and which
     keep an adjusted p below 0.05 when the whole paper is one family (`kept`, `lost`: dicts of label, recipe, low,
-    high, epoch, verdict, source), and the sources whose tests are counted, in order (questions, longer, robustness,
+    high, epoch, verdict, source and p, the p-value adjusted over the whole paper),
+    and the sources whose tests are counted, in order (questions, longer, robustness,
     variants, precision). A comparison two tables share
     (Table 6's first budget is Table 5's runs) counts once. None when the paper tests nothing."""
     tests: dict[tuple, tuple[dict, object]] = {}  # (recipe, low, high, epoch) -> (what it is, its comparison)
@@ -40,7 +41,7 @@ def paper_family(context: dict) -> dict | None:
     tested = [(what, c, p) for (what, c), p in zip(tests.values(), adjusted) if p is not None]
     if not tested:
         return None
-    called = [(what, p) for what, c, p in tested if c.verdict != "inconclusive"]
+    called = [(dict(what, p=p), p) for what, c, p in tested if c.verdict != "inconclusive"]
     return dict(tests=len(tested), called=len(called), kept=[what for what, p in called if p < 0.05],
                 lost=[what for what, p in called if p >= 0.05],
                 sources=list(dict.fromkeys(what["source"] for what, _, _ in tested)))  # where the counted tests are

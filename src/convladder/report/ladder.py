@@ -8,23 +8,9 @@ from pathlib import Path
 import convladder.report.figures as draw
 from convladder.analysis.architecture import architecture, layer_formula
 from convladder.analysis.statistics import (
-    LADDER_STEPS,
-    MIN_SEEDS,
-    TAKE_OFF_LOW_ACC,
-    compare,
-    dropout_verdict,
-    final_values,
-    generalisation_gaps,
-    gradient_ratio,
-    holm_family,
-    late_rise,
-    ladder_verdicts,
-    prediction_interval,
-    study_below_chance,
-    study_within,
-    study_accuracy_interval,
-    take_off_epoch,
-    take_off_shifts,
+    LADDER_STEPS, MIN_SEEDS, TAKE_OFF_LOW_ACC, compare, dropout_verdict, final_values, first_above,
+    generalisation_gaps, gradient_ratio, holm_family, late_rise, ladder_verdicts, prediction_interval,
+    study_below_chance, study_within, study_accuracy_interval, take_off_epoch, take_off_shifts,
 )
 from convladder.core.config import PROGRESSIVE_SIDES, TTA_SHIFTS, TrainConfig, fixed_plan
 from convladder.core.registry import model_names
@@ -219,6 +205,8 @@ def study_epochs_rows(runs: dict[str, list[dict]]) -> list[dict]:
             low = [take_off_epoch(r["history"]["val_acc"], TAKE_OFF_LOW_ACC) for r in seeds]  # the sensitivity check
             row["curve"] = dict(take_offs=[_never(t) for t in take_offs], study=STUDY_CURVES[name]["take_off"], never=never,
                                 low_take_offs=[_never(t) for t in low],
+                                # each seed's first epoch above the low threshold, even one it falls back from
+                                low_first=[_never(first_above(r["history"]["val_acc"], TAKE_OFF_LOW_ACC)) for r in seeds],
                                 within=within_interval(left, STUDY_CURVES[name]["take_off"]) if not never else "--",
                                 low=min(left, default=None), high=max(left, default=None),
                                 interval=prediction_interval(left) if not never else None,

@@ -82,6 +82,14 @@ def bf16_unit(flags: set[str] | None = None) -> str | None:
     return next((unit for unit in FLOP_PER_CYCLE_BF16 if unit in flags), None)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or `taskset` may narrow), else the
+    machine's: what the side-by-side workers and the test workers share out as threads."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def peaks(cores: int | None = None, clock_ghz: float | None = None, flags: set[str] | None = None) -> dict:
     """The CPU's peak rates in GFLOP/s ("fp32", "bf16") with what they rest on."""
     cores = cores or os.cpu_count() or 1
