@@ -636,6 +636,11 @@ def test_benchmark_source_prefers_this_machines_then_the_archived_and_says_when_
     archived.parent.mkdir(parents=True)
     archived.write_text("{}")
     assert benchmark_source() == archived
+    other_cpu = archive / "benchmark" / "intel" / "epoch_time.json"  # archived per CPU: the one the runs trained on
+    other_cpu.parent.mkdir()
+    other_cpu.write_text('{"environment": {"cpu": "Intel(R) Xeon(R) Processor"}}')
+    assert benchmark_source(cpu="Intel(R) Xeon(R) Processor") == other_cpu
+    assert benchmark_source(cpu="AMD EPYC") == archived
     fresh.parent.mkdir(parents=True)
     fresh.write_text("{}")
     assert benchmark_source() == fresh

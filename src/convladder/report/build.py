@@ -107,7 +107,8 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
     """What the report's template reads, from a profile's runs (`damaged`: run folders that could not be read), writing
     the figures it includes into the profile's figures folder."""
     run_dir = layout.root
-    benchmark = benchmark_source(benchmark)
+    first = next((seeds[0] for seeds in runs.values() if seeds), None)
+    benchmark = benchmark_source(benchmark, first["environment"].get("cpu") if first else None)
     report_dir, figures = layout.report_dir, layout.figures_dir
     report_dir.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)

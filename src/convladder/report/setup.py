@@ -122,14 +122,18 @@ def provenance_context(runs: dict[str, list[dict]], damaged: list[str] | None = 
     )
 
 
-def benchmark_source(benchmark: str | Path | None = None) -> Path | None:
+def benchmark_source(benchmark: str | Path | None = None, cpu: str | None = None) -> Path | None:
     """The epoch-time benchmark the report reads: `benchmark` if given; else this machine's
-    (runs/benchmark, where benchmarks/epoch_time.py writes), else the archived one
-    (results/benchmark, committed). None, with a one-line note, when neither exists: the report
-    then has no training-cost table."""
+    (runs/benchmark, where benchmarks/epoch_time.py writes), else an archived one (results/benchmark and its
+    folders per CPU, committed): the one measured on `cpu` (the runs' CPU, as environment records it) where one was,
+    else results/benchmark's own. None, with a one-line note, when none exists: the report then has no
+    training-cost table."""
     if benchmark is not None:
         return Path(benchmark)
-    for candidate in (benchmark_json(), results_archive("benchmark") / benchmark_json().name):
+    name = benchmark_json().name
+    archived = [results_archive("benchmark") / name, *sorted(results_archive("benchmark").glob(f"*/{name}"))]
+    same_cpu = [path for path in archived if path.exists() and read_json(path).get("environment", {}).get("cpu") == cpu]
+    for candidate in (benchmark_json(), *same_cpu, archived[0]):
         if candidate.exists():
             return candidate
     print(f"convladder: no epoch-time benchmark ({benchmark_json()}): the report leaves out its training-cost "
@@ -166,6 +170,7 @@ def benchmark_context(benchmark: Path | None) -> dict | None:
         flop_per_cycle_bf16=bench.get("flop_per_cycle_bf16", 2 * bench["flop_per_cycle_fp32"]),
         bf16_unit=bf16_unit_name(bench.get("bf16_unit", "avx512_bf16")) or "no bf16 unit",
         peak_fp32=bench["peak_fp32_gflops"], peak_bf16=bench["peak_bf16_gflops"], cpu=bench["environment"]["cpu"],
+        cpu_named=cpu_names([bench["environment"]])[0],  # as provenance names the runs' CPUs
         torch=bench["environment"]["torch"], rows=rows, compiled=compiled,
         threads=bench["environment"].get("torch_threads"),
         over_peak=any(row["fp32_peak"] > 100 or row["bf16_peak"] > 100 for row in rows),
