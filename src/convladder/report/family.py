@@ -42,6 +42,8 @@ def paper_family(context: dict) -> dict | None:
     if not tested:
         return None
     called = [(dict(what, p=p), p) for what, c, p in tested if c.verdict != "inconclusive"]
-    return dict(tests=len(tested), called=len(called), kept=[what for what, p in called if p < 0.05],
-                lost=[what for what, p in called if p >= 0.05],
+    lost = [what for what, p in called if p >= 0.05]
+    return dict(tests=len(tested), called=len(called), kept=[what for what, p in called if p < 0.05], lost=lost,
+                # (recipe, low, high, epoch) of each lost one: what the tables' marks and the prose look up
+                lost_keys=[(w["recipe"], w["low"], w["high"], w["epoch"]) for w in lost],
                 sources=list(dict.fromkeys(what["source"] for what, _, _ in tested)))  # where the counted tests are

@@ -130,10 +130,12 @@ def benchmark_source(benchmark: str | Path | None = None, cpu: str | None = None
     training-cost table."""
     if benchmark is not None:
         return Path(benchmark)
-    name = benchmark_json().name
-    archived = [results_archive("benchmark") / name, *sorted(results_archive("benchmark").glob(f"*/{name}"))]
-    same_cpu = [path for path in archived if path.exists() and read_json(path).get("environment", {}).get("cpu") == cpu]
-    for candidate in (benchmark_json(), *same_cpu, archived[0]):
+    if benchmark_json().exists():
+        return benchmark_json()
+    own = results_archive("benchmark") / benchmark_json().name
+    archived = [path for path in (own, *sorted(own.parent.glob(f"*/{own.name}"))) if path.exists()]
+    same_cpu = [path for path in archived if read_json(path).get("environment", {}).get("cpu") == cpu]
+    for candidate in (*same_cpu, own):
         if candidate.exists():
             return candidate
     print(f"convladder: no epoch-time benchmark ({benchmark_json()}): the report leaves out its training-cost "
