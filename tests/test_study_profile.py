@@ -132,6 +132,25 @@ def test_further_seeds_test_the_choice_made_on_the_selection_seed_instead_of_rem
     assert rows["A-late"]["seeds"] == [0, 1] and rows["A-late"]["finished"] is False  # its seed 1 is unfinished
 
 
+def test_output_pairs_set_each_recipe_with_logits_beside_the_same_with_the_softmax(tmp_path):
+    from convladder.analysis.recipe_search import output_pairs
+
+    base = dict(model="A", epochs=5, seed=0, batch_size=128, optimizer="sgd", momentum=0.9)
+    _candidate_folder(tmp_path, "A-logits", {**base, "study_softmax": False}, [0.1, 0.2, 0.2, 0.2, 0.2])
+    for seed in (0, 1, 2):
+        _candidate_folder(tmp_path, "A-soft", {**base, "study_softmax": True, "seed": seed}, [0.1] * 5)
+    _candidate_folder(tmp_path, "A-soft", {**base, "study_softmax": True, "seed": 3}, [0.1, 0.2], finished=False)
+    _candidate_folder(tmp_path, "A-adam", {**base, "optimizer": "adam", "study_softmax": False}, [0.1, 0.2, 0.2, 0.2, 0.2])
+    _candidate_folder(tmp_path, "A-adam-soft", {**base, "optimizer": "adam", "study_softmax": True}, [0.2] * 5)
+    _candidate_folder(tmp_path, "A-b32", {**base, "batch_size": 32, "study_softmax": True}, [0.1] * 5)  # no logits beside it
+    pairs = {(p["optimizer"], p["batch_size"]): p for p in output_pairs(archived_candidates(tmp_path))}
+    assert sorted(pairs) == [("Adam", 128), ("SGD, momentum 0.9", 128)]
+    sgd = pairs[("SGD, momentum 0.9", 128)]
+    assert sgd["stalls"] and sgd["logits"]["take_off"] == 2 and sgd["softmax"]["take_off"] is None
+    assert [r["seed"] for r in sgd["softmax"]["runs"]] == [0, 1, 2] and sgd["softmax"]["left"] == 0  # seed 3 unfinished
+    assert sgd["logits"]["left"] == 1 and not pairs[("Adam", 128)]["stalls"]
+
+
 def test_stability_summary_measures_jumps_on_full_size_epochs_only():
     rows = [dict(epoch=1, side=16, val_acc=0.1, val_acc_recalibrated=0.5, val_acc_ema=0.5)]
     for epoch, (plain, recal, ema) in enumerate([(0.8, 0.80, 0.7), (0.4, 0.81, 0.72), (0.8, 0.82, 0.74)], start=2):

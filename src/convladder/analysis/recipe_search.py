@@ -74,6 +74,27 @@ def further_seeds(runs: list[dict], model: str) -> dict:
                 candidates=sorted({r["name"] for r in of_stalled}))
 
 
+def output_pairs(runs: list[dict], model: str = "A") -> list[dict]:
+    """`model`'s recipes trained both on logits and with the study's softmax (same optimizer and batch) on the selection
+    seed, in the order of `runs`: each output's finished runs in seed order, its take-off on the selection seed
+    (`take_off`), and how many of its runs leave chance (`left`); `stalls`: logits leave chance on the selection seed
+    and the softmax does not."""
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for r in runs:
+        if r["model"] == model and r["finished"]:
+            groups.setdefault((r["optimizer"], r["batch_size"]), {"logits": [], "softmax": []})[r["output"]].append(r)
+    pairs = []
+    for (optimizer, batch_size), outputs in groups.items():
+        selected = {output: [r for r in found if r["seed"] == SELECTION_SEED] for output, found in outputs.items()}
+        if not selected["logits"] or not selected["softmax"]:
+            continue
+        sides = {output: dict(runs=sorted(found, key=lambda r: r["seed"]), take_off=selected[output][0]["take_off"],
+                              left=sum(r["take_off"] is not None for r in found)) for output, found in outputs.items()}
+        pairs.append(dict(optimizer=optimizer, batch_size=batch_size, **sides,
+                          stalls=sides["logits"]["take_off"] is not None and sides["softmax"]["take_off"] is None))
+    return pairs
+
+
 def choice_forced(runs: list[dict], model: str, chosen: dict) -> dict | None:
     """How little the selection seed's runs of `model` leave to choose: when `chosen` is the only finished candidate
     whose take-off comes late (every other that leaves chance does so in less than half its epochs), the others that

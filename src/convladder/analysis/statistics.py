@@ -236,6 +236,12 @@ def first_above(val_acc: list[float], threshold: float = TAKE_OFF_ACC) -> int | 
     return next((epoch for epoch, acc in enumerate(val_acc, start=1) if acc > threshold), None)
 
 
+def at_chance(curves: dict[str, list[float]]) -> list[str]:
+    """The curves (name -> accuracies, e.g. a model's mean over seeds) that never rise above TAKE_OFF_ACC: drawn beside
+    each other they lie on one another near chance (0.1)."""
+    return [name for name, values in curves.items() if values and max(values) < TAKE_OFF_ACC]
+
+
 def take_off_shifts(curves: dict[str, list[float]], threshold: float = TAKE_OFF_ACC) -> list[dict]:
     """How much take-offs rest on their definition: each curve (by label) whose first epoch above `threshold`
     (first_above) is not its take-off (take_off_epoch), as {label, first, take_off}; take_off None: the run fell

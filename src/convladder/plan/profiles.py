@@ -105,6 +105,9 @@ EARLIER_PROFILES = {"H": (), "H95": (H95_PROFILE,)}
 # The profiles of each attempt at H's milestone (issue 28: H itself >= 0.940 without test-time augmentation within its
 # minutes), the first first; H's note reports every one that has runs
 MILESTONE_PROFILES = {"H": (H_E16_PROFILE, H_B512_PROFILE)}
+# Archives (results/<name>) of a profile's final runs trained again, with the same config, on the other CPU kind its
+# model's goals name (`benchmarks/model_h.py --run-dir results/<name>`): each judged by that CPU's limit in H's note
+OTHER_CPU_ARCHIVES = {H_E16_PROFILE: ("h-e16-intel",), H95_E16_PROFILE: ("h95-e16-intel",)}
 # H's final runs; H-95's are the same but for the model and its epochs
 _H = Profile(
     name=H_PROFILE,

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from convladder.analysis.recipe_search import (SELECTION_SEED, archived_candidates, candidate_rows, choice_forced,
-                                               closest_candidate, further_seeds)
+                                               closest_candidate, further_seeds, output_pairs)
 from convladder.analysis.stability import archived_stability, stability_summary
 from convladder.analysis.statistics import (
     final_values,
@@ -200,7 +200,7 @@ def recipe_search_context(figures: Path) -> dict | None:
     return dict(rows=candidate_rows(runs), runs=runs, study=STUDY_CURVES, models=models, cpus=cpus, closest=closest,
                 forced={model: choice_forced(runs, model, chosen) for model, chosen in closest.items() if chosen},
                 selection_seed=SELECTION_SEED, further={model: further_seeds(runs, model) for model in models},
-                selection_runs=[c for c in runs if c["seed"] == SELECTION_SEED],
+                selection_runs=[c for c in runs if c["seed"] == SELECTION_SEED], output_pairs=output_pairs(runs),
                 unfinished=[c for c in candidates if not c["finished"]],
                 shifts=take_off_shifts({i: c["curve"] for i, c in enumerate(runs)}))  # by run: the template words it
 
@@ -247,7 +247,7 @@ def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None, fig
     depth and batch-norm questions at every budget (Welch, Holm over all of them). None without the archive.
     `runs`: the study profile's runs (F's for the batch-norm question)."""
     from convladder.analysis.longer_training import BUDGETS, archived_seeds, budget_verdicts, first_epoch_at
-    from convladder.analysis.statistics import holm_family
+    from convladder.analysis.statistics import holm_family, mean_interval
     from convladder.plan.study import STUDY_RESULTS
 
     continued = archived_seeds(out_dir)
@@ -261,12 +261,18 @@ def longer_context(runs: dict[str, list[dict]], out_dir: Path | None = None, fig
         v.update(first_budget=budget, first_verdict=verdict, changed=v["c"].verdict != verdict)
     d_target = STUDY_RESULTS["D"]["val_acc"]
     rows = [dict(model=model, **s) for model, seeds in continued.items() for s in seeds]
+    d_finished = [s for s in continued.get("D", []) if s["finished"]]
+    # D's gap between training (the study's way: the epoch's batches, in training mode) and validation accuracy
+    d_gap = {b: dict(mean=sum(gaps) / len(gaps), interval=mean_interval(gaps), n=len(gaps),
+                     val=sum(s["at"][b] for s in d_finished) / len(gaps))
+             for b in (min(BUDGETS), max(BUDGETS))
+             if (gaps := [s["train_at"][b] - s["at"][b] for s in d_finished if b in s["at"]]) and len(gaps) == len(d_finished)}
     if figures is not None:
         save(plot_longer(rows, d_target, min(BUDGETS)), figures / "longer.pdf")
     return dict(rows=rows, budgets=BUDGETS, verdicts=verdicts, epochs=max(s["epochs"] for s in rows),
                 figure="longer.pdf" if figures is not None else None,
                 unfinished=[r for r in rows if not r["finished"]], d_target=d_target,
-                d_crossing=[first_epoch_at(s["curve"], d_target) for s in continued.get("D", [])],
+                d_crossing=[first_epoch_at(s["curve"], d_target) for s in continued.get("D", [])], d_gap=d_gap,
                 never={model: [s["seed"] for s in seeds if s["take_off"] is None] for model, seeds in continued.items()},
                 seeds={model: len(seeds) for model, seeds in continued.items()},
                 shifts=take_off_shifts({f"{r['model']} seed {r['seed']}": r["curve"] for r in rows}))

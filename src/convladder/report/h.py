@@ -12,14 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import convladder.report.figures as draw
-from convladder.analysis.h_targets import PLAIN_GOAL, every_seed_measured, goal, minutes, target_verdict
-from convladder.analysis.statistics import MIN_SEEDS, measured, prediction_interval, single_run_verdict
+from convladder.analysis.h_targets import PLAIN_GOAL, goal, minutes, target_verdict
+from convladder.analysis.statistics import MIN_SEEDS, prediction_interval, single_run_verdict
 from convladder.core import h_design, registry
 from convladder.core.config import LOOKAHEAD_EVERY, LOOKAHEAD_START, TRAIN_SIZE, TTA_SHIFTS, VAL_SIZE
 from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIONS, H_PROFILE,
-                                      MILESTONE_PROFILES, get_profile, plan_config)
+                                      MILESTONE_PROFILES, get_profile)
 from convladder.plan.study import STUDY_RESULTS
-from convladder.results.layout import RunLayout, project_root, results_archive
+from convladder.results.layout import RunLayout, results_archive
+from convladder.report.h_final import final_runs, judged_runs, other_cpu_runs, projected, seed_lists, shown_path
 from convladder.results.records import collect_runs, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import cpu_names
@@ -41,20 +42,9 @@ def h_layout() -> RunLayout:
     return RunLayout.of(H_PROFILE)
 
 
-def final_layout(profile: str) -> RunLayout:
-    """The final runs of a profile of H's family: H-95's (results/h95-e16, results/h95) or H's at its milestone
-    (results/h-e16, results/h-b512)."""
-    return RunLayout.of(profile)
-
-
 def tuning_root() -> Path:
     """H's and H-95's tuning runs (results/h-tuning)."""
     return results_archive(H_TUNING)
-
-
-def shown_path(root: Path) -> str:
-    """An archive's folder as the report names it: relative to the project where it lies inside it."""
-    return str(root.relative_to(project_root()) if root.is_relative_to(project_root()) else root)
 
 
 def ladder_layout() -> RunLayout:
@@ -201,21 +191,6 @@ def in_h_family(model: str) -> bool:
     return model in registry.model_names() and registry.entry(model).family == "H"
 
 
-def seed_lists(seeds: list[dict]) -> dict:
-    """Per-seed lists of a model's final runs, in the runs' order: test accuracy plain, with the mirror image and with
-    TTA (each only where measured, and whether every seed measured it), minutes as the targets count them and of
-    training, the cores other processes kept busy beside each (None: not recorded); with the CPUs and thread counts
-    they ran on."""
-    values = lambda key: measured(seeds, key) or []  # noqa: E731
-    keys = dict(test="test_acc", flip="test_acc_flip", tta="test_acc_tta")
-    return dict(**{name: values(key) for name, key in keys.items()},
-                # whether every seed measured each (analysis.h_targets.every_seed_measured): where a mean exists
-                complete={name: every_seed_measured(seeds, key) for name, key in keys.items()},
-                minutes=[minutes(r) for r in seeds], train_minutes=[r["train_seconds"] / 60 for r in seeds],
-                beside=[r.get("beside_cores") for r in seeds], cpus=cpu_names(r["environment"] for r in seeds),
-                threads=sorted({r["environment"].get("torch_threads") for r in seeds} - {None}))
-
-
 def h_runs_for(runs: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], str | None, list[str]]:
     """H's runs for a report of `runs`: its own where the profile trains H, else the h profile's
     archive; with the archive's folder (None for the report's own) and its damaged run folders."""
@@ -285,44 +260,13 @@ def h_context(runs: dict[str, list[dict]], figures: Path, code_version: str | No
     )
 
 
-def final_runs(model: str, profile: str, code_version: str | None = None, goal_name: str = "target") -> dict:
-    """One profile's final runs of `model` (H, H95; any seeds finished so far, from its final_layout) against its goal
-    `goal_name` (judged_runs), with the archive's folder and its unreadable run folders."""
-    root = final_layout(profile).root
-    damaged: list[str] = []
-    seeds = sorted(collect_runs(root, damaged).get(model, []) if root.exists() else [], key=lambda r: r["config"]["seed"])
-    return dict(**judged_runs(seeds, model, profile, code_version, goal_name), archive=shown_path(root), damaged=damaged)
-
-
-def judged_runs(seeds: list[dict], model: str, profile: str, code_version: str | None = None,
-                goal_name: str = "target") -> dict:
-    """A profile's final seeds of `model` against its goal `goal_name` (analysis.h_targets.GOALS): the seeds with their
-    lists (seed_lists), commits, whether any is stale against `code_version`, and the minutes their epochs and final
-    evaluations took."""
-    accuracy, limits, tta = goal(model, goal_name)
-    epoch_minutes = [s / 60 for r in seeds for s in r["history"]["epoch_seconds"]]
-    evaluation = [r["evaluation_seconds"] / 60 for r in seeds if r["evaluation_seconds"] is not None]
-    # what minutes() counts beyond training and evaluation (the call's data loading and whitening, where longer)
-    overhead = [minutes(r) - (r["train_seconds"] + (r["evaluation_seconds"] or 0.0)) / 60 for r in seeds]
-    return dict(
-        profile=profile, seeds=seeds,
-        epochs=final_epoch(seeds[0]) if seeds else get_profile(profile).epochs[model], **seed_lists(seeds),
-        commits=sorted({r["environment"].get("git_commit", "unknown") for r in seeds}),
-        stale=bool(code_version) and any(r.get("code_version") != code_version for r in seeds),
-        epoch_minutes=[min(epoch_minutes), max(epoch_minutes)] if epoch_minutes else None,
-        evaluation_minutes=max(evaluation) if evaluation else None, overhead_minutes=max(overhead, default=0.0),
-        config=seeds[0]["config"] if seeds else plan_config(profile, model)[0].to_dict(),
-        target=target_verdict(seeds, accuracy, limits, tta) if seeds else dict(verdict="undecided", accuracy=accuracy,
-                                                                                 limits=limits, tta=tta),
-    )
-
-
 def h95_context(code_version: str | None = None) -> dict | None:
     """Model H-95 (issue 28) for H's note: its latest final runs (final_runs of FINAL_PROFILE's, results/h95-e16), the
     earlier ones (EARLIER_PROFILES', results/h95: `earlier`, oldest first, those with seeds) and its tuning runs
     (results/h-tuning); None when none exists. An earlier run's `projected`: the minutes a seed of the latest runs'
     epochs would take at its slowest epoch and evaluation. `code_version`: today's version of H's (and H-95's) code."""
     latest = final_runs("H95", FINAL_PROFILE["H95"], code_version)
+    latest["other_cpu"] = other_cpu_runs("H95", FINAL_PROFILE["H95"], code_version)
     earlier = [runs for runs in (final_runs("H95", p, code_version) for p in EARLIER_PROFILES["H95"]) if runs["seeds"]]
     tuning = tuning_runs("H95")
     if not latest["seeds"] and not earlier and not tuning:
@@ -339,14 +283,6 @@ def h95_context(code_version: str | None = None) -> dict | None:
         near=NEAR_TARGET, sizes=first["data"]["sizes"] if first else None,
         parameters=first.get("parameters") if first else None,
     )
-
-
-def projected(runs: dict, epochs: int) -> list[float]:
-    """Minutes a seed of `epochs` epochs takes at the fastest and slowest epoch (and evaluation) of `runs` (judged_runs)."""
-    fastest_evaluation = min((r["evaluation_seconds"] / 60 for r in runs["seeds"] if r["evaluation_seconds"] is not None),
-                             default=0.0)
-    return [epochs * epoch + evaluation + runs["overhead_minutes"]
-            for epoch, evaluation in zip(runs["epoch_minutes"], (fastest_evaluation, runs["evaluation_minutes"] or 0.0))]
 
 
 def is_longer(run: dict) -> bool:
@@ -372,7 +308,8 @@ def longer_h_context(h_seeds: list[dict], h_tuning: list[dict], code_version: st
     from the runs before it, its `look` at the test set, its `tuning` runs (at its epochs with its settings, seeded or
     planned, but the training split; else the first's) and `projected` minutes where its epochs differ; `base`: H's
     seeds (`h_seeds`) judged on the goal; `same_code`; `named_by`: the setting the attempts differ in. None without any."""
-    attempts = [final_runs("H", p, code_version, PLAIN_GOAL) for p in MILESTONE_PROFILES["H"]]
+    attempts = [dict(**final_runs("H", p, code_version, PLAIN_GOAL), other_cpu=other_cpu_runs("H", p, code_version, PLAIN_GOAL))
+                for p in MILESTONE_PROFILES["H"]]
     tuning = [t for t in h_tuning if tuned_longer(t)]
     for t in tuning:
         t["standard_error"] = (t["val"] * (1 - t["val"]) / t["val_images"]) ** 0.5

@@ -8,7 +8,7 @@ from pathlib import Path
 import convladder.report.figures as draw
 from convladder.analysis.architecture import architecture, layer_formula
 from convladder.analysis.statistics import (
-    LADDER_STEPS, MIN_SEEDS, TAKE_OFF_LOW_ACC, compare, dropout_verdict, final_values, first_above,
+    LADDER_STEPS, MIN_SEEDS, TAKE_OFF_LOW_ACC, at_chance, compare, dropout_verdict, final_values, first_above,
     generalisation_gaps, gradient_ratio, holm_family, late_rise, ladder_verdicts, prediction_interval,
     study_below_chance, study_within, study_accuracy_interval, take_off_epoch, take_off_shifts,
 )
@@ -354,6 +354,9 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
         chosen_epochs=[row for row in ladder if not row["study"]["epochs"]],
         called=[s for s in steps if s["c"].verdict != "inconclusive"], progressive_sides=list(PROGRESSIVE_SIDES),
         params={row["name"]: row["parameters"] for row in summary},
+        # the models whose mean curve over seeds never leaves chance: in the figures they lie on one another near 0.1
+        at_chance=at_chance({name: [sum(v) / len(v) for v in zip(*(r["history"]["val_acc"] for r in seeds))]
+                             for name, seeds in runs.items()}),
     )
 
 

@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from convladder.analysis.statistics import TAKE_OFF_ACC, minutes_curve
+from convladder.analysis.statistics import at_chance, minutes_curve
 from convladder.results.records import summarize
 
 # Curves of runs whose lengths differ by this factor or more share a logarithmic epoch axis: on a linear one a
@@ -32,9 +32,9 @@ def stagger_markers(curves: dict[str, list[float]]) -> dict[str, tuple[int, int]
     about six markers a curve; the curves that never take off lie on one another at chance, so they share a period of
     at least their number and start one index apart, each one's markers showing between the others'."""
     step = {name: max(1, len(values) // 6) if len(values) > 12 else 1 for name, values in curves.items()}
-    at_chance = [name for name, values in curves.items() if values and max(values) < TAKE_OFF_ACC]
-    period = max([len(at_chance)] + [step[name] for name in at_chance])
-    return {name: (at_chance.index(name), period) if name in at_chance else (0, step[name]) for name in curves}
+    flat = at_chance(curves)
+    period = max([len(flat)] + [step[name] for name in flat])
+    return {name: (flat.index(name), period) if name in flat else (0, step[name]) for name in curves}
 
 
 def epoch_axis(ax, lengths: list[int] | None = None) -> None:
