@@ -724,13 +724,17 @@ def test_runs_trained_on_two_cpus_name_both_and_the_time_table_says_which(tmp_pa
 
 
 def test_a_cpu_is_named_once_whether_or_not_its_runs_recorded_the_bf16_unit():
-    from convladder.tools.hardware import cpu_names
+    from convladder.tools.hardware import cpu_names, plain_cpu_name
 
     epyc, old_epyc, xeon = ({"cpu": "AMD EPYC", "cpu_bf16_unit": "avx512_bf16"}, {"cpu": "AMD EPYC"},
                             {"cpu": "Intel Xeon", "cpu_bf16_unit": "amx_bf16"})
     assert cpu_names([epyc, old_epyc, epyc]) == ["AMD EPYC with AVX512-BF16"]
     assert cpu_names([old_epyc]) == ["AMD EPYC"]
     assert cpu_names([xeon, old_epyc]) == ["AMD EPYC", "Intel Xeon with AMX-BF16"]
+    recorded = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_bf16_unit": "amx_bf16"}  # as /proc/cpuinfo names it
+    assert cpu_names([recorded, xeon]) == ["Intel Xeon with AMX-BF16"]
+    assert plain_cpu_name("AMD EPYC 9R14 96-Core Processor") == "AMD EPYC 9R14 96-Core"
+    assert plain_cpu_name("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz") == "Intel Core i7-8700 CPU @ 3.20GHz"
 
 
 def test_runs_on_one_cpu_name_it_once_without_a_cpu_column(report_tex):

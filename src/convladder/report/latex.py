@@ -21,6 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from convladder.results.records import summarize
+from convladder.tools.hardware import plain_cpu_name
 
 _REPLACEMENTS = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -167,7 +168,7 @@ def environment(folder: Path, draft: bool = False) -> jinja2.Environment:
     env.filters.update(e=tex_escape, escape=tex_escape, join=tex_join, replace=tex_replace, acc=fmt_acc, graphic=graphic,
                        ms=fmt_ms, signed=fmt_signed, plural=plural, thousands=lambda n: f"{n:,}",
                        seconds=fmt_seconds, percent=fmt_percent, and_list=and_list, p=fmt_p,
-                       prob=fmt_prob)
+                       prob=fmt_prob, cpu=plain_cpu_name)
     env.globals.update(claim=lambda label, holds: claim(label, holds, draft))
     return env
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import os
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -34,13 +35,20 @@ def bf16_unit_name(unit: str | None) -> str | None:
     return BF16_UNIT_NAMES.get(unit, unit) if unit else None
 
 
+def plain_cpu_name(name: str) -> str:
+    """A CPU's recorded model name as the report prints it: without trademark marks and a closing "Processor" or "CPU"
+    ("Intel(R) Xeon(R) Processor" -> "Intel Xeon")."""
+    name = re.sub(r"\((R|TM)\)", "", name)
+    return re.sub(r"\s+(Processor|CPU)$", "", " ".join(name.split())) or name
+
+
 def cpu_names(environments) -> list[str]:
     """The CPUs these runs trained on (their results' "environment"), each once, with its bfloat16 unit
     where a run recorded it ("AMD EPYC with AVX512-BF16"): the model name alone does not tell a CPU's
     generations apart. A run recorded before the unit was is counted with the runs of its CPU's name."""
     units: dict[str, set[str]] = {}
     for environment in environments:
-        known = units.setdefault(environment["cpu"], set())
+        known = units.setdefault(plain_cpu_name(environment["cpu"]), set())
         if environment.get("cpu_bf16_unit"):
             known.add(bf16_unit_name(environment["cpu_bf16_unit"]))
     return sorted(name + (f" with {' or '.join(sorted(known))}" if known else "") for name, known in units.items())
