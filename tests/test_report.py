@@ -1128,6 +1128,7 @@ def test_final_runs_trained_again_on_the_other_cpu_are_judged_by_its_limit_in_hs
     assert ("where the target allows 35 minutes a seed: the target is not met there: the mean test accuracy with TTA is "
             "0.94933, -0.00067 from 0.950 (0.9423") in section
     assert "the slowest seed took 34.0 minutes, within the 35 allowed there." in section
+    assert re.search(r"python benchmarks/model_h.py --model H95 --run-dir \S+/h95-intel convladder report", note)
     abstract = note[:note.index("\\end{abstract}")]
     again = abstract[abstract.index("Trained again on Intel Xeon with AMX-BF16, it reached 0.9493"):]
     assert again.index(": short of its target of 0.950 with test-time augmentation (-0.00067 from it).") < 400
