@@ -25,7 +25,7 @@ from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_B512_PR
                                       get_profile, plan_config)
 from convladder.plan.study import STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA
 from convladder.report.build import ReportError, write_sources
-from convladder.report.ladder import document_context, ladder_table, parameters_context, summary_rows
+from convladder.report.ladder import chance_names, ladder_table, parameters_context
 from convladder.report.setup import FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, benchmark_source, fast_target
 
 matplotlib.use("Agg")
@@ -970,14 +970,17 @@ def test_curves_at_chance_get_markers_between_each_others():
     lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
     assert lines["C"].get_markevery() == (0, 2) and lines["E"].get_markevery() == (1, 2)
     matplotlib.pyplot.close(figure)
-    # the captions name them, by the same rule (document_context's at_chance)
-    assert document_context(runs, summary_rows(runs), [])["at_chance"] == ["C", "E"]
+    # the captions name them, by the same rule, from the curves each figure draws (a run drawn from a later epoch on is
+    # judged on what is drawn of it)
+    assert chance_names(runs) == ["C", "E"]
+    runs["E"][0]["history"]["val_acc"][:3] = [0.2, 0.2, 0.2]
+    assert chance_names(runs) == ["C"] and chance_names(runs, {"E": 4}) == ["C", "E"]
     env = environment(paths.project_root() / "report")
-    caption = env.from_string('\\BLOCK{from "macros.tex.j2" import chance_overlap with context}\\VAR{chance_overlap()}')
-    assert " ".join(caption.render(at_chance=["C", "E"], take_off_acc=0.15).split()) == (
+    caption = env.from_string('\\BLOCK{from "macros.tex.j2" import chance_overlap with context}\\VAR{chance_overlap(names)}')
+    assert " ".join(caption.render(names=["C", "E"], take_off_acc=0.15).split()) == (
         "; C and E, whose means never rise above 0.15, lie on one another near 0.1 (the dotted line), their markers "
         "alternating")
-    assert caption.render(at_chance=["C"], take_off_acc=0.15) == ""
+    assert caption.render(names=["C"], take_off_acc=0.15) == ""
 
 
 def test_a_question_panel_ends_at_twice_the_compared_epoch_when_the_longer_run_goes_on():
@@ -1130,8 +1133,16 @@ def test_final_runs_trained_again_on_the_other_cpu_are_judged_by_its_limit_in_hs
     assert "the slowest seed took 34.0 minutes, within the 35 allowed there." in section
     assert re.search(r"python benchmarks/model_h.py --model H95 --run-dir \S+/h95-intel convladder report", note)
     abstract = note[:note.index("\\end{abstract}")]
-    again = abstract[abstract.index("Trained again on Intel Xeon with AMX-BF16, it reached 0.9493"):]
+    again = abstract[abstract.index("Repeated on Intel Xeon with AMX-BF16, the same runs reached 0.9493"):]
     assert again.index(": short of its target of 0.950 with test-time augmentation (-0.00067 from it).") < 400
+    # a seed trained with another profile is not one of "the same runs": left out, and named
+    seed2 = intel[FINAL_PROFILE["H95"]][0].root / "H95" / "seed2" / "results.json"
+    results = json.loads(seed2.read_text())
+    results["config"]["profile"] = EARLIER_PROFILES["H95"][0]
+    seed2.write_text(json.dumps(results))
+    other = h_final.other_cpu_runs("H95", FINAL_PROFILE["H95"])[0]
+    assert [r["config"]["seed"] for r in other["seeds"]] == [0, 1] and other["target"]["verdict"] == "undecided"
+    assert other["damaged"] == [f"H95/seed2 (trained with profile {EARLIER_PROFILES['H95'][0]}, not {FINAL_PROFILE['H95']})"]
     # too slow there: over the Intel limit, though within the AMD one
     intel[FINAL_PROFILE["H95"]] = [write_h95_archive(tmp_path / "h95-intel-slow", [0.9450] * 3, [0.01] * 3,
                                                      unit="amx_bf16", train_minutes=40)]
@@ -1148,7 +1159,7 @@ def test_final_runs_trained_again_on_the_other_cpu_are_judged_by_its_limit_in_hs
     assert "16 & 0 & 0.9400 & 0.9440 & 0.9460 & 12.8 & 14.8 & 0.01 & Intel Xeon" in section
     assert "the runs trained again on Intel Xeon with AMX-BF16 last" in section
     abstract = note[:note.index("\\end{abstract}")]
-    again = abstract[abstract.index("Trained again on Intel Xeon with AMX-BF16, these runs reached 0.9381"):]
+    again = abstract[abstract.index("Repeated on Intel Xeon with AMX-BF16, the same runs reached 0.9381"):]
     assert again.index(": short of its goal of 0.940 without test-time augmentation (-0.00190 from it).") < 400
 
 

@@ -149,6 +149,9 @@ def test_output_pairs_set_each_recipe_with_logits_beside_the_same_with_the_softm
     assert sgd["stalls"] and sgd["logits"]["take_off"] == 2 and sgd["softmax"]["take_off"] is None
     assert [r["seed"] for r in sgd["softmax"]["runs"]] == [0, 1, 2] and sgd["softmax"]["left"] == 0  # seed 3 unfinished
     assert sgd["logits"]["left"] == 1 and not pairs[("Adam", 128)]["stalls"]
+    # a second softmax candidate with the same optimizer and batch (another setting differs): no one pair to show
+    _candidate_folder(tmp_path, "A-soft-lr", {**base, "study_softmax": True, "lr": 0.01}, [0.1] * 5)
+    assert [(p["optimizer"], p["batch_size"]) for p in output_pairs(archived_candidates(tmp_path))] == [("Adam", 128)]
 
 
 def test_stability_summary_measures_jumps_on_full_size_epochs_only():

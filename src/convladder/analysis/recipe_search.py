@@ -75,10 +75,10 @@ def further_seeds(runs: list[dict], model: str) -> dict:
 
 
 def output_pairs(runs: list[dict], model: str = "A") -> list[dict]:
-    """`model`'s recipes trained both on logits and with the study's softmax (same optimizer and batch) on the selection
-    seed, in the order of `runs`: each output's finished runs in seed order, its take-off on the selection seed
-    (`take_off`), and how many of its runs leave chance (`left`); `stalls`: logits leave chance on the selection seed
-    and the softmax does not."""
+    """`model`'s recipes trained both on logits and with the study's softmax (same optimizer and batch, one candidate a
+    side) on the selection seed, in the order of `runs`: each output's finished runs in seed order, its take-off on the
+    selection seed (`take_off`), and how many of its runs leave chance (`left`); `stalls`: logits leave chance on the
+    selection seed and the softmax does not."""
     groups: dict[tuple, dict[str, list[dict]]] = {}
     for r in runs:
         if r["model"] == model and r["finished"]:
@@ -88,6 +88,8 @@ def output_pairs(runs: list[dict], model: str = "A") -> list[dict]:
         selected = {output: [r for r in found if r["seed"] == SELECTION_SEED] for output, found in outputs.items()}
         if not selected["logits"] or not selected["softmax"]:
             continue
+        if any(len({r["name"] for r in found}) > 1 for found in outputs.values()):
+            continue  # several candidates share the optimizer, batch and output (another setting differs): no one pair
         sides = {output: dict(runs=sorted(found, key=lambda r: r["seed"]), take_off=selected[output][0]["take_off"],
                               left=sum(r["take_off"] is not None for r in found)) for output, found in outputs.items()}
         pairs.append(dict(optimizer=optimizer, batch_size=batch_size, **sides,

@@ -36,6 +36,7 @@ from convladder.report.plots import plot_size_curve, save
 from convladder.results.layout import RunLayout
 from convladder.results.records import summarize
 from convladder.tools.files import read_json
+from convladder.tools.hardware import plain_cpu_name
 from convladder.results.schema import final_epoch
 
 # The diagnosis variants of model E the model-E section words (convladder.experiments.diagnosis.E_VARIANTS).
@@ -195,7 +196,7 @@ def recipe_search_context(figures: Path) -> dict | None:
     order = {"Adam": 0, "plain SGD": 1}
     runs = sorted(candidates, key=lambda c: (c["model"], order.get(c["optimizer"], 2), c["output"], -c["batch_size"],
                                              c["seed"]))
-    cpus = sorted({c["cpu"] for c in candidates if c["cpu"]})
+    cpus = sorted({plain_cpu_name(c["cpu"]) for c in candidates if c["cpu"]})
     closest = {model: closest_candidate(candidates, model) for model in models}
     return dict(rows=candidate_rows(runs), runs=runs, study=STUDY_CURVES, models=models, cpus=cpus, closest=closest,
                 forced={model: choice_forced(runs, model, chosen) for model, chosen in closest.items() if chosen},

@@ -44,6 +44,7 @@ from convladder.report.ladder import (
     _ordered,
     conclusions_context,
     continued_starts,
+    chance_names,
     document_context,
     is_ladder_recipe,
     ladder_table,
@@ -143,6 +144,7 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         **document_context(ordered, summary, conclusions["steps"]), "summary": summary, "data": data_context(layout),
         "ladder_figure": draw.ladder(ladder_recipe, figures, {name: c["start"] for name, c in continued.items()})
         if ladder_recipe else None, "ladder_continued": continued,
+        "ladder_at_chance": chance_names(ladder_recipe, {name: c["start"] for name, c in continued.items()}),
         "questions_figure": draw.questions(ordered, conclusions["steps"], figures) if conclusions["steps"] else None,
         "ladder_log_epochs": log_epochs(curve_lengths(ladder_recipe)),
         "ladder_epochs": sorted({final_epoch(seeds[0]) for seeds in ladder_recipe.values()}),
@@ -157,6 +159,7 @@ def report_context(layout: RunLayout, runs: dict[str, list[dict]], damaged: list
         "provenance": provenance_context(everything, damaged), "benchmark": benchmark_context(benchmark),
         "fast": fast_context(runs), "fp32": fp32_context(runs), "minutes_figure": draw.accuracy_minutes(
             runs, figures, {name: c["start"] for name, c in continued_starts(runs).items()}),
+        "minutes_at_chance": chance_names(runs, {name: c["start"] for name, c in continued_starts(runs).items()}),
         # the run reports' per-run appendix (the study paper's appendix has none: its figures are not drawn)
         "models": models_context(ordered, figures) if not study else [],
     }

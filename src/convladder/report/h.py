@@ -269,7 +269,7 @@ def h95_context(code_version: str | None = None) -> dict | None:
     latest["other_cpu"] = other_cpu_runs("H95", FINAL_PROFILE["H95"], code_version)
     earlier = [runs for runs in (final_runs("H95", p, code_version) for p in EARLIER_PROFILES["H95"]) if runs["seeds"]]
     tuning = tuning_runs("H95")
-    if not latest["seeds"] and not earlier and not tuning:
+    if not latest["seeds"] and not earlier and not tuning and not latest["other_cpu"]:
         return None
     for runs in earlier:  # at the slowest epoch, evaluation and overhead the earlier seeds took
         runs["projected"] = projected(runs, latest["epochs"])[1] if runs["epoch_minutes"] else None

@@ -44,10 +44,14 @@ def seed_lists(seeds: list[dict]) -> dict:
 def final_runs(model: str, profile: str, code_version: str | None = None, goal_name: str = "target",
                root: Path | None = None) -> dict:
     """One profile's final runs of `model` (H, H95; any seeds finished so far, from its final_layout, or from `root`)
-    against its goal `goal_name` (judged_runs), with the archive's folder and its unreadable run folders."""
+    against its goal `goal_name` (judged_runs), with the archive's folder and its unreadable run folders; a seed trained
+    with another profile is left out and named with them (an archive under `root` is not the profile's own folder)."""
     root = root or final_layout(profile).root
     damaged: list[str] = []
-    seeds = sorted(collect_runs(root, damaged).get(model, []) if root.exists() else [], key=lambda r: r["config"]["seed"])
+    found = sorted(collect_runs(root, damaged).get(model, []) if root.exists() else [], key=lambda r: r["config"]["seed"])
+    seeds = [r for r in found if r["config"].get("profile", profile) == profile]
+    damaged += [f"{model}/seed{r['config']['seed']} (trained with profile {r['config']['profile']}, not {profile})"
+                for r in found if r not in seeds]
     return dict(**judged_runs(seeds, model, profile, code_version, goal_name), archive=shown_path(root), damaged=damaged)
 
 

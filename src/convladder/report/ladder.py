@@ -354,10 +354,16 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
         chosen_epochs=[row for row in ladder if not row["study"]["epochs"]],
         called=[s for s in steps if s["c"].verdict != "inconclusive"], progressive_sides=list(PROGRESSIVE_SIDES),
         params={row["name"]: row["parameters"] for row in summary},
-        # the models whose mean curve over seeds never leaves chance: in the figures they lie on one another near 0.1
-        at_chance=at_chance({name: [sum(v) / len(v) for v in zip(*(r["history"]["val_acc"] for r in seeds))]
-                             for name, seeds in runs.items()}),
     )
+
+
+def chance_names(runs: dict[str, list[dict]], starts: dict[str, int] | None = None) -> list[str]:
+    """The runs whose mean validation curve over seeds, as a figure of `runs` draws it (each from its `starts` epoch),
+    never leaves chance (analysis.statistics.at_chance): the curves that lie on one another there, whose markers the
+    plots stagger, for the figure's caption to name."""
+    starts = starts or {}
+    return at_chance({name: [sum(v) / len(v) for v in zip(*(r["history"]["val_acc"][starts.get(name, 1) - 1:] for r in seeds))]
+                      for name, seeds in runs.items()})
 
 
 TTA_VIEWS = 2 * len(TTA_SHIFTS)  # test-time views: each shifted window, as it is and mirrored
