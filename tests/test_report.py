@@ -25,7 +25,7 @@ from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_B512_PR
                                       get_profile, plan_config)
 from convladder.plan.study import STUDY_PARAMS_A, STUDY_PARAMS_A_FORMULA
 from convladder.report.build import ReportError, write_sources
-from convladder.report.ladder import chance_names, ladder_table, parameters_context
+from convladder.report.ladder import ladder_table, parameters_context
 from convladder.report.setup import FAST_TARGET_ACC, FAST_TARGET_MINUTES, benchmark_context, benchmark_source, fast_target
 
 matplotlib.use("Agg")
@@ -956,7 +956,7 @@ def test_near_certain_mistakes_keep_distinct_probability_labels():
 
 def test_curves_at_chance_get_markers_between_each_others():
     """Two runs that never leave chance lie on one another: their markers alternate, so both stay visible."""
-    from convladder.report.plots import plot_ladder, stagger_markers
+    from convladder.report.plots import chance_names, plot_ladder, stagger_markers
 
     runs = {"C": [hand_made("C", "C", 0, 0.1, epochs=16)], "D": [hand_made("D", "D", 0, 0.4, epochs=16)],
             "E": [hand_made("E", "E", 0, 0.1, epochs=16)]}

@@ -97,6 +97,18 @@ def output_pairs(runs: list[dict], model: str = "A") -> list[dict]:
     return pairs
 
 
+def softmax_escapes(runs: list[dict], model: str = "A") -> list[dict]:
+    """The recipes (optimizer, batch size) under which some finished run of `model` with the study's softmax output
+    leaves chance, each once, in the order of `runs`."""
+    found: list[dict] = []
+    for r in runs:
+        recipe = dict(optimizer=r["optimizer"], batch_size=r["batch_size"])
+        if r["model"] == model and r["output"] == "softmax" and r["finished"] and r["take_off"] is not None \
+                and recipe not in found:
+            found.append(recipe)
+    return found
+
+
 def choice_forced(runs: list[dict], model: str, chosen: dict) -> dict | None:
     """How little the selection seed's runs of `model` leave to choose: when `chosen` is the only finished candidate
     whose take-off comes late (every other that leaves chance does so in less than half its epochs), the others that

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from convladder.analysis.recipe_search import (SELECTION_SEED, archived_candidates, candidate_rows, choice_forced,
-                                               closest_candidate, further_seeds, output_pairs)
+                                               closest_candidate, further_seeds, output_pairs, softmax_escapes)
 from convladder.analysis.stability import archived_stability, stability_summary
 from convladder.analysis.statistics import (
     final_values,
@@ -202,6 +202,7 @@ def recipe_search_context(figures: Path) -> dict | None:
                 forced={model: choice_forced(runs, model, chosen) for model, chosen in closest.items() if chosen},
                 selection_seed=SELECTION_SEED, further={model: further_seeds(runs, model) for model in models},
                 selection_runs=[c for c in runs if c["seed"] == SELECTION_SEED], output_pairs=output_pairs(runs),
+                softmax_escapes=softmax_escapes(runs),
                 unfinished=[c for c in candidates if not c["finished"]],
                 shifts=take_off_shifts({i: c["curve"] for i, c in enumerate(runs)}))  # by run: the template words it
 

@@ -44,7 +44,6 @@ from convladder.report.ladder import (
     _ordered,
     conclusions_context,
     continued_starts,
-    chance_names,
     document_context,
     is_ladder_recipe,
     ladder_table,
@@ -58,7 +57,7 @@ from convladder.report.ladder import (
 )
 from convladder.report.family import paper_family
 from convladder.report.latex import UnsupportedClaim, render
-from convladder.report.plots import LOSS_WINDOWS, curve_lengths, log_epochs
+from convladder.report.plots import LOSS_WINDOWS, chance_names, curve_lengths, log_epochs
 from convladder.report.question_plots import panel_end
 from convladder.report.setup import (benchmark_context, benchmark_source, experiment_archives, fast_context, fp32_context,
                                      provenance_context)

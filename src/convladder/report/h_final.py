@@ -49,9 +49,11 @@ def final_runs(model: str, profile: str, code_version: str | None = None, goal_n
     root = root or final_layout(profile).root
     damaged: list[str] = []
     found = sorted(collect_runs(root, damaged).get(model, []) if root.exists() else [], key=lambda r: r["config"]["seed"])
-    seeds = [r for r in found if r["config"].get("profile", profile) == profile]
+    seeds, other = [], []
+    for r in found:
+        (seeds if r["config"].get("profile", profile) == profile else other).append(r)
     damaged += [f"{model}/seed{r['config']['seed']} (trained with profile {r['config']['profile']}, not {profile})"
-                for r in found if r not in seeds]
+                for r in other]
     return dict(**judged_runs(seeds, model, profile, code_version, goal_name), archive=shown_path(root), damaged=damaged)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import convladder.report.figures as draw
 from convladder.analysis.architecture import architecture, layer_formula
 from convladder.analysis.statistics import (
-    LADDER_STEPS, MIN_SEEDS, TAKE_OFF_LOW_ACC, at_chance, compare, dropout_verdict, final_values, first_above,
+    LADDER_STEPS, MIN_SEEDS, TAKE_OFF_LOW_ACC, compare, dropout_verdict, final_values, first_above,
     generalisation_gaps, gradient_ratio, holm_family, late_rise, ladder_verdicts, prediction_interval,
     study_below_chance, study_within, study_accuracy_interval, take_off_epoch, take_off_shifts,
 )
@@ -355,15 +355,6 @@ def document_context(runs: dict[str, list[dict]], summary: list[dict], steps: li
         called=[s for s in steps if s["c"].verdict != "inconclusive"], progressive_sides=list(PROGRESSIVE_SIDES),
         params={row["name"]: row["parameters"] for row in summary},
     )
-
-
-def chance_names(runs: dict[str, list[dict]], starts: dict[str, int] | None = None) -> list[str]:
-    """The runs whose mean validation curve over seeds, as a figure of `runs` draws it (each from its `starts` epoch),
-    never leaves chance (analysis.statistics.at_chance): the curves that lie on one another there, whose markers the
-    plots stagger, for the figure's caption to name."""
-    starts = starts or {}
-    return at_chance({name: [sum(v) / len(v) for v in zip(*(r["history"]["val_acc"][starts.get(name, 1) - 1:] for r in seeds))]
-                      for name, seeds in runs.items()})
 
 
 TTA_VIEWS = 2 * len(TTA_SHIFTS)  # test-time views: each shifted window, as it is and mirrored

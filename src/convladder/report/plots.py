@@ -27,6 +27,20 @@ def curve_lengths(runs: dict[str, list[dict]]) -> list[int]:
     return [min(len(r["history"]["epoch"]) for r in seeds) for seeds in runs.values()]
 
 
+def drawn_curves(runs: dict[str, list[dict]], starts: dict[str, int] | None = None) -> dict[str, list[list[float]]]:
+    """Each run's seeds' validation curves as the figures draw them: from its `starts` epoch (a run continuing
+    another) to the last epoch all its seeds reached."""
+    starts = starts or {}
+    return {name: [r["history"]["val_acc"][starts.get(name, 1) - 1:length] for r in seeds]
+            for (name, seeds), length in zip(runs.items(), curve_lengths(runs))}
+
+
+def chance_names(runs: dict[str, list[dict]], starts: dict[str, int] | None = None) -> list[str]:
+    """The runs whose mean curve over seeds, as drawn (drawn_curves), never leaves chance (analysis.statistics.at_chance):
+    the curves that lie on one another in a figure of `runs`, whose markers stagger_markers staggers, for its caption."""
+    return at_chance({name: _mean(series) for name, series in drawn_curves(runs, starts).items()})
+
+
 def stagger_markers(curves: dict[str, list[float]]) -> dict[str, tuple[int, int]]:
     """Marker positions (matplotlib's markevery: first index, period) for curves of mean accuracies (name -> values):
     about six markers a curve; the curves that never take off lie on one another at chance, so they share a period of
@@ -136,8 +150,7 @@ def plot_ladder(runs: dict[str, list[dict]], study: dict, starts: dict[str, int]
     starts = starts or {}
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [3, 2]})
     lengths = curve_lengths(runs)
-    shown = {name: [r["history"]["val_acc"][starts.get(name, 1) - 1:length] for r in seeds]
-             for (name, seeds), length in zip(runs.items(), lengths)}
+    shown = drawn_curves(runs, starts)
     markers = stagger_markers({name: _mean(series) for name, series in shown.items()})
     for i, ((name, seeds), length) in enumerate(zip(runs.items(), lengths)):
         first = starts.get(name, 1) - 1
