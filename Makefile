@@ -6,7 +6,7 @@ WORKERS ?= 1
 DATA ?= $(if $(CONVLADDER_DATA),$(CONVLADDER_DATA),data/cifar10)
 TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended poppler-utils
 
-.PHONY: venv tex data report test notebooks lab clean
+.PHONY: venv tex data report test notebooks lab clean clean-runs
 
 venv: $(VENV)/.installed
 
@@ -50,5 +50,11 @@ lab: venv
 	$(PY) -m pip install -q -e '.[torch,notebook]'
 	$(VENV)/bin/jupyter lab notebooks/
 
+# Caches only: trained runs are hours of work and stay. `make clean-runs` deletes runs/ (every profile trained
+# there, not the archive in results/) when you mean it.
 clean:
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache
+
+clean-runs:
 	rm -rf runs

@@ -257,23 +257,29 @@ def test_a_task_gets_one_gpu_only_where_the_cluster_has_one():
 
 
 def test_write_back_refuses_paths_leaving_the_run_folder_and_links(tmp_path):
-    from convladder.cluster_files import write_back
+    from convladder.cluster_files import chain_folders, write_back
     from convladder.tools.files import LinkError
 
     layout = RunLayout(tmp_path / "runs")
+    folders = chain_folders(layout, [{"name": "A", "seeds": [0]}])
     for bad in ("../outside", "/etc/passwd", "A/../../x"):
         with pytest.raises(ValueError, match="does not stay in the run folder"):
-            write_back({bad: b"x"}, layout)
+            write_back({bad: b"x"}, layout, folders)
     (tmp_path / "elsewhere").mkdir()
     layout.root.mkdir()
     (layout.root / "A").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(LinkError):
-        write_back({"A/seed0/results.json": b"{}"}, layout)
+        write_back({"A/seed0/results.json": b"{}"}, layout, folders)
     assert not any((tmp_path / "elsewhere").iterdir())
     (layout.root / "A").unlink()
     (layout.seed("A", 0)).mkdir(parents=True)
+    # a node may write only its own runs' folders: not another run's, not the report; and then nothing at all
+    for stray in ("B/seed0/results.json", "report/report.tex", "A/seed1/checkpoint.pt", "NOTES.md"):
+        with pytest.raises(ValueError, match="outside its runs' folders"):
+            write_back({"A/seed0/checkpoint.pt": b"w", stray: b"x"}, layout, folders)
+    assert not any(layout.seed("A", 0).iterdir()) and sorted(p.name for p in layout.root.iterdir()) == ["A"]
     (layout.results("A", 0)).write_text("my own notes")  # not convladder's: moved aside, not replaced
-    written = write_back({"A/seed0/results.json": b"{}", "A/seed0/checkpoint.pt": b"w"}, layout)
+    written = write_back({"A/seed0/results.json": b"{}", "A/seed0/checkpoint.pt": b"w"}, layout, folders)
     assert [p.name for p in written] == ["checkpoint.pt", "results.json"]  # the checkpoint first, the results last
     assert (layout.seed("A", 0) / "results.json.unrecognised").read_text() == "my own notes"
 

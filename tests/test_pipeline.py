@@ -16,7 +16,7 @@ import pytest
 from convladder.results import layout as paths
 from convladder.cli import config_flags, field_help, main
 from convladder.core.config import TrainConfig
-from convladder.results.layout import RunLayout, project_root, results_archive
+from convladder.results.layout import EXPORTED_LIST, RunLayout, project_root, results_archive
 from convladder.pipeline import export_report
 from convladder.tools.hardware import usable_cores
 
@@ -86,7 +86,7 @@ def test_exporting_one_profile_leaves_another_profiles_pdf(tmp_path, monkeypatch
     assert (tmp_path / "figures" / "quick" / "ladder.pdf").read_bytes() == b"quick figure"
     assert (tmp_path / "figures" / "smoke" / "ladder.pdf").read_bytes() == b"smoke figure"
     # only what the PDF includes: not a figure an earlier build left in the folder
-    assert sorted(f.name for f in (tmp_path / "figures" / "smoke").iterdir()) == ["ladder.pdf", "samples.png"]
+    assert sorted(f.name for f in (tmp_path / "figures" / "smoke").iterdir()) == [EXPORTED_LIST, "ladder.pdf", "samples.png"]
 
 
 def test_the_code_version_is_declared_per_family_and_is_what_the_archive_recorded():

@@ -8,8 +8,10 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,6 +240,7 @@ def test_large_images_are_reduced_while_decoding(tmp_path):
 
 MEASURE = """
 import sys
+import tempfile
 from convladder.cli import main
 
 def status(key):
@@ -392,8 +395,10 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_results(tiny_cifar, tmp_p
 def test_temporary_files_of_a_killed_write_are_removed_on_restart(tiny_cifar, tmp_path):
     run_dir = tmp_path / "A"
     run_dir.mkdir()
-    leftover = run_dir / ".checkpoint.pt.x1y2.tmp"
-    leftover.write_bytes(b"half a checkpoint")
+    fd, leftover = tempfile.mkstemp(prefix=".checkpoint.pt.", suffix=".tmp", dir=run_dir)  # as an atomic write names it
+    os.write(fd, b"half a checkpoint")
+    os.close(fd)
+    leftover = Path(leftover)
     _train(tiny_cifar, run_dir)
     assert not leftover.exists()
 

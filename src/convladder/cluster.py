@@ -35,7 +35,7 @@ import socket
 import time
 from contextlib import ExitStack
 
-from convladder.cluster_files import PROTOCOL, ClusterError, keep_checkpoints, node_main, write_back
+from convladder.cluster_files import PROTOCOL, ClusterError, chain_folders, keep_checkpoints, node_main, write_back
 from convladder.pipeline import Step, StepFailed, _html_name, _minutes, export_html
 from convladder.workers import training_chains
 from convladder.results.layout import RunLayout
@@ -212,7 +212,11 @@ def _collect(pending: dict, tracker, layout: RunLayout, html: bool, say, checksu
                 _keep_shipped({ref: (key, chain)}, tracker, layout, checksum, say)
             else:
                 start = time.perf_counter()
-                written = write_back(answer["files"], layout)
+                try:
+                    written = write_back(answer["files"], layout, chain_folders(layout, [s.parameters for s in chain]))
+                except (OSError, ValueError) as err:  # a link in the way, a name leaving the runs: this chain only
+                    failed.append(f"{labels}: {first_line(err)}")
+                    continue
                 say(f"written back: {labels} ({len(written)} files, {answer['bytes'] / 2**20:.1f} MB from "
                     f"{answer['node']}) in {time.perf_counter() - start:.2f} s")
                 for step in chain:

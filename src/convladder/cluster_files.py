@@ -30,13 +30,19 @@ class ClusterError(RuntimeError):
 
 def node_data(wanted: dict) -> str:
     """The node's CIFAR-10 folder holding the very files the driver trains on (the same checksum): the driver's
-    folder when that path exists on the node, else the node's own (CONVLADDER_DATA, or data/cifar10 downloaded
-    with its md5 checked); ClusterError when the node's files differ from the driver's."""
-    from convladder.core.data import load_cifar10
+    folder when that path holds CIFAR-10 on the node (never downloaded into: on a node it may be anyone's folder),
+    else the node's own (CONVLADDER_DATA, or data/cifar10 downloaded with its md5 checked); ClusterError when the
+    node's files differ from the driver's."""
+    from convladder.core.data import DataError, load_cifar10
 
     tried = []
-    for candidate in ([wanted["data_dir"]] if Path(wanted["data_dir"]).is_dir() else []) + [None]:
-        data = load_cifar10(candidate)
+    for candidate, download in [(wanted["data_dir"], False), (None, True)]:
+        try:
+            data = load_cifar10(candidate, download=download)
+        except DataError:
+            if download:
+                raise
+            continue
         if data.checksum == wanted["checksum"]:
             return str(data.root)
         tried.append(str(data.root))
@@ -210,14 +216,16 @@ def chain_files(layout: RunLayout, chain: list[dict]) -> dict[str, bytes]:
     """What a chain made, by path under the layout: each run's executed notebook and log, and every regular file of
     the seed folders it trained (not the lock files and temporaries beside them, not links)."""
     files = {}
-    for entry in chain:
-        name = entry["parameters"]["name"]
-        folders = [layout.run(name)] + [layout.seed(name, seed) for seed in entry["parameters"]["seeds"]]
-        for folder in folders:
-            for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-                if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
-                    files[path.relative_to(layout.root).as_posix()] = path.read_bytes()
+    for folder in chain_folders(layout, [entry["parameters"] for entry in chain]):
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+                files[path.relative_to(layout.root).as_posix()] = path.read_bytes()
     return files
+
+
+def chain_folders(layout: RunLayout, parameters: list[dict]) -> list[Path]:
+    """The folders a chain's steps (their parameters) write into: each run's folder and its seeds' folders."""
+    return [folder for p in parameters for folder in [layout.run(p["name"]), *(layout.seed(p["name"], s) for s in p["seeds"])]]
 
 
 # --- on the driver -------------------------------------------------------------------------------------------------
@@ -237,19 +245,27 @@ def inside(root: Path, relative: str) -> Path:
     return path
 
 
-def write_back(files: dict[str, bytes], layout: RunLayout) -> list[Path]:
+def write_back(files: dict[str, bytes], layout: RunLayout, folders: list[Path]) -> list[Path]:
     """Write a chain's files into the run layout, each atomically: checkpoints first, results last (results name the
-    checkpoint's digest), as a local retrain installs them. A seed file there that convladder does not recognise as
-    its own is moved aside, not replaced; a link in the way is refused (LinkError)."""
+    checkpoint's digest), as a local retrain installs them. Only files directly in the chain's own `folders`
+    (chain_folders) are taken: a node cannot write a report or another run's files (ValueError, nothing written). A
+    seed file there that convladder does not recognise as its own is moved aside, not replaced; a link in the way is
+    refused (LinkError)."""
     from convladder.core.runs import foreign_files, move_aside
 
+    targets = {rel: inside(layout.root, rel) for rel in files}  # every name checked before anything is written
+    allowed = {folder.relative_to(layout.root).as_posix() for folder in folders}
+    strays = sorted(rel for rel in files if PurePosixPath(rel).parent.as_posix() not in allowed)
+    if strays:
+        raise ValueError(f"a node sent files outside its runs' folders ({', '.join(strays[:3])}); nothing written: "
+                         f"install the driver's checkout on every node")
     rank = {CHECKPOINT_FILE: 0, RESULTS_FILE: 2}
     written = []
     for rel in sorted(files, key=lambda r: (rank.get(PurePosixPath(r).name, 1), r)):
-        target = inside(layout.root, rel)
+        target = targets[rel]
         why = foreign_files(target.parent).get(target)
         if why:
-            move_aside(target, why)
+            move_aside(target, f"is not convladder's ({why})")
         atomic_write_bytes(files[rel], target)
         written.append(target)
     return written

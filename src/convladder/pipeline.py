@@ -22,8 +22,9 @@ from pathlib import Path
 
 from convladder.core.registry import study_model_names
 from convladder.plan.profiles import H_PROFILE, OTHER_SIZES_RUNS, PlannedRun, ladder
-from convladder.results.layout import ARCHIVED_PROFILES, RunLayout, exported_figures, exported_pdf, notebooks_dir
-from convladder.tools.files import atomic_write_bytes, atomic_write_text, claim, refuse_links_leaving
+from convladder.results.layout import ARCHIVED_PROFILES, EXPORTED_LIST, RunLayout, exported_figures, exported_pdf, notebooks_dir
+from convladder.tools.files import (atomic_write_bytes, atomic_write_text, claim, copy_file, refuse_linked_folders,
+                                    refuse_links_leaving, remove_own_temporaries)
 
 # The kernel's own log (a notice that it listens on the loopback interface, a note when it is shut
 # down) says nothing to act on; a failing cell is reported through the notebook, with its traceback.
@@ -194,21 +195,40 @@ def included_figures(report_tex: Path, figures_dir: Path) -> list[Path]:
 def export_report(profile: str, layout: RunLayout) -> Path:
     """Copy the profile's PDF to `report/<profile>.pdf` and the figures it includes (not whatever else an earlier
     build left in the figures folder) to `figures/<profile>/` of the repository: each profile has its own files, so
-    no profile's export replaces another's."""
-    import shutil
-
-    target = exported_pdf(profile)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    no profile's export replaces another's. Of what is there, only the figures an earlier export wrote
+    (EXPORTED_LIST) and no longer includes are removed; a user's own files stay, and no folder on the way may be a
+    link (LinkError, nothing written)."""
+    target, figures = exported_pdf(profile), exported_figures(profile)
+    refuse_linked_folders(target.parent.parent, target.parent, figures)  # from the repository's root
+    included = included_figures(layout.report_dir / "report.tex", layout.figures_dir)
+    names = [figure.name for figure in included]
     atomic_write_bytes(layout.pdf.read_bytes(), target)
-    figures = exported_figures(profile)
-    if figures.is_symlink():
-        figures.unlink()  # the link, never what it points to
-    elif figures.exists():
-        shutil.rmtree(figures)
-    figures.mkdir(parents=True)
-    for figure in included_figures(layout.report_dir / "report.tex", layout.figures_dir):
-        shutil.copyfile(figure, figures / figure.name)
+    figures.mkdir(parents=True, exist_ok=True)
+    earlier = exported_before(figures, layout.figures_dir)
+    for name in earlier - set(names):
+        (figures / name).unlink(missing_ok=True)  # a link there goes, never what it points to
+    for figure in included:
+        copy_file(figure, figures / figure.name)
+    atomic_write_text("".join(f"{name}\n" for name in names), figures / EXPORTED_LIST)
+    remove_own_temporaries(target.parent, [target.name])  # what an interrupted export left
+    remove_own_temporaries(figures, [*earlier, *names, EXPORTED_LIST])
+    others = sorted(p.name for p in figures.iterdir() if p.name not in {*names, EXPORTED_LIST})
+    if others:
+        print(f"{figures} also holds files no export of {profile} wrote ({', '.join(others[:5])}"
+              f"{', ...' if len(others) > 5 else ''}): left as they are", flush=True)
     return target
+
+
+def exported_before(figures: Path, built: Path) -> set[str]:
+    """The names of the figures an earlier export wrote to `figures`: its EXPORTED_LIST (plain names only); for an
+    export made before that list existed, the files there that a build also makes (named in `built`)."""
+    listed = figures / EXPORTED_LIST
+    if listed.is_file() and not listed.is_symlink():
+        names = listed.read_text(errors="replace").splitlines()
+    else:
+        names = [p.name for p in built.iterdir()] if built.is_dir() else []
+    return {name for name in names if name and "/" not in name and not name.startswith(".")
+            and ((figures / name).is_file() or (figures / name).is_symlink())}
 
 
 def run_pipeline(

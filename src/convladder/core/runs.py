@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ from convladder.core.config import TTA_SHIFTS, TrainConfig, fixed_plan
 from convladder.core.data import Split, load_cifar10, get_splits
 from convladder.core.models import count_parameters, create_model, layer_records, predict_proba, scale_initial_weights
 from convladder.tools import load
-from convladder.tools.files import (CheckpointError, LinkError, atomic_write_text, claim, first_line, load_checkpoint_file,
-                                    refuse_links_leaving)
+from convladder.tools.files import (CheckpointError, LinkError, atomic_write_bytes, atomic_write_text, claim, first_line,
+                                    load_checkpoint_file, recorded_path, refuse_links_leaving,
+                                    remove_own_temporaries)
 from convladder.results.layout import RESULTS_FILE as RESULTS, lock_path, replaced_dir, seed_dir, staging_dir
 from convladder.results.records import NewerResults, environment, read_results, write_results
 from convladder.core.training import CHECKPOINT, Trainer
@@ -153,13 +153,6 @@ def run_lock(run_dir: Path):
 SEED_FILES = (CHECKPOINT, RESULTS)
 
 
-def _own_temporaries(folder: Path) -> list[Path]:
-    """Half-written files of our atomic writes (io._atomic_write: `.<name>.<random>.tmp`) in `folder`."""
-    if not folder.is_dir():
-        return []
-    return [tmp for name in SEED_FILES for tmp in folder.glob(f".{name}.*.tmp") if tmp.is_file() and not tmp.is_symlink()]
-
-
 def refuse_newer_results(run_dir: Path) -> None:
     """A newer convladder's finished run is neither continued, retrained nor moved aside: NewerResults (damaged or
     missing results are left to the run's own checks)."""
@@ -192,13 +185,13 @@ def foreign_files(run_dir: Path) -> dict[Path, str]:
     return found
 
 
-def move_aside(path: Path, why: str) -> Path:
-    """Rename `path` (a file, or a link: never what it points to) to a free `<name>.unrecognised[.k]` beside it."""
-    target, k = path.with_name(path.name + ".unrecognised"), 1
+def move_aside(path: Path, why: str, mark: str = "unrecognised") -> Path:
+    """Rename `path` (a file, or a link: never what it points to) to a free `<name>.<mark>[.k]` beside it."""
+    target, k = path.with_name(f"{path.name}.{mark}"), 1
     while target.exists() or target.is_symlink():
-        target, k = path.with_name(f"{path.name}.unrecognised.{k}"), k + 1
+        target, k = path.with_name(f"{path.name}.{mark}.{k}"), k + 1
     os.replace(path, target)
-    print(f"{path} is not convladder's ({why}): moved aside to {target.name}, not deleted", flush=True)
+    print(f"{path} {why}: moved aside to {target.name}, not deleted", flush=True)
     return target
 
 
@@ -208,12 +201,11 @@ def _install(staging: Path, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for path, why in foreign_files(run_dir).items():  # what appeared there while the retrain trained
         if (staging / path.name).exists():
-            move_aside(path, why)
+            move_aside(path, f"is not convladder's ({why})")
     for name in SEED_FILES:
         if (staging / name).exists():
             os.replace(staging / name, run_dir / name)
-    for tmp in _own_temporaries(staging):
-        tmp.unlink(missing_ok=True)
+    remove_own_temporaries(staging, SEED_FILES)
     try:
         staging.rmdir()
     except OSError:  # something else is in it: not ours to delete
@@ -227,9 +219,8 @@ def _tidy(run_dir: Path) -> None:
         os.replace(old, run_dir)
     if (staging / RESULTS).exists() and not staging.is_symlink():
         _install(staging, run_dir)
-    for folder in (run_dir, staging):
-        for tmp in _own_temporaries(folder):
-            tmp.unlink(missing_ok=True)
+    remove_own_temporaries(run_dir, SEED_FILES)  # half-written files of our atomic writes (not a user's)
+    remove_own_temporaries(staging, SEED_FILES)
 
 
 def _clear_staging(staging: Path) -> None:
@@ -300,11 +291,11 @@ def train_run(
                 raise LinkError(f"{staging}, where a retrain of {run_dir} trains, is not a folder: move it "
                                 f"elsewhere and run again; nothing was changed")
             for path, why in foreign_files(run_dir).items():  # a retrain replaces only what it recognises
-                move_aside(path, why)
+                move_aside(path, f"is not convladder's ({why})")
             if state.kind != "new":
                 target = staging
                 for path, why in foreign_files(target).items():
-                    move_aside(path, why)
+                    move_aside(path, f"is not convladder's ({why})")
                 # a retrain that a crash interrupted (or finished but did not swap in) is continued
                 if run_state(target, config, dataset.checksum).kind == "stale":
                     _clear_staging(target)
@@ -317,7 +308,7 @@ def train_run(
             if not source.exists() or not (Path(resume_from) / RESULTS).exists():
                 raise FileNotFoundError(f"cannot continue from {resume_from}: it is not a finished run (no {RESULTS}); "
                                         f"train it to the end first")
-            shutil.copyfile(source, target / CHECKPOINT)
+            atomic_write_bytes(source.read_bytes(), target / CHECKPOINT)  # a dangling link there is replaced
             if run_state(target, config, dataset.checksum).kind == "stale":
                 (target / CHECKPOINT).unlink()
                 raise StaleRun(f"cannot continue from {resume_from}: "
@@ -331,7 +322,7 @@ def train_run(
             results["recipe"] = recipe
         unrecognised = foreign_files(target).get(target / RESULTS)  # e.g. a results.json edited out of shape
         if unrecognised:
-            move_aside(target / RESULTS, unrecognised)
+            move_aside(target / RESULTS, f"is not convladder's ({unrecognised})")
         write_results(results, target)
         if target != run_dir:
             _install(target, run_dir)
@@ -380,7 +371,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset, name: str, resume_from, 
         "environment": environment(trainer.device),
         "data": {
             "checksum": dataset.checksum,
-            "root": str(dataset.root),
+            "root": recorded_path(dataset.root),
             "class_names": list(dataset.class_names),
             "sizes": {k: len(v) for k, v in splits.items()},
         },

@@ -86,7 +86,7 @@ def train_variant(name: str, seed: int, dataset, out_dir: Path, epochs: int = EP
     from convladder.tools.files import atomic_write_json, load_checkpoint_file
     from convladder.core.models import create_model
     from convladder.results.records import environment
-    from convladder.core.runs import run_lock
+    from convladder.core.runs import move_aside, run_lock
     from convladder.core.training import Trainer
 
     model_name, softmax, init = E_VARIANTS[name]
@@ -97,9 +97,8 @@ def train_variant(name: str, seed: int, dataset, out_dir: Path, epochs: int = EP
         folder.mkdir(parents=True, exist_ok=True)
         checkpoint = folder / CHECKPOINT_FILE
         if checkpoint.exists() and load_checkpoint_file(checkpoint).get("provenance") != provenance:
-            print(f"{checkpoint} was trained by other code, data or experiment: moved aside, training from epoch 0",
-                  flush=True)
-            checkpoint.replace(checkpoint.with_name(f"{CHECKPOINT_FILE}.stale"))
+            # to a free name: an earlier stale checkpoint moved aside is kept too
+            move_aside(checkpoint, "was trained by other code, data or experiment (training from epoch 0)", "stale")
         splits = _splits(dataset, config)
         torch.manual_seed(config.seed)
         model = init_weights(create_model(model_name, study_softmax=softmax), init)

@@ -3,6 +3,7 @@ test accuracy against input size and aspect ratio (width x height)."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from convladder.experiments.error_analysis import accuracy, analysis_test_split,
 from convladder.plan.study import STUDY_SIZES
 from convladder.results.records import seed_folders
 from convladder.results.layout import ASSETS_DIR, OTHER_SIZES_FILE
-from convladder.tools.files import atomic_write_json
+from convladder.tools.files import atomic_write_bytes, atomic_write_json
 from convladder.core.models import predict_proba
 from convladder.core.predict import load_trained_model
 
@@ -36,9 +37,13 @@ def chelsea() -> torch.Tensor:
 
 
 def _save_png(image: torch.Tensor, path: Path, scale: int = 4) -> None:
+    """The image as a PNG, `scale` times its size, written atomically (a link at `path` is replaced, not written
+    through: Pillow's own save would open the name and write into whatever file a link there points to)."""
     pixels = (image.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
     h, w = pixels.shape[:2]
-    Image.fromarray(pixels).resize((w * scale, h * scale), Image.NEAREST).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).resize((w * scale, h * scale), Image.NEAREST).save(buffer, format="PNG")
+    atomic_write_bytes(buffer.getvalue(), path)
 
 
 def other_sizes_study(

@@ -3,7 +3,7 @@ analysis, the diagnosis (model E, gradient norms), GAP-fast's stability and the 
 
 from __future__ import annotations
 
-import shutil
+import re
 import statistics
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from convladder.report.error_plots import plot_confusion, plot_mistakes, plot_pe
 from convladder.report.plots import plot_size_curve, save
 from convladder.results.layout import RunLayout
 from convladder.results.records import summarize
-from convladder.tools.files import read_json
+from convladder.tools.files import DamagedFile, copy_file, read_json
 from convladder.tools.hardware import plain_cpu_name
 from convladder.results.schema import final_epoch
 
@@ -64,6 +64,15 @@ def data_context(layout: RunLayout) -> dict | None:
 
 
 
+def image_name(name: str) -> str:
+    """An image file name from an other-sizes study's JSON, which names files beside it: a plain `.png` name, never a
+    path (a JSON written elsewhere could name any file to be copied into the report); DamagedFile otherwise."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.png", str(name)):
+        raise DamagedFile(f"an other-sizes study names the image {name!r}, not a file name of its own: it is damaged "
+                          f"or not convladder's; run the other-sizes step again")
+    return name
+
+
 def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
     """What the other-sizes study measured for each GAP run (GAP+, GAP-fast), for the template's
     image-size section; None if it did not run. Writes the size-curve figure and copies the images."""
@@ -79,8 +88,9 @@ def other_sizes_context(layout: RunLayout, figures: Path) -> dict | None:
         for item in study["images"]:
             proba = item["proba"]
             top = max(range(len(proba)), key=proba.__getitem__)
-            file = f"other_{file_stem(name)}_{item['file']}"
-            shutil.copyfile(layout.other_sizes_results(name).parent / item["file"], figures / file)
+            source = layout.other_sizes_results(name).parent / image_name(item["file"])
+            file = f"other_{file_stem(name)}_{source.name}"
+            copy_file(source, figures / file)
             images.append(dict(title=item["title"], true=item["true"], predicted=names[top], p_top=proba[top],
                                p_true=proba[names.index(item["true"])], file=file,
                                correct=names[top] == item["true"],

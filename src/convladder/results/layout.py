@@ -60,6 +60,9 @@ def h_note_template() -> Path:
 # (records.git_commit).
 EXPORTED_PDF_DIR, EXPORTED_FIGURES_DIR = "report", "figures"
 EXPORTED_PATHS = (f"{EXPORTED_PDF_DIR}/*.pdf", f"{EXPORTED_FIGURES_DIR}/")
+# In figures/<profile>/: the names of the figures the last export wrote there, one a line. A new export removes
+# those it no longer includes and nothing else (a user's own file there stays).
+EXPORTED_LIST = ".exported"
 
 
 def exported_pdf(profile: str) -> Path:

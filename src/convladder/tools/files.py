@@ -9,10 +9,12 @@ disk fills up mid-write (the previous file is kept). Checkpoints are read with
 from __future__ import annotations
 
 import errno
+import glob
 import io
 import json
 import os
 import pickle
+import re
 import stat
 import tempfile
 import zipfile
@@ -43,12 +45,46 @@ def _is_disk_full(err: BaseException) -> bool:
     return getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "file write failed" in str(err)
 
 
+# An atomic write's temporary file: `.<name>.<8 random characters>.tmp`, as tempfile.mkstemp names it; a
+# user's own `.results.json.before-edit.tmp` does not match, so cleaning up never takes it.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def is_own_temporary(path: str | os.PathLike, name: str) -> bool:
+    """Whether `path`'s name is that of an atomic write's temporary file for a file called `name`."""
+    match = _TEMPORARY.fullmatch(Path(path).name)
+    return match is not None and match["name"] == name
+
+
+def remove_own_temporaries(folder: str | os.PathLike, names) -> list[Path]:
+    """Remove what an interrupted atomic write of any of `names` left in `folder` (not in a linked folder, not a
+    user's file of a similar name); the paths removed."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    found = [tmp for name in set(names) for tmp in folder.glob(f".{glob.escape(name)}.*.tmp")
+             if is_own_temporary(tmp, name) and tmp.is_file() and not tmp.is_symlink()]
+    for tmp in found:
+        tmp.unlink(missing_ok=True)
+    return found
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions a rewrite of `path` gets: those of the file it replaces (a user's 0600 stays 0600), else
+    the default for a new file (0666 less the umask; mkstemp's 0600 would hide results from the user's group)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return 0o666 & ~UMASK
+    return stat.S_IMODE(info.st_mode) if stat.S_ISREG(info.st_mode) else 0o666 & ~UMASK
+
+
 def _atomic_write(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp's 0600 would hide results from the user's group
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -166,6 +202,19 @@ def refuse_links_leaving(root: str | os.PathLike) -> None:
                         f"through links: remove them (or copy their files in their place) and run the same command again")
 
 
+def refuse_linked_folders(root: str | os.PathLike, *paths: str | os.PathLike) -> None:
+    """LinkError when a folder on the way from `root` down to any of `paths` (each under `root`; the last part
+    included) is a symbolic link: a write there would land wherever the link points."""
+    root = Path(root)
+    for path in paths:
+        folder = root
+        for part in Path(path).relative_to(root).parts:
+            folder = folder / part
+            if folder.is_symlink():
+                raise LinkError(f"{folder} is a symbolic link; convladder does not write through links: replace it "
+                                f"with a folder (or remove it) and run the same command again")
+
+
 def claim(path: str | os.PathLike) -> Path:
     """Make `path` safe to open for writing: a symbolic link there is removed (never its target), so that the
     write makes a file of its own. For writers that open the name themselves (papermill, a log, matplotlib)."""
@@ -173,6 +222,17 @@ def claim(path: str | os.PathLike) -> Path:
     if path.is_symlink():
         path.unlink()
     return path
+
+
+def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy the regular file `source` to `target` atomically: a link at `target` is replaced, never written
+    through; a link or anything but a regular file at `source` is refused (LinkError), so a copy never takes a
+    file from elsewhere."""
+    source = Path(source)
+    if source.is_symlink() or not source.is_file():
+        raise LinkError(f"{source} is {'a symbolic link' if source.is_symlink() else 'not a regular file'}; convladder "
+                        f"copies only its own files: remove it and run the same command again")
+    atomic_write_bytes(source.read_bytes(), Path(target))
 
 
 def load_checkpoint_file(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -196,6 +256,16 @@ def load_checkpoint_file(path: str | os.PathLike, map_location="cpu") -> dict:
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise CheckpointError(f"{path} is not a convladder checkpoint (no model weights in it); delete it and train again")
     return state
+
+
+def recorded_path(path: str | os.PathLike) -> str:
+    """A path as results record it: under the user's home as `~/...`, so that a committed archive does not carry the
+    home folder's name (often the user's); elsewhere as it is."""
+    path = Path(path)
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except (ValueError, RuntimeError, KeyError):  # not under the home, or no home known
+        return str(path)
 
 
 def first_line(err: BaseException, default: str = "") -> str:
