@@ -4,7 +4,7 @@ augmentation, and the minutes of the slowest seed by the CPU's bfloat16 unit; on
 
 from __future__ import annotations
 
-from convladder.analysis.statistics import MIN_SEEDS, measured
+from convladder.analysis.statistics import MIN_SEEDS, mean_interval, measured
 from convladder.results.records import summarize
 from convladder.tools.hardware import bf16_unit_name
 from convladder.tools.load import crowded_seeds
@@ -16,6 +16,8 @@ MILESTONE_ACC = 0.93
 MILESTONE_MINUTES = {"amx_bf16": 10, "avx512_bf16": 20}
 # Model H-95's (issue 28): mean test accuracy 0.950 over 3 seeds, each seed trained and evaluated within 35 minutes
 # on an Intel Xeon with AMX or 70 on an AMD Zen 4, both cores, nothing beside it.
+# The CPU kinds the limits are set for, by bfloat16 unit (hardware.bf16_unit), as the targets name them.
+CPU_KINDS = {"amx_bf16": "Intel Xeon with AMX", "avx512_bf16": "AMD Zen 4"}
 H95_TARGET_ACC = 0.95
 H95_TARGET_MINUTES = {"amx_bf16": 35, "avx512_bf16": 70}
 # Issue 28's goal for H itself (the issue's "milestone"; not issue 14's milestone above): its target's accuracy (0.940)
@@ -76,9 +78,14 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float],
     else:
         verdict = "met" if slowest <= limit else "too_slow"
     return dict(verdict=verdict, accuracy=accuracy, limit=limit, limits=limits, unit=bf16_unit_name(unit), tta=tta,
+                kind=CPU_KINDS.get(unit) if unit else None,
                 slowest=slowest, plain_met=len(seeds) >= MIN_SEEDS and mean("test_acc") >= accuracy,
                 # the judged mean (with TTA where `tta`) less the target, unrounded (a mean just below it can print as
                 # the target itself); None where a seed did not measure it
                 difference=mean(key) - accuracy if judged else None,
+                # the judged mean's 95% t-interval over the seeds, and whether it holds the target's accuracy (then
+                # another set of seeds could fall on the other side of it); None where not judged or one seed
+                interval=(interval := mean_interval(measured(seeds, key)) if judged else None),
+                straddles=interval is not None and interval[0] < accuracy <= interval[1],
                 # the seeds that ran beside other work (tools.load): their minutes may be longer than alone
                 crowded=crowded_seeds(seeds))

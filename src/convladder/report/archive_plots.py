@@ -97,9 +97,24 @@ def plot_longer(rows: list[dict], d_target: float, continued_from: int = 16) -> 
     return fig
 
 
+def _name_points(ax, group: dict) -> None:
+    """Write each of `group`'s `names` beside its point, the labels moved apart vertically (a thin line to the point
+    where moved) so that points close together keep readable names."""
+    points = sorted(zip(group.get("names", ()), group["minutes"], group["accuracy"]), key=lambda p: -p[2])
+    low, high = ax.get_ylim()
+    gap, last = 0.045 * (high - low), None
+    for name, x, y in points:
+        at = y if last is None else min(y, last - gap)
+        last = at
+        ax.annotate(name, (x, y), xytext=(x + 0.04 * (ax.get_xlim()[1] - ax.get_xlim()[0]), at), fontsize=6,
+                    color=group.get("color", "black"), va="center",
+                    arrowprops=dict(arrowstyle="-", lw=0.4, color=group.get("color", "black")))
+
+
 def plot_frontier(groups: list[dict]) -> Figure:
     """Test accuracy against training minutes, one marker per seed: each group (label, minutes, accuracy, and
-    optionally marker, color and alone: per point True, False or None) is one run or one kind of run. A point is
+    optionally marker, color, alone: per point True, False or None, and names: per point, written beside it where
+    zoomed) is one run or one kind of run. A point is
     filled where its run had the machine to itself, hollow where other work ran beside it, faint where that was not
     recorded. Left: every group; right: the groups with a marker of their own (models H and H-95), zoomed to their
     range, so that their seeds and ablations do not merge into one blob."""
@@ -119,7 +134,9 @@ def plot_frontier(groups: list[dict]) -> Figure:
                                marker=group.get("marker", "o"), s=30 if ax is zoom else 22,
                                **({"edgecolors": colour} if state is False else {"color": colour}), **style)
         ax.grid(alpha=0.3, which="both")
-    whole.axhline(0.1, color="grey", lw=0.8, ls=":")
+    for group in groups:  # a group of different runs (H's ablations) names each point where it is zoomed
+        _name_points(zoom, group)
+    whole.axhline(0.1, color="grey", lw=0.8, ls=":")  # chance, which the captions name
     whole.set(title="every run", xlabel="training minutes (log scale)", ylabel="test accuracy", xscale="log",
               ylim=(0, 1))
     zoom.set(title="models H and H-95, zoomed" if any(g["label"].startswith("H-95") for g in groups)

@@ -20,7 +20,8 @@ from convladder.plan.profiles import (EARLIER_PROFILES, FINAL_PROFILE, H_ABLATIO
                                       MILESTONE_PROFILES, get_profile)
 from convladder.plan.study import STUDY_RESULTS
 from convladder.results.layout import RunLayout, results_archive
-from convladder.report.h_final import final_runs, judged_runs, other_cpu_runs, projected, seed_lists, shown_path
+from convladder.report.h_final import (final_runs, judged_runs, other_cpu_runs, pooled, projected, seed_lists,
+                                      shown_path)
 from convladder.results.records import collect_runs, summarize
 from convladder.tools.files import read_json
 from convladder.tools.hardware import cpu_names
@@ -147,7 +148,7 @@ def commit_groups(h_runs: dict[str, list[dict]]) -> list[dict]:
 # The frontier's colours of H-95's final runs, the latest first (with TTA, without), then the earlier ones'; of H's
 # longer runs (results/h-e16, then results/h-b512)
 H95_COLOURS = (("navy", "steelblue"), ("darkorchid", "plum"), ("teal", "mediumaquamarine"))
-H_LONGER_COLOURS = (("darkgreen", "yellowgreen"), ("darkorange", "gold"))
+H_LONGER_COLOURS = (("darkgreen", "yellowgreen"), ("mediumvioletred", "hotpink"))
 # Which look at the test set each attempt at H's milestone is (the 13-epoch runs were the first)
 LOOKS = ("second", "third", "fourth")
 assert len(MILESTONE_PROFILES["H"]) <= min(len(H_LONGER_COLOURS), len(LOOKS)), "a colour and a look for every attempt"
@@ -179,7 +180,8 @@ def frontier_groups(h_runs: dict[str, list[dict]], runs: dict[str, list[dict]],
                dict(label=h, marker="P", color="dimgrey", **point(h_runs["H"], "test_acc"))]
     ablations = [seeds[0] for name, seeds in h_runs.items() if name != "H"]
     if ablations:
-        groups.append(dict(label="H's ablations", marker="X", color="firebrick", **point(ablations, "test_acc")))
+        groups.append(dict(label="H's ablations", marker="X", color="firebrick", **point(ablations, "test_acc"),
+                           names=[r["name"].removeprefix("H-") for r in ablations if r["final"]["test_acc"] is not None]))
     # H is always drawn as H's groups; another of its family (H-95) too where its groups are drawn, else as a run
     groups += [dict(label=name, **point(seeds, "test_acc")) for name, seeds in runs.items()
                if seeds[0]["config"]["model"] != "H" and not (h95 and in_h_family(seeds[0]["config"]["model"]))]
@@ -267,6 +269,7 @@ def h95_context(code_version: str | None = None) -> dict | None:
     epochs would take at its slowest epoch and evaluation. `code_version`: today's version of H's (and H-95's) code."""
     latest = final_runs("H95", FINAL_PROFILE["H95"], code_version)
     latest["other_cpu"] = other_cpu_runs("H95", FINAL_PROFILE["H95"], code_version)
+    latest["pooled"] = pooled(latest, latest["other_cpu"])
     earlier = [runs for runs in (final_runs("H95", p, code_version) for p in EARLIER_PROFILES["H95"]) if runs["seeds"]]
     tuning = tuning_runs("H95")
     if not latest["seeds"] and not earlier and not tuning and not latest["other_cpu"]:
@@ -310,6 +313,8 @@ def longer_h_context(h_seeds: list[dict], h_tuning: list[dict], code_version: st
     seeds (`h_seeds`) judged on the goal; `same_code`; `named_by`: the setting the attempts differ in. None without any."""
     attempts = [dict(**final_runs("H", p, code_version, PLAIN_GOAL), other_cpu=other_cpu_runs("H", p, code_version, PLAIN_GOAL))
                 for p in MILESTONE_PROFILES["H"]]
+    for attempt in attempts:
+        attempt["pooled"] = pooled(attempt, attempt["other_cpu"])
     tuning = [t for t in h_tuning if tuned_longer(t)]
     for t in tuning:
         t["standard_error"] = (t["val"] * (1 - t["val"]) / t["val_images"]) ** 0.5

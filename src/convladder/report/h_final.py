@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from convladder.analysis.h_targets import every_seed_measured, goal, minutes, target_verdict
-from convladder.analysis.statistics import measured
+from convladder.analysis.statistics import mean_interval, measured
 from convladder.plan.profiles import OTHER_CPU_ARCHIVES, get_profile, plan_config
 from convladder.results.layout import RunLayout, project_root, results_archive
-from convladder.results.records import collect_runs
+from convladder.results.records import collect_runs, summarize
 from convladder.results.schema import final_epoch
 from convladder.tools.hardware import cpu_names
 
@@ -98,3 +98,17 @@ def other_cpu_runs(model: str, profile: str, code_version: str | None = None, go
     seeds judged by `goal_name` as final_runs judges the profile's own: by the limit of the CPU its seeds ran on."""
     found = (final_runs(model, profile, code_version, goal_name, layout.root) for layout in other_cpu_layouts(profile))
     return [runs for runs in found if runs["seeds"]]
+
+
+def pooled(runs: dict, others: list[dict]) -> dict | None:
+    """The accuracy `runs`' goal counts over its seeds and those of the same runs on the other CPU kind (`others`,
+    other_cpu_runs) together: the same config and code, so the same distribution but for the CPU's rounding (a CPU's
+    speed decides only the time). Their number, mean, difference from the goal and the mean's 95% interval; None
+    without seeds on both or where a seed did not measure it."""
+    v = runs["target"]
+    seeds = runs["seeds"] + [r for other in others for r in other["seeds"]]
+    values = measured(seeds, "test_acc_tta" if v["tta"] else "test_acc") if runs["seeds"] and others else None
+    if not values:
+        return None
+    mean = summarize(values)[0]
+    return dict(seeds=len(values), mean=mean, difference=mean - v["accuracy"], interval=mean_interval(values))
