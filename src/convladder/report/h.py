@@ -122,7 +122,9 @@ def tuning_runs(model: str = "H") -> list[dict]:
             rows.append(dict(name=name, epochs=final_epoch(run), train=run["data"]["sizes"]["train"],
                              val_images=run["data"]["sizes"]["val"],
                              val=run["final"]["val_acc"], val_tta=validation.get("val_acc_tta"), config=run["config"],
-                             minutes=run["train_seconds"] / 60, cpu=cpu_names([run["environment"]])[0]))
+                             minutes=run["train_seconds"] / 60, cpu=cpu_names([run["environment"]])[0],
+                             # the cores other work kept busy beside it, where that was enough to slow it (tools.load)
+                             beside=run.get("beside_cores") if ran_alone(run.get("beside_cores")) is False else None))
     return rows
 
 

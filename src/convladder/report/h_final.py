@@ -101,14 +101,20 @@ def other_cpu_runs(model: str, profile: str, code_version: str | None = None, go
 
 
 def pooled(runs: dict, others: list[dict]) -> dict | None:
-    """The accuracy `runs`' goal counts over its seeds and those of the same runs on the other CPU kind (`others`,
-    other_cpu_runs) together: the same config and code, so the same distribution but for the CPU's rounding (a CPU's
-    speed decides only the time). Their number, mean, difference from the goal and the mean's 95% interval; None
-    without seeds on both or where a seed did not measure it."""
+    """`runs`' seeds trained again on the other CPU kind (`others`, other_cpu_runs) are the same seeds: the same initial
+    weights and batch order, only the CPU's arithmetic differs. So each seed's runs on both are averaged first, and the
+    mean over the seeds (those with a run on every CPU) is judged as `runs`' goal counts accuracy: the seeds, the CPUs'
+    runs per seed, the mean, its difference from the goal, its 95% interval over the seeds and whether that contains
+    the goal's accuracy; None without seeds on both or where a run did not measure it."""
     v = runs["target"]
-    seeds = runs["seeds"] + [r for other in others for r in other["seeds"]]
-    values = measured(seeds, "test_acc_tta" if v["tta"] else "test_acc") if runs["seeds"] and others else None
-    if not values:
+    key = "test_acc_tta" if v["tta"] else "test_acc"
+    by_seed: dict[int, list[dict]] = {}
+    for run in runs["seeds"] + [r for other in others for r in other["seeds"]]:
+        by_seed.setdefault(run["config"]["seed"], []).append(run)
+    both = {seed: group for seed, group in sorted(by_seed.items()) if len(group) == 1 + len(others)}
+    if not runs["seeds"] or not others or not both or any(measured(g, key) is None for g in both.values()):
         return None
-    mean = summarize(values)[0]
-    return dict(seeds=len(values), mean=mean, difference=mean - v["accuracy"], interval=mean_interval(values))
+    means = [summarize(measured(group, key))[0] for group in both.values()]
+    mean, interval = summarize(means)[0], mean_interval(means)
+    return dict(seeds=sorted(both), runs_per_seed=1 + len(others), mean=mean, difference=mean - v["accuracy"],
+                interval=interval, straddles=interval is not None and interval[0] < v["accuracy"] <= interval[1])
