@@ -150,6 +150,9 @@ def plot_frontier(groups: list[dict]) -> Figure:
                                             (False, "other work beside", dict(color="black", mfc="none")),
                                             (None, "not recorded", dict(color="black", alpha=0.3)))
                 if state in states]
-    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0.04 + 0.045 * (-(-len(handles) // 5)), 1, 1))
+    # four columns at 10 points: about 7 points once the figure is scaled to a page's width, readable in print
+    rows = -(-len(handles) // 4)
+    fig.set_figheight(3.8 + 0.2 * rows)
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, 0.03 + 0.2 * rows / (3.8 + 0.2 * rows), 1, 1))
     return fig
