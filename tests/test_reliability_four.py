@@ -47,16 +47,19 @@ def test_an_export_keeps_the_users_files_and_removes_only_figures_an_export_wrot
     assert "my_notes.txt" in capsys.readouterr().out  # named as left there, in one line
 
 
-def test_an_export_made_before_the_list_existed_removes_only_names_a_build_makes(tmp_path, monkeypatch):
+def test_an_export_without_the_list_removes_nothing_it_cannot_show_an_export_wrote(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(paths, "project_root", lambda: tmp_path / "repo")
     exported = tmp_path / "repo" / "figures" / "quick"
     exported.mkdir(parents=True)
     for name in ("ladder.pdf", "history_A.pdf", "hand_drawn.svg"):
         (exported / name).write_bytes(b"earlier")
     layout = _built(tmp_path, {"ladder.pdf": b"new"})
-    (layout.figures_dir / "history_A.pdf").write_bytes(b"built, no longer included")
+    (layout.figures_dir / "history_A.pdf").write_bytes(b"built, no longer included")  # a user's file may share its name
     export_report("quick", layout)
-    assert sorted(p.name for p in exported.iterdir()) == sorted([EXPORTED_LIST, "ladder.pdf", "hand_drawn.svg"])
+    assert sorted(p.name for p in exported.iterdir()) == sorted([EXPORTED_LIST, "ladder.pdf", "history_A.pdf",
+                                                                 "hand_drawn.svg"])
+    assert (exported / "ladder.pdf").read_bytes() == b"new" and (exported / "history_A.pdf").read_bytes() == b"earlier"
+    assert "history_A.pdf" in capsys.readouterr().out  # named as left in place
 
 
 @pytest.mark.parametrize("linked", ["figures", "figures/quick", "report"])
@@ -204,3 +207,40 @@ def test_results_record_a_data_folder_under_the_home_without_the_homes_name(tiny
                         progress=False)
     assert results["data"]["root"] == "~/cifar" and str(tmp_path) not in json.dumps(results)
     assert recorded_path("/srv/data/cifar10") == "/srv/data/cifar10"
+
+
+def test_results_record_a_path_as_it_is_when_the_home_is_the_root(monkeypatch):
+    from convladder.tools.files import recorded_path
+
+    monkeypatch.setenv("HOME", "/")
+    assert recorded_path("/data/cifar10") == "/data/cifar10"
+
+
+def test_a_refused_write_back_fails_that_chain_once_and_the_driver_goes_on(tmp_path, monkeypatch):
+    """A node's answer naming a file outside its runs: the chain fails in one line, the task is done with (it was
+    waited for again and again before), and the other chains' files are written."""
+    import sys
+    import types
+
+    from convladder.cluster import _collect
+    from convladder.pipeline import Step
+
+    layout = RunLayout(tmp_path / "runs")
+    chain = lambda name: [Step("10_train", layout.run(name) / "train.ipynb", {"name": name, "seeds": [0]}, f"train {name}")]  # noqa: E731
+    answers = {"bad": {"files": {"../x": b"x"}}, "good": {"files": {"B/seed0/results.json": b"{}"}, "bytes": 2, "node": "n",
+                                                         "seconds": {"train B": 1.0}, "failed": "", "root": "/r"}}
+    waits = []
+    fake = types.SimpleNamespace(
+        wait=lambda refs, **kw: (waits.append(list(refs)) or (refs[:1], refs[1:])) if len(waits) < 10 else pytest.fail(
+            "the driver keeps waiting for a task it is done with"),
+        get=lambda x, **kw: [] if not isinstance(x, str) else answers[x],
+        exceptions=types.SimpleNamespace(RayTaskError=type("RayTaskError", (Exception,), {}),
+                                         RayError=type("RayError", (Exception,), {})))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    tracker = types.SimpleNamespace(drain=types.SimpleNamespace(remote=lambda: "drain"))
+    fake.get = lambda x, **kw: [] if x == "drain" else answers[x]
+    pending = {"bad": ("k1", chain("A")), "good": ("k2", chain("B"))}
+    seconds, failed = _collect(pending, tracker, layout, False, lambda line: None, "sum")
+    assert not pending and len(waits) == 2 and seconds == {"train B": 1.0}
+    assert len(failed) == 1 and failed[0].startswith("train A: ") and "does not stay in the run folder" in failed[0]
+    assert (layout.seed("B", 0) / "results.json").read_bytes() == b"{}"

@@ -512,6 +512,19 @@ def test_a_verdict_gives_its_means_interval_and_whether_that_holds_the_goal():
     assert with_tta["verdict"] == "met" and not with_tta["straddles"] and with_tta["interval"][0] > 0.94
 
 
+def test_the_same_seeds_on_two_cpus_are_averaged_per_seed_and_only_where_every_run_measured_it():
+    def run(seed, tta):
+        return {"config": {"seed": seed}, "final": {"test_acc": 0.94, "test_acc_tta": tta}}
+    own = {"seeds": [run(0, 0.951), run(1, 0.949), run(2, 0.950)], "target": {"tta": True, "accuracy": 0.95}}
+    other = {"seeds": [run(0, 0.949), run(1, 0.951), run(2, 0.948)]}
+    p = h_final.pooled(own, [other])
+    assert p["seeds"] == [0, 1, 2] and p["runs_per_seed"] == 2
+    assert p["mean"] == pytest.approx((0.950 + 0.950 + 0.949) / 3)
+    assert p["interval"] == pytest.approx(mean_interval([0.950, 0.950, 0.949])) and p["straddles"]
+    other["seeds"][0]["final"]["test_acc_tta"] = None  # one run did not measure it: no mean of the seeds
+    assert h_final.pooled(own, [other]) is None and h_final.pooled(own, []) is None
+
+
 def test_minutes_count_the_whole_call_where_it_took_longer():
     run = {"train_seconds": 600, "evaluation_seconds": 60, "wall_seconds": 700}
     assert h_targets.minutes(run) == pytest.approx(700 / 60)

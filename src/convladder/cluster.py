@@ -216,6 +216,7 @@ def _collect(pending: dict, tracker, layout: RunLayout, html: bool, say, checksu
                     written = write_back(answer["files"], layout, chain_folders(layout, [s.parameters for s in chain]))
                 except (OSError, ValueError) as err:  # a link in the way, a name leaving the runs: this chain only
                     failed.append(f"{labels}: {first_line(err)}")
+                    del pending[ref]  # done with: never waited for again
                     continue
                 say(f"written back: {labels} ({len(written)} files, {answer['bytes'] / 2**20:.1f} MB from "
                     f"{answer['node']}) in {time.perf_counter() - start:.2f} s")

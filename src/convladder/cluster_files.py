@@ -30,13 +30,18 @@ class ClusterError(RuntimeError):
 
 def node_data(wanted: dict) -> str:
     """The node's CIFAR-10 folder holding the very files the driver trains on (the same checksum): the driver's
-    folder when that path holds CIFAR-10 on the node (never downloaded into: on a node it may be anyone's folder),
+    folder when that path holds CIFAR-10's batch files on the node (nothing is downloaded or extracted there: on a
+    node it may be anyone's folder),
     else the node's own (CONVLADDER_DATA, or data/cifar10 downloaded with its md5 checked); ClusterError when the
     node's files differ from the driver's."""
     from convladder.core.data import DataError, load_cifar10
 
     tried = []
+    from convladder.core.data import BATCHES_DIR
+
     for candidate, download in [(wanted["data_dir"], False), (None, True)]:
+        if candidate is not None and not (Path(candidate) / BATCHES_DIR).is_dir():
+            continue  # nothing is extracted or downloaded there either
         try:
             data = load_cifar10(candidate, download=download)
         except DataError:

@@ -204,7 +204,7 @@ def export_report(profile: str, layout: RunLayout) -> Path:
     names = [figure.name for figure in included]
     atomic_write_bytes(layout.pdf.read_bytes(), target)
     figures.mkdir(parents=True, exist_ok=True)
-    earlier = exported_before(figures, layout.figures_dir)
+    earlier = exported_before(figures)
     for name in earlier - set(names):
         (figures / name).unlink(missing_ok=True)  # a link there goes, never what it points to
     for figure in included:
@@ -214,19 +214,17 @@ def export_report(profile: str, layout: RunLayout) -> Path:
     remove_own_temporaries(figures, [*earlier, *names, EXPORTED_LIST])
     others = sorted(p.name for p in figures.iterdir() if p.name not in {*names, EXPORTED_LIST})
     if others:
-        print(f"{figures} also holds files no export of {profile} wrote ({', '.join(others[:5])}"
+        print(f"{figures} also holds files this export did not write ({', '.join(others[:5])}"
               f"{', ...' if len(others) > 5 else ''}): left as they are", flush=True)
     return target
 
 
-def exported_before(figures: Path, built: Path) -> set[str]:
-    """The names of the figures an earlier export wrote to `figures`: its EXPORTED_LIST (plain names only); for an
-    export made before that list existed, the files there that a build also makes (named in `built`)."""
+def exported_before(figures: Path) -> set[str]:
+    """The names of the figures an earlier export wrote to `figures`: its EXPORTED_LIST (plain names only). Without
+    the list (an export made before it existed, or the list removed) none: what cannot be shown to be an export's
+    stays, and the export names it."""
     listed = figures / EXPORTED_LIST
-    if listed.is_file() and not listed.is_symlink():
-        names = listed.read_text(errors="replace").splitlines()
-    else:
-        names = [p.name for p in built.iterdir()] if built.is_dir() else []
+    names = listed.read_text(errors="replace").splitlines() if listed.is_file() and not listed.is_symlink() else []
     return {name for name in names if name and "/" not in name and not name.startswith(".")
             and ((figures / name).is_file() or (figures / name).is_symlink())}
 

@@ -112,7 +112,7 @@ def pooled(runs: dict, others: list[dict]) -> dict | None:
     for run in runs["seeds"] + [r for other in others for r in other["seeds"]]:
         by_seed.setdefault(run["config"]["seed"], []).append(run)
     both = {seed: group for seed, group in sorted(by_seed.items()) if len(group) == 1 + len(others)}
-    if not runs["seeds"] or not others or not both or any(measured(g, key) is None for g in both.values()):
+    if not runs["seeds"] or not others or not both or not all(every_seed_measured(g, key) for g in both.values()):
         return None
     means = [summarize(measured(group, key))[0] for group in both.values()]
     mean, interval = summarize(means)[0], mean_interval(means)

@@ -263,7 +263,10 @@ def recorded_path(path: str | os.PathLike) -> str:
     home folder's name (often the user's); elsewhere as it is."""
     path = Path(path)
     try:
-        return str(Path("~") / path.relative_to(Path.home()))
+        home = Path.home()
+        if home == Path(home.anchor):  # a home at the root (HOME=/) would make every path "under the home"
+            return str(path)
+        return str(Path("~") / path.relative_to(home))
     except (ValueError, RuntimeError, KeyError):  # not under the home, or no home known
         return str(path)
 
