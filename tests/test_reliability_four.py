@@ -149,7 +149,7 @@ def test_a_checkpoint_set_aside_twice_keeps_both(tmp_path, capsys):
     folder.mkdir()
     for content in (b"first", b"second"):
         (folder / CHECKPOINT).write_bytes(content)
-        move_aside(folder / CHECKPOINT, "was trained by other code", "stale")
+        move_aside(folder / CHECKPOINT, "training from epoch 0", "stale")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == {f"{CHECKPOINT}.stale": b"first",
                                                                   f"{CHECKPOINT}.stale.1": b"second"}
     assert f"{CHECKPOINT}.stale.1" in capsys.readouterr().out

@@ -31,14 +31,11 @@ class ClusterError(RuntimeError):
 def node_data(wanted: dict) -> str:
     """The node's CIFAR-10 folder holding the very files the driver trains on (the same checksum): the driver's
     folder when that path holds CIFAR-10's batch files on the node (nothing is downloaded or extracted there: on a
-    node it may be anyone's folder),
-    else the node's own (CONVLADDER_DATA, or data/cifar10 downloaded with its md5 checked); ClusterError when the
-    node's files differ from the driver's."""
-    from convladder.core.data import DataError, load_cifar10
+    node it may be anyone's folder), else the node's own (CONVLADDER_DATA, or data/cifar10 downloaded with its md5
+    checked); ClusterError when the node's files differ from the driver's."""
+    from convladder.core.data import BATCHES_DIR, DataError, load_cifar10
 
     tried = []
-    from convladder.core.data import BATCHES_DIR
-
     for candidate, download in [(wanted["data_dir"], False), (None, True)]:
         if candidate is not None and not (Path(candidate) / BATCHES_DIR).is_dir():
             continue  # nothing is extracted or downloaded there either
@@ -270,7 +267,7 @@ def write_back(files: dict[str, bytes], layout: RunLayout, folders: list[Path]) 
         target = targets[rel]
         why = foreign_files(target.parent).get(target)
         if why:
-            move_aside(target, f"is not convladder's ({why})")
+            move_aside(target, why)
         atomic_write_bytes(files[rel], target)
         written.append(target)
     return written

@@ -48,6 +48,16 @@ def minutes(run: dict) -> float:
     return max(counted, run["wall_seconds"] or 0.0) / 60
 
 
+def judged_key(tta: bool) -> str:
+    """The final accuracy a goal judges: with test-time augmentation where it counts it, else plain."""
+    return "test_acc_tta" if tta else "test_acc"
+
+
+def interval_holds(interval: tuple[float, float] | None, accuracy: float) -> bool:
+    """Whether a mean's 95% interval contains a goal's accuracy: then the true mean could lie on either side of it."""
+    return interval is not None and interval[0] < accuracy <= interval[1]
+
+
 def every_seed_measured(seeds: list[dict], key: str) -> bool:
     """Whether each of `seeds` measured `key` of its final results (test_acc_tta, test_acc_flip...): the one rule for
     whether a mean over the seeds exists (a mean over those that measured it would not compare with the others)."""
@@ -67,7 +77,7 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float],
     limit = limits.get(unit) if unit else None
     slowest = max(minutes(run) for run in seeds)
     mean = lambda key: summarize(measured(seeds, key))[0]  # noqa: E731  (asked only where every seed measured it)
-    key = "test_acc_tta" if tta else "test_acc"
+    key = judged_key(tta)
     judged = every_seed_measured(seeds, key)
     if len(seeds) < MIN_SEEDS:
         verdict = "undecided"
@@ -86,6 +96,6 @@ def target_verdict(seeds: list[dict], accuracy: float, limits: dict[str, float],
                 # the judged mean's 95% t-interval over the seeds, and whether it holds the target's accuracy (then
                 # another set of seeds could fall on the other side of it); None where not judged or one seed
                 interval=(interval := mean_interval(measured(seeds, key)) if judged else None),
-                straddles=interval is not None and interval[0] < accuracy <= interval[1],
+                straddles=interval_holds(interval, accuracy),
                 # the seeds that ran beside other work (tools.load): their minutes may be longer than alone
                 crowded=crowded_seeds(seeds))

@@ -185,13 +185,18 @@ def foreign_files(run_dir: Path) -> dict[Path, str]:
     return found
 
 
+# Why a file is moved aside, by the mark its new name gets: what the message says of it, before the detail.
+MOVED_ASIDE = {"unrecognised": "is not convladder's", "stale": "was trained by other code, data or experiment"}
+
+
 def move_aside(path: Path, why: str, mark: str = "unrecognised") -> Path:
-    """Rename `path` (a file, or a link: never what it points to) to a free `<name>.<mark>[.k]` beside it."""
+    """Rename `path` (a file, or a link: never what it points to) to a free `<name>.<mark>[.k]` beside it, saying so
+    with MOVED_ASIDE[mark] and `why`."""
     target, k = path.with_name(f"{path.name}.{mark}"), 1
     while target.exists() or target.is_symlink():
         target, k = path.with_name(f"{path.name}.{mark}.{k}"), k + 1
     os.replace(path, target)
-    print(f"{path} {why}: moved aside to {target.name}, not deleted", flush=True)
+    print(f"{path} {MOVED_ASIDE[mark]} ({why}): moved aside to {target.name}, not deleted", flush=True)
     return target
 
 
@@ -201,7 +206,7 @@ def _install(staging: Path, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for path, why in foreign_files(run_dir).items():  # what appeared there while the retrain trained
         if (staging / path.name).exists():
-            move_aside(path, f"is not convladder's ({why})")
+            move_aside(path, why)
     for name in SEED_FILES:
         if (staging / name).exists():
             os.replace(staging / name, run_dir / name)
@@ -291,11 +296,11 @@ def train_run(
                 raise LinkError(f"{staging}, where a retrain of {run_dir} trains, is not a folder: move it "
                                 f"elsewhere and run again; nothing was changed")
             for path, why in foreign_files(run_dir).items():  # a retrain replaces only what it recognises
-                move_aside(path, f"is not convladder's ({why})")
+                move_aside(path, why)
             if state.kind != "new":
                 target = staging
                 for path, why in foreign_files(target).items():
-                    move_aside(path, f"is not convladder's ({why})")
+                    move_aside(path, why)
                 # a retrain that a crash interrupted (or finished but did not swap in) is continued
                 if run_state(target, config, dataset.checksum).kind == "stale":
                     _clear_staging(target)
@@ -322,7 +327,7 @@ def train_run(
             results["recipe"] = recipe
         unrecognised = foreign_files(target).get(target / RESULTS)  # e.g. a results.json edited out of shape
         if unrecognised:
-            move_aside(target / RESULTS, f"is not convladder's ({unrecognised})")
+            move_aside(target / RESULTS, unrecognised)
         write_results(results, target)
         if target != run_dir:
             _install(target, run_dir)

@@ -98,7 +98,7 @@ def train_variant(name: str, seed: int, dataset, out_dir: Path, epochs: int = EP
         checkpoint = folder / CHECKPOINT_FILE
         if checkpoint.exists() and load_checkpoint_file(checkpoint).get("provenance") != provenance:
             # to a free name: an earlier stale checkpoint moved aside is kept too
-            move_aside(checkpoint, "was trained by other code, data or experiment (training from epoch 0)", "stale")
+            move_aside(checkpoint, "training from epoch 0", "stale")
         splits = _splits(dataset, config)
         torch.manual_seed(config.seed)
         model = init_weights(create_model(model_name, study_softmax=softmax), init)

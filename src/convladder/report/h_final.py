@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convladder.analysis.h_targets import every_seed_measured, goal, minutes, target_verdict
+from convladder.analysis.h_targets import (every_seed_measured, goal, interval_holds, judged_key, minutes,
+                                          target_verdict)
 from convladder.analysis.statistics import mean_interval, measured
 from convladder.plan.profiles import OTHER_CPU_ARCHIVES, get_profile, plan_config
 from convladder.results.layout import RunLayout, project_root, results_archive
@@ -107,7 +108,7 @@ def pooled(runs: dict, others: list[dict]) -> dict | None:
     runs per seed, the mean, its difference from the goal, its 95% interval over the seeds and whether that contains
     the goal's accuracy; None without seeds on both or where a run did not measure it."""
     v = runs["target"]
-    key = "test_acc_tta" if v["tta"] else "test_acc"
+    key = judged_key(v["tta"])
     by_seed: dict[int, list[dict]] = {}
     for run in runs["seeds"] + [r for other in others for r in other["seeds"]]:
         by_seed.setdefault(run["config"]["seed"], []).append(run)
@@ -117,4 +118,4 @@ def pooled(runs: dict, others: list[dict]) -> dict | None:
     means = [summarize(measured(group, key))[0] for group in both.values()]
     mean, interval = summarize(means)[0], mean_interval(means)
     return dict(seeds=sorted(both), runs_per_seed=1 + len(others), mean=mean, difference=mean - v["accuracy"],
-                interval=interval, straddles=interval is not None and interval[0] < v["accuracy"] <= interval[1])
+                interval=interval, straddles=interval_holds(interval, v["accuracy"]))
